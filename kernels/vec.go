@@ -1,0 +1,92 @@
+package kernels
+
+import "math"
+
+// Dot returns Σ a[i]·b[i] over len(a) (b must be at least as long).
+func Dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// Axpy computes y += a·x over len(x).
+func Axpy(a float32, x, y []float32) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += a * v
+	}
+}
+
+// RMSNorm writes out = x / sqrt(mean(x²) + eps) ⊙ w. out may alias x.
+func RMSNorm(out, x, w []float32, eps float32) {
+	var ss float64
+	for _, v := range x {
+		ss += float64(v) * float64(v)
+	}
+	scale := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	for i, v := range x {
+		out[i] = v * scale * w[i]
+	}
+}
+
+// Softmax normalizes x in place.
+func Softmax(x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	mx := x[0]
+	for _, v := range x[1:] {
+		mx = max(mx, v)
+	}
+	var sum float32
+	for i, v := range x {
+		e := float32(math.Exp(float64(v - mx)))
+		x[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range x {
+		x[i] *= inv
+	}
+}
+
+// SiLUMul computes gate = silu(gate) ⊙ up, the SwiGLU activation.
+func SiLUMul(gate, up []float32) {
+	up = up[:len(gate)]
+	for i, g := range gate {
+		gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	}
+}
+
+// RoPEPairs rotates one head of x (len = 2·len(cos)) whose rotation pairs are
+// adjacent: (x[2i], x[2i+1]) by the angle with cos[i], sin[i]. This is
+// llama.cpp's "normal" RoPE, used by GGUF llama models and llama2.c.
+func RoPEPairs(x, cos, sin []float32) {
+	for i := range cos {
+		a, b := x[2*i], x[2*i+1]
+		x[2*i] = a*cos[i] - b*sin[i]
+		x[2*i+1] = a*sin[i] + b*cos[i]
+	}
+}
+
+// RoPEHalves rotates one head of x (len = 2·len(cos)) whose rotation pairs
+// are (x[i], x[i+d/2]): Hugging Face's rotate_half, llama.cpp's NEOX RoPE,
+// used by Qwen and by Hugging Face llama checkpoints.
+func RoPEHalves(x, cos, sin []float32) {
+	h := len(cos)
+	for i := 0; i < h; i++ {
+		a, b := x[i], x[i+h]
+		x[i] = a*cos[i] - b*sin[i]
+		x[i+h] = a*sin[i] + b*cos[i]
+	}
+}
