@@ -71,12 +71,11 @@ var eogNames = map[string]bool{
 // special is a token matched literally in the input text before the
 // model-specific tokenizer runs.
 type special struct {
-	text         string
-	id           int
-	control      bool // only matched when parseSpecial
-	lstrip       bool // swallows whitespace on its left
-	rstrip       bool // swallows whitespace on its right
-	singleWordOK bool
+	text    string
+	id      int
+	control bool // only matched when parseSpecial
+	lstrip  bool // swallows whitespace on its left
+	rstrip  bool // swallows whitespace on its right
 }
 
 // specialMatcher finds special tokens in text, leftmost first and, at one
