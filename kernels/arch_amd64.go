@@ -164,3 +164,115 @@ func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n
 	}
 	return true
 }
+
+//go:noescape
+func sp24RowsF32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+
+//go:noescape
+func sp24RowsF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+
+//go:noescape
+func sp24RowsBF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+
+//go:noescape
+func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+
+//go:noescape
+func sp24RowsF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+
+//go:noescape
+func sp24RowsBF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+
+//go:noescape
+func sp24Gemm4x4F32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
+
+//go:noescape
+func sp24Gemm4x4F16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
+
+//go:noescape
+func sp24Gemm4x4BF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
+
+// spmvArch returns how many kept values per row it handled.
+func spmvArch(y []float32, v sview, rows int, x []float32) int {
+	var k int
+	switch level {
+	case AVX512:
+		k = v.ldv &^ 15
+		if k == 0 {
+			return 0
+		}
+		switch v.dt {
+		case F32:
+			sp24RowsF32_512(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+		case F16:
+			sp24RowsF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+		default:
+			sp24RowsBF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+		}
+	case AVX2:
+		k = v.ldv &^ 7
+		if k == 0 {
+			return 0
+		}
+		switch v.dt {
+		case F32:
+			sp24RowsF32_256(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+		case F16:
+			sp24RowsF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+		default:
+			sp24RowsBF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+		}
+	}
+	return k
+}
+
+func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) bool {
+	if level != AVX512 {
+		return false
+	}
+	const mr, nr = 4, 4
+	kc := v.ldv &^ 15
+	rEnd, tEnd := rows&^(mr-1), n&^(nr-1)
+	if kc == 0 || rEnd == 0 || tEnd == 0 {
+		return false
+	}
+	const strip = gemmKC / 2 // kept values per column strip
+	for k0 := 0; k0 < kc; k0 += strip {
+		kw := min(strip, kc-k0)
+		acc := 0
+		if k0 > 0 {
+			acc = 1
+		}
+		for r0 := 0; r0 < rEnd; r0 += mr {
+			ip := &v.idx[r0*v.ldi+k0/4]
+			for t0 := 0; t0 < tEnd; t0 += nr {
+				xp, yp := &x[t0*ldx+2*k0], &y[t0*ldy+r0]
+				switch v.dt {
+				case F32:
+					sp24Gemm4x4F32_512(&v.f32[r0*v.ldv+k0], v.ldv, ip, v.ldi, xp, ldx, yp, ldy, kw, acc)
+				case F16:
+					sp24Gemm4x4F16_512(&v.u16[r0*v.ldv+k0], v.ldv, ip, v.ldi, xp, ldx, yp, ldy, kw, acc)
+				default:
+					sp24Gemm4x4BF16_512(&v.u16[r0*v.ldv+k0], v.ldv, ip, v.ldi, xp, ldx, yp, ldy, kw, acc)
+				}
+			}
+		}
+	}
+	if kc < v.ldv {
+		for t := 0; t < tEnd; t++ {
+			for r := 0; r < rEnd; r++ {
+				y[t*ldy+r] += v.dotTail(r, kc, x[t*ldx:])
+			}
+		}
+	}
+	if rEnd < rows {
+		vr := v.sub(rEnd)
+		for t := 0; t < tEnd; t++ {
+			spmv(y[t*ldy+rEnd:], vr, rows-rEnd, x[t*ldx:])
+		}
+	}
+	for t := tEnd; t < n; t++ {
+		spmv(y[t*ldy:], v, rows, x[t*ldx:])
+	}
+	return true
+}
