@@ -125,3 +125,26 @@ func checkClose(t *testing.T, what string, got []float32, want, abs []float64, k
 		t.Errorf("%s: %d of %d elements wrong", what, bad, len(want))
 	}
 }
+
+// checkCloseRel is checkClose with an extra relative slack rel·Σ|w·x|.
+// It is used where VDPBF16PS rounds activations to bf16 (relative error
+// ≤ 2⁻⁹ per activation, so ≤ 2⁻⁹·Σ|w·x| per product stage); the exact
+// semantics of that path are checked element by element in
+// TestDenseMatMul.
+func checkCloseRel(t *testing.T, what string, got []float32, want, abs []float64, k int, rel float64) {
+	t.Helper()
+	a2 := make([]float64, len(abs))
+	for i, a := range abs {
+		a2[i] = a * (1 + rel/(float64(k+2)*math.Ldexp(1, -24)))
+	}
+	checkClose(t, what, got, want, a2, k)
+}
+
+// bf16Slack is the relative slack of a product chain of stages stages in
+// dtype dt over n tokens at the current level.
+func bf16Slack(dt DType, n, stages int) float64 {
+	if dt == BF16 && n > 1 && HasBF16Dot() {
+		return float64(stages) * math.Ldexp(1, -8)
+	}
+	return 0
+}
