@@ -14,6 +14,19 @@ import (
 // int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size — negative
 // when the classifier is separate — and seq_len), then float32 tensors in a
 // fixed order. Tensors are views on the mapping, per layer.
+//
+// No conversion is needed: llama2.c stores each matrix W[out][in] row-major
+// (export.py serializes nn.Linear.weight as is; run.c's matmul reads
+// w[i*n+j] for output i, input j), which is exactly the GGUF/ggml layout
+// (ne0 = in varies fastest), and llama.cpp's convert-llama2c-to-ggml copies
+// the floats in file order. RoPE is the interleaved-pairs form (RopeHalves
+// false), as in run.c.
+//
+// Note: the shared test file stories260K.bin is NOT a genuine llama2.c
+// export: each of its matrices is the genuine one permuted within itself
+// (see runtime/stories_test.go). Its GGUF twin and llama2.c's own reference
+// output agree with this loader's reading of a genuine file; do not "fix"
+// the layout here to suit that file.
 func loadLlama2c(path string) (*Model, error) {
 	mf, err := mmap.Open(path)
 	if err != nil {
