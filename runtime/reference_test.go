@@ -213,7 +213,7 @@ func tinyConfigs() map[string]model.Config {
 
 func TestSyntheticHFMatchesReference(t *testing.T) {
 	for name, c := range tinyConfigs() {
-		for _, dt := range []tensor.DType{tensor.F32, tensor.BF16} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F16, tensor.BF16} {
 			t.Run(fmt.Sprintf("%s/%v", name, dt), func(t *testing.T) {
 				dir := t.TempDir()
 				if err := synth.WriteHF(dir, c, dt, 7); err != nil {
@@ -237,14 +237,26 @@ func TestSyntheticHFMatchesReference(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Batched bf16 products round activations to bf16 (the
+				// AVX512-BF16 dot product, as llama.cpp does): 8 mantissa
+				// bits give ~0.4 % per product, so prefill with bf16 weights
+				// is held to 2e-2; f32 weights and every decode step to 1e-4.
+				tolPrefill := 1e-4
+				if dt == tensor.BF16 {
+					tolPrefill = 2e-2
+				}
 				check := func(what string, tpos int, g []float32) {
+					tol := 1e-4
+					if what == "prefill" {
+						tol = tolPrefill
+					}
 					var num, den float64
 					for i, v := range want[tpos] {
 						num += (float64(g[i]) - v) * (float64(g[i]) - v)
 						den += v * v
 					}
-					if rel := math.Sqrt(num / den); rel > 1e-4 || math.IsNaN(rel) {
-						t.Fatalf("%s: position %d: relative error %g > 1e-4", what, tpos, rel)
+					if rel := math.Sqrt(num / den); rel > tol || math.IsNaN(rel) {
+						t.Fatalf("%s: position %d: relative error %g > %g", what, tpos, rel, tol)
 					}
 				}
 				for p := range tokens {
