@@ -28,22 +28,28 @@ type Model struct {
 // Vocab describes where the tokenizer comes from.
 type Vocab struct {
 	// Kind: "spm" (SentencePiece BPE with scores), "bpe" (byte-level BPE),
-	// "hf" (a tokenizer.json in Dir), "llama2c" (a tokenizer.bin at Path).
-	Kind   string
-	Tokens []string
-	Scores []float32
-	Types  []int32
-	Merges []string
-	Pre    string // llama.cpp pre-tokenizer name for "bpe"
-	BOS    int
-	EOS    int
-	EOT    int // -1 if none
-	UNK    int
-	AddBOS bool
-	Dir    string
-	Path   string
+	// "hf" (a tokenizer.json in Dir), "hf-embedded" (tokenizer.json and
+	// tokenizer_config.json contents held in HFTokenizer and HFConfig),
+	// "llama2c" (a tokenizer.bin at Path), "spm-model" (tokenizer.model at
+	// Path).
+	Kind   string    `json:"kind"`
+	Tokens []string  `json:"tokens,omitempty"`
+	Scores []float32 `json:"scores,omitempty"`
+	Types  []int32   `json:"types,omitempty"`
+	Merges []string  `json:"merges,omitempty"`
+	Pre    string    `json:"pre,omitempty"` // llama.cpp pre-tokenizer name for "bpe"
+	BOS    int       `json:"bos"`
+	EOS    int       `json:"eos"`
+	EOT    int       `json:"eot"` // -1 if none
+	UNK    int       `json:"unk"`
+	AddBOS bool      `json:"add_bos"`
+	Dir    string    `json:"-"`
+	Path   string    `json:"-"`
+	// HFTokenizer and HFConfig hold tokenizer.json and tokenizer_config.json.
+	HFTokenizer string `json:"hf_tokenizer_json,omitempty"`
+	HFConfig    string `json:"hf_tokenizer_config_json,omitempty"`
 	// ChatTemplate is the Jinja template carried by the file, if any.
-	ChatTemplate string
+	ChatTemplate string `json:"chat_template,omitempty"`
 }
 
 // Close releases the memory mappings; tensors must not be used afterwards.

@@ -58,6 +58,12 @@ func (v *Vocab) Build(vocab int) (tokenizer.Tokenizer, error) {
 			v.ChatTemplate = b.ChatTemplate
 		}
 		tk = b
+	case "hf-embedded":
+		b, err := tokenizer.ParseHFTokenizer("tokenizer.json", []byte(v.HFTokenizer), "tokenizer_config.json", nilIfEmpty(v.HFConfig))
+		if err != nil {
+			return nil, err
+		}
+		tk = b
 	case "spm-model":
 		sp, err := tokenizer.LoadSentencePieceModel(v.Path)
 		if err != nil {
@@ -115,4 +121,57 @@ func LoadVocab(path string) (*Vocab, error) {
 		return &Vocab{Kind: "spm-model", Path: path}, nil
 	}
 	return &Vocab{Kind: "llama2c", Path: path, BOS: 1, EOS: 2, EOT: -1, UNK: 0, AddBOS: true}, nil
+}
+
+func nilIfEmpty(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
+}
+
+// Embedded returns a self-contained copy of v that refers to no file, for
+// writing into an .armor file: Hugging Face tokenizers keep their JSON,
+// SentencePiece files become their pieces and scores.
+func (v *Vocab) Embedded(vocab int) (*Vocab, error) {
+	out := *v
+	out.Dir, out.Path = "", ""
+	switch v.Kind {
+	case "spm", "bpe", "hf-embedded":
+		return &out, nil
+	case "hf":
+		tj, err := os.ReadFile(filepath.Join(v.Dir, "tokenizer.json"))
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer: %w", err)
+		}
+		cj, err := os.ReadFile(filepath.Join(v.Dir, "tokenizer_config.json"))
+		if err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("tokenizer: %w", err)
+		}
+		out.Kind, out.HFTokenizer, out.HFConfig = "hf-embedded", string(tj), string(cj)
+		if out.ChatTemplate == "" {
+			if b, err := tokenizer.ParseHFTokenizer("tokenizer.json", tj, "tokenizer_config.json", cj); err == nil {
+				out.ChatTemplate = b.ChatTemplate
+			}
+		}
+		return &out, nil
+	case "llama2c", "spm-model":
+		tk, err := v.Build(vocab)
+		if err != nil {
+			return nil, err
+		}
+		sp, ok := tk.(*tokenizer.SentencePiece)
+		if !ok {
+			return nil, fmt.Errorf("tokenizer: %s is not SentencePiece", v.Path)
+		}
+		out.Kind = "spm"
+		n := sp.VocabSize()
+		out.Tokens, out.Scores, out.Types = make([]string, n), make([]float32, n), make([]int32, n)
+		for i := 0; i < n; i++ {
+			out.Tokens[i], out.Scores[i], out.Types[i] = sp.Piece(i), sp.Score(i), sp.Type(i)
+		}
+		out.BOS, out.EOS, out.UNK, out.AddBOS = sp.BOS(), sp.EOS(), sp.UnknownID(), sp.AddBOS
+		return &out, nil
+	}
+	return nil, fmt.Errorf("tokenizer type %q cannot be embedded", v.Kind)
 }

@@ -57,6 +57,9 @@ func Open(path, tokPath string, needTok bool) (*Loaded, error) {
 
 // builderFor picks how linear layers are built from the file's tensors.
 func builderFor(m *model.Model) LinearBuilder {
+	if m.Format == "armor" {
+		return ArmorFileBuilder(m)
+	}
 	return DenseBuilder
 }
 

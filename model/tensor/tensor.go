@@ -22,9 +22,20 @@ const (
 	Q4_0 // GGUF: blocks of 32 4-bit values with one f16 scale
 	F64
 	I32
+	U8
 )
 
-var names = [...]string{"F32", "F16", "BF16", "Q8_0", "Q4_0", "F64", "I32"}
+var names = [...]string{"F32", "F16", "BF16", "Q8_0", "Q4_0", "F64", "I32", "U8"}
+
+// ParseDType is the inverse of String.
+func ParseDType(s string) (DType, bool) {
+	for i, n := range names {
+		if n == s {
+			return DType(i), true
+		}
+	}
+	return 0, false
+}
 
 func (d DType) String() string {
 	if int(d) < len(names) {
@@ -50,6 +61,8 @@ func (d DType) BlockBytes() int {
 		return 2
 	case F64:
 		return 8
+	case U8:
+		return 1
 	case Q8_0:
 		return 34
 	case Q4_0:

@@ -56,6 +56,18 @@ func LoadHFTokenizer(dir string) (*BPE, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	cfgPath := filepath.Join(dir, "tokenizer_config.json")
+	cfgData, err := os.ReadFile(cfgPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("tokenizer config: %w", err)
+	}
+	return ParseHFTokenizer(path, data, cfgPath, cfgData)
+}
+
+// ParseHFTokenizer builds the tokenizer from the contents of tokenizer.json
+// and tokenizer_config.json (cfgData may be nil); the paths name them in
+// errors. It lets .armor files carry the tokenizer inside.
+func ParseHFTokenizer(path string, data []byte, cfgPath string, cfgData []byte) (*BPE, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("tokenizer %s: %s", path, fmt.Sprintf(format, a...))
 	}
@@ -77,6 +89,7 @@ func LoadHFTokenizer(dir string) (*BPE, error) {
 		return nil, fail("empty vocabulary")
 	}
 
+	var err error
 	cfg := BPEConfig{IgnoreMerges: m.IgnoreMerges, BOS: -1, EOS: -1, EOT: -1}
 	if cfg.NFC, err = hfNormalizer(tj.Normalizer); err != nil {
 		return nil, fail("%v", err)
@@ -123,7 +136,7 @@ func LoadHFTokenizer(dir string) (*BPE, error) {
 		}
 	}
 
-	conf, err := loadHFConfig(filepath.Join(dir, "tokenizer_config.json"))
+	conf, err := parseHFConfig(cfgPath, cfgData)
 	if err != nil {
 		return nil, err
 	}
@@ -258,16 +271,13 @@ type hfConfig struct {
 	chatTemplate string
 }
 
-// loadHFConfig reads tokenizer_config.json; a missing file is no error.
-func loadHFConfig(path string) (hfConfig, error) {
+// parseHFConfig reads tokenizer_config.json's contents; none is no error.
+func parseHFConfig(path string, data []byte) (hfConfig, error) {
 	var c hfConfig
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if data == nil {
 		return c, nil
 	}
-	if err != nil {
-		return c, fmt.Errorf("tokenizer config: %w", err)
-	}
+	var err error
 	var raw struct {
 		BOS          json.RawMessage `json:"bos_token"`
 		EOS          json.RawMessage `json:"eos_token"`

@@ -326,3 +326,6 @@ func (t *SentencePiece) Decode(ids []int) string {
 func (t *SentencePiece) NewStreamDecoder() *StreamDecoder {
 	return &StreamDecoder{bytesOf: t.tokenBytes}
 }
+
+// UnknownID is the id of the unknown-piece token (-1 if none).
+func (t *SentencePiece) UnknownID() int { return t.unk }
