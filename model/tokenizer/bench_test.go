@@ -11,6 +11,9 @@ import (
 // and a whole text file must tokenize in well under the limits below
 // (generous, for a loaded 2-core machine; typical figures are logged).
 func TestLongInputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long inputs take seconds; skipped with -short")
+	}
 	text, err := os.ReadFile(needFile(t, "text/tinyshakespeare.txt"))
 	if err != nil {
 		t.Fatal(err)
