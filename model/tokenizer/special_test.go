@@ -251,3 +251,43 @@ func TestNewBPESmall(t *testing.T) {
 		t.Fatal("EOS is not EOG")
 	}
 }
+
+func TestLoadDir(t *testing.T) {
+	tok, err := LoadDir(filepath.Dir(needFile(t, "tokenizers/qwen3/tokenizer.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tok.(*BPE); !ok {
+		t.Fatalf("qwen3 dir gave %T", tok)
+	}
+	// A Llama 2 style directory: byte-fallback tokenizer.json beside
+	// tokenizer.model, and a config that turns BOS off.
+	dir := t.TempDir()
+	if err := os.Symlink(needFile(t, "tokenizers/llama2-tokenizer.model"), filepath.Join(dir, "tokenizer.model")); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"tokenizer.json":        `{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}}`,
+		"tokenizer_config.json": `{"add_bos_token": false, "bos_token": {"content": "<s>"}, "eos_token": "</s>", "chat_template": [{"name": "default", "template": "T"}]}`,
+	}
+	for name, s := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err = LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, ok := tok.(*SentencePiece)
+	if !ok || sp.AddBOSDefault() || sp.VocabSize() != 32000 {
+		t.Fatalf("llama2 dir gave %T addBOS %v", tok, tok.AddBOSDefault())
+	}
+	conf, err := LoadHFConfig(dir)
+	if err != nil || conf.BOSToken != "<s>" || conf.EOSToken != "</s>" || conf.ChatTemplate != "T" {
+		t.Fatalf("config %+v, %v", conf, err)
+	}
+	if _, err := LoadDir(t.TempDir()); err == nil {
+		t.Fatal("empty dir accepted")
+	}
+}
