@@ -32,48 +32,30 @@ func (m *Dense) Check() error {
 // Bytes is the size of the stored values.
 func (m *Dense) Bytes() int64 { return int64(m.Rows) * int64(m.Cols) * int64(m.DType.Size()) }
 
-// MatVec computes y = W·x (len(x) = Cols, len(y) = Rows), in parallel over rows.
+// MatVec computes y = W·x (len(x) ≥ Cols, len(y) ≥ Rows), in parallel over
+// rows. Every y[i], i < Rows, is written.
 func (m *Dense) MatVec(y, x []float32) {
-	ParallelFor(m.Rows, 16, func(lo, hi int) { m.matVecRows(y, x, lo, hi) })
+	w := m.view()
+	x = x[:m.Cols]
+	y = y[:m.Rows]
+	ParallelFor(m.Rows, 16, func(lo, hi int) { gemv(y[lo:hi], w.sub(lo), hi-lo, m.Cols, x) })
 }
 
-// MatMul computes Y = X·Wᵀ for n tokens: x is n×Cols, y is n×Rows.
+// MatMul computes Y = X·Wᵀ for n tokens: x is n×Cols, y is n×Rows, both
+// row-major. Rows are split across threads; within a thread the product is
+// register-blocked over rows and tokens.
 func (m *Dense) MatMul(y, x []float32, n int) {
 	if n == 1 {
 		m.MatVec(y, x)
 		return
 	}
-	ParallelFor(m.Rows, 16, func(lo, hi int) {
-		for t := 0; t < n; t++ {
-			m.matVecRows(y[t*m.Rows:(t+1)*m.Rows], x[t*m.Cols:(t+1)*m.Cols], lo, hi)
-		}
-	})
-}
-
-func (m *Dense) matVecRows(y, x []float32, lo, hi int) {
-	c := m.Cols
-	switch m.DType {
-	case F32:
-		for i := lo; i < hi; i++ {
-			y[i] = Dot(m.F32[i*c:(i+1)*c], x)
-		}
-	case F16:
-		for i := lo; i < hi; i++ {
-			row := m.U16[i*c : (i+1)*c]
-			var s float32
-			for j, h := range row {
-				s += F16ToF32(h) * x[j]
-			}
-			y[i] = s
-		}
-	case BF16:
-		for i := lo; i < hi; i++ {
-			row := m.U16[i*c : (i+1)*c]
-			var s float32
-			for j, h := range row {
-				s += BF16ToF32(h) * x[j]
-			}
-			y[i] = s
-		}
+	if n <= 0 {
+		return
 	}
+	w := m.view()
+	x = x[:n*m.Cols]
+	y = y[:n*m.Rows]
+	ParallelFor(m.Rows, 16, func(lo, hi int) {
+		gemm(y[lo:], m.Rows, w.sub(lo), hi-lo, m.Cols, x, m.Cols, n)
+	})
 }

@@ -1,0 +1,113 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Armor is an ARMOR linear layer y = Post·(Core·(Pre·x)) + Bias, with Pre
+// (In × In) and Post (Out × Out) block-diagonal and Core (Out × In) 2:4
+// sparse. Bias may be nil.
+//
+// The product is fused: Pre·x is computed once into a scratch vector (every
+// core row needs all of it); then each thread takes whole blocks of Post,
+// computes the matching rows of Core·(Pre·x) into scratch (one block, hot in
+// L1) and applies the Post block and the bias straight into y. Scratch is
+// owned by the layer and grows only when a larger batch arrives, so calls do
+// not allocate; a layer is safe for concurrent use (calls are serialized).
+type Armor struct {
+	Pre  *BlockDiag
+	Core *Sparse24
+	Post *BlockDiag
+	Bias []float32
+
+	mu      sync.Mutex
+	t, u    []float32 // Pre·x (n × In) and core rows (n × Out)
+	x, y    []float32 // arguments of the call in progress
+	n       int
+	pre, pp func(lo, hi int) // built once: no closure per call
+}
+
+// In and Out are the layer's input and output sizes.
+func (a *Armor) In() int  { return a.Core.Cols }
+func (a *Armor) Out() int { return a.Core.Rows }
+
+// Bytes is the size of all weights and the bias.
+func (a *Armor) Bytes() int64 {
+	return a.Pre.Bytes() + a.Core.Bytes() + a.Post.Bytes() + 4*int64(len(a.Bias))
+}
+
+// Check validates the parts and that their shapes fit together.
+func (a *Armor) Check() error {
+	if a.Pre == nil || a.Core == nil || a.Post == nil {
+		return fmt.Errorf("armor: missing pre, core or post")
+	}
+	if err := a.Core.Check(); err != nil {
+		return fmt.Errorf("armor core: %w", err)
+	}
+	if err := a.Pre.Check(); err != nil {
+		return fmt.Errorf("armor pre: %w", err)
+	}
+	if err := a.Post.Check(); err != nil {
+		return fmt.Errorf("armor post: %w", err)
+	}
+	if a.Pre.N != a.Core.Cols || a.Post.N != a.Core.Rows {
+		return fmt.Errorf("armor: pre %d×%d, core %d×%d, post %d×%d do not chain",
+			a.Pre.N, a.Pre.N, a.Core.Rows, a.Core.Cols, a.Post.N, a.Post.N)
+	}
+	if a.Bias != nil && len(a.Bias) != a.Core.Rows {
+		return fmt.Errorf("armor: bias has %d values, want %d", len(a.Bias), a.Core.Rows)
+	}
+	return nil
+}
+
+// MatVec computes y = Post·(Core·(Pre·x)) + Bias for one token.
+func (a *Armor) MatVec(y, x []float32) { a.MatMul(y, x, 1) }
+
+// MatMul computes the layer for n tokens: x is n×In, y is n×Out, row-major.
+func (a *Armor) MatMul(y, x []float32, n int) {
+	if n <= 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	in, out := a.In(), a.Out()
+	if len(a.t) < n*in {
+		a.t = make([]float32, n*in)
+	}
+	if len(a.u) < n*out {
+		a.u = make([]float32, n*out)
+	}
+	if a.pre == nil {
+		a.pre = func(lo, hi int) { a.Pre.rows(a.t, a.x, a.n, lo, hi) }
+		a.pp = a.corePost
+	}
+	a.x, a.y, a.n = x[:n*in], y[:n*out], n
+	ParallelFor(in, 16, a.pre)
+	// Chunks start on Post block boundaries, so each block is done by one
+	// thread from its core rows to its outputs.
+	ParallelFor(out, a.Post.B, a.pp)
+	a.x, a.y = nil, nil
+}
+
+// corePost computes output rows [lo, hi) (whole Post blocks).
+func (a *Armor) corePost(lo, hi int) {
+	in, out, n := a.In(), a.Out(), a.n
+	core := a.Core.view()
+	for i := lo; i < hi; {
+		r0, s, w := a.Post.block(i / a.Post.B)
+		if n == 1 {
+			spmv(a.u[r0:], core.sub(r0), s, a.t[:in])
+			gemv(a.y[r0:], w, s, s, a.u[r0:r0+s])
+		} else {
+			spmm(a.u[r0:], out, core.sub(r0), s, a.t[:n*in], in, n)
+			gemm(a.y[r0:], out, w, s, s, a.u[r0:], out, n)
+		}
+		if a.Bias != nil {
+			for t := 0; t < n; t++ {
+				Axpy(1, a.Bias[r0:r0+s], a.y[t*out+r0:t*out+r0+s])
+			}
+		}
+		i = r0 + s
+	}
+}

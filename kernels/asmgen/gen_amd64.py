@@ -1,0 +1,559 @@
+#!/usr/bin/env python3
+"""Generates ../kernels_amd64.s: the AVX2 and AVX-512 kernels of package kernels.
+
+Run from this directory: python3 gen_amd64.py > ../kernels_amd64.s
+The kernels come in variants per weight dtype that differ only in how a vector
+of weights is loaded and widened to f32, so they are written once here.
+
+Go's assembler (as of Go 1.26) lacks the AVX512-BF16 instructions; VDPBF16PS
+is emitted as bytes. The encodings were produced with GNU as
+(`vdpbf16ps %zmmX, %zmmY, %zmmZ`) and are checked by the bf16 GEMM tests.
+"""
+
+out = []
+
+
+def emit(s=""):
+    out.append(s)
+
+
+# ---------------------------------------------------------------- weight loads
+# load(mem, dst) returns instructions putting 16 (zmm) or 8 (ymm) widened
+# weights from mem into register dst.
+def load512(dt):
+    if dt == "F32":
+        return lambda m, d: [f"VMOVUPS {m}, {d}"]
+    if dt == "F16":
+        return lambda m, d: [f"VCVTPH2PS {m}, {d}"]
+    return lambda m, d: [f"VPMOVZXWD {m}, {d}", f"VPSLLD $16, {d}, {d}"]
+
+
+def load256(dt):
+    if dt == "F32":
+        return lambda m, d: [f"VMOVUPS {m}, {d}"]
+    if dt == "F16":
+        return lambda m, d: [f"VCVTPH2PS {m}, {d}"]
+    return lambda m, d: [f"VPMOVZXWD {m}, {d}", f"VPSLLD $16, {d}, {d}"]
+
+
+def esize(dt):
+    return 4 if dt == "F32" else 2
+
+
+def gotype(dt):
+    return "float32" if dt == "F32" else "uint16"
+
+
+# ------------------------------------------------------------------ dot rows
+def dotrows(dt, isa):
+    """func dotRows<dt>_<isa>(w *T, ldw int, x *float32, y *float32, rows, cols int)
+    y[r] = Σ_{j<cols'} w[r*ldw+j]·x[j], cols' = cols rounded down to the
+    vector width; four accumulators of four vectors hide the FMA latency."""
+    wide = isa == "512"
+    V = 16 if wide else 8
+    R = "Z" if wide else "Y"
+    ld = load512(dt) if wide else load256(dt)
+    es = esize(dt)
+    name = f"dotRows{dt}_{isa}"
+    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, y *float32, rows, cols int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+    emit("\tMOVQ w+0(FP), SI")
+    emit("\tMOVQ ldw+8(FP), R8")
+    emit(f"\tSHLQ ${es.bit_length()-1}, R8")
+    emit("\tMOVQ x+16(FP), DI")
+    emit("\tMOVQ y+24(FP), DX")
+    emit("\tMOVQ rows+32(FP), CX")
+    emit("\tMOVQ cols+40(FP), BX")
+    emit(f"\tANDQ ${-V}, BX")
+    emit("\tMOVQ BX, R9")
+    emit(f"\tANDQ ${-4*V}, R9")
+    emit(f"{name}_row:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    for i in range(4):
+        emit(f"\tVXORPS {R}{i}, {R}{i}, {R}{i}")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop4:")
+    emit("\tCMPQ AX, R9")
+    emit(f"\tJGE {name}_loop1")
+    for i in range(4):
+        for s in ld(f"{i*V*es}(SI)(AX*{es})", f"{R}{4+i}"):
+            emit("\t" + s)
+    for i in range(4):
+        emit(f"\tVFMADD231PS {i*V*4}(DI)(AX*4), {R}{4+i}, {R}{i}")
+    emit(f"\tADDQ ${4*V}, AX")
+    emit(f"\tJMP {name}_loop4")
+    emit(f"{name}_loop1:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    for s in ld(f"(SI)(AX*{es})", f"{R}4"):
+        emit("\t" + s)
+    emit(f"\tVFMADD231PS (DI)(AX*4), {R}4, {R}0")
+    emit(f"\tADDQ ${V}, AX")
+    emit(f"\tJMP {name}_loop1")
+    emit(f"{name}_sum:")
+    emit(f"\tVADDPS {R}1, {R}0, {R}0")
+    emit(f"\tVADDPS {R}3, {R}2, {R}2")
+    emit(f"\tVADDPS {R}2, {R}0, {R}0")
+    if wide:
+        emit("\tVEXTRACTF64X4 $1, Z0, Y1")
+        emit("\tVADDPS Y1, Y0, Y0")
+    emit("\tVEXTRACTF128 $1, Y0, X1")
+    emit("\tVADDPS X1, X0, X0")
+    emit("\tVMOVHLPS X0, X0, X1")
+    emit("\tVADDPS X1, X0, X0")
+    emit("\tVMOVSHDUP X0, X1")
+    emit("\tVADDSS X1, X0, X0")
+    emit("\tVMOVSS X0, (DX)")
+    emit("\tADDQ $4, DX")
+    emit("\tADDQ R8, SI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_row")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+# ------------------------------------------------------------ dense GEMM
+# Row/token pointer registers shared by the GEMM micro-kernels.
+WPTR = ["SI", "R8", "R9", "R10"]
+XPTR = ["DI", "R11", "R12", "R13"]
+
+
+def ptr_setup(nw, wsize_shift, nx):
+    """Loads w/ldw/x/ldx and sets up nw row pointers and nx token pointers."""
+    emit("\tMOVQ w+0(FP), SI")
+    emit("\tMOVQ ldw+8(FP), R14")
+    emit(f"\tSHLQ ${wsize_shift}, R14")
+    for i in range(1, nw):
+        emit(f"\tLEAQ (%s)(R14*1), %s" % (WPTR[i - 1], WPTR[i]))
+    emit("\tMOVQ x+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), R15")
+    emit("\tSHLQ $2, R15")
+    for i in range(1, nx):
+        emit(f"\tLEAQ (%s)(R15*1), %s" % (XPTR[i - 1], XPTR[i]))
+
+
+def reduce_store_512(name, toks, rows, acc_of):
+    emit("\tMOVQ y+32(FP), DX")
+    emit("\tMOVQ ldy+40(FP), CX")
+    emit("\tSHLQ $2, CX")
+    emit("\tMOVQ acc+56(FP), BX")
+    reduce_body(name, acc_of)
+
+
+def reduce_body(name, acc_of, toks=4, rows=4):
+    """Sums each zmm accumulator and stores y[t*ldy + r] (adding to it when
+    acc != 0). Accumulators of one token are 4 consecutive registers, so
+    after folding to xmm, three VHADDPS give the 4 row sums in one xmm.
+    Expects DX = &y[0], CX = ldy in bytes, BX = acc."""
+    for t in range(toks):
+        a = [acc_of(r, t) for r in range(rows)]
+        for i in a:
+            emit(f"\tVEXTRACTF64X4 $1, Z{i}, Y16")
+            emit(f"\tVADDPS Y16, Y{i}, Y{i}")
+        for i in a:
+            emit(f"\tVEXTRACTF32X4 $1, Y{i}, X16")
+            emit(f"\tVADDPS X16, X{i}, X{i}")
+        emit(f"\tVHADDPS X{a[1]}, X{a[0]}, X{a[0]}")
+        emit(f"\tVHADDPS X{a[3]}, X{a[2]}, X{a[2]}")
+        emit(f"\tVHADDPS X{a[2]}, X{a[0]}, X{a[0]}")
+        emit("\tTESTQ BX, BX")
+        emit(f"\tJZ {name}_st{t}")
+        emit(f"\tVADDPS (DX), X{a[0]}, X{a[0]}")
+        emit(f"{name}_st{t}:")
+        emit(f"\tVMOVUPS X{a[0]}, (DX)")
+        if t != toks - 1:
+            emit("\tADDQ CX, DX")
+
+
+def gemm4x4_512(dt):
+    """func gemm4x4<dt>_512(w *T, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
+    4 rows × 4 tokens register block: 16 zmm accumulators; per 16 columns 4
+    weight vectors and 4 x vectors feed 16 FMAs."""
+    name = f"gemm4x4{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    ptr_setup(4, es.bit_length() - 1, 4)
+    emit("\tMOVQ cols+48(FP), BX")
+    emit("\tANDQ $-16, BX")
+    for i in range(16):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    for r in range(4):
+        for s in ld(f"({WPTR[r]})(AX*{es})", f"Z{16+r}"):
+            emit("\t" + s)
+    for t in range(4):
+        emit(f"\tVMOVUPS ({XPTR[t]})(AX*4), Z{20+t}")
+        for r in range(4):
+            emit(f"\tVFMADD231PS Z{20+t}, Z{16+r}, Z{4*t+r}")
+    emit("\tADDQ $16, AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_sum:")
+    reduce_store_512(name, 4, 4, lambda r, t: 4 * t + r)
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+VDPBF16PS = {}  # (dst, src1, src2) -> bytes, from GNU as
+_enc = """
+62 b2 7e 40 52 c4 0 16 20
+62 b2 76 40 52 cc 1 17 20
+62 b2 6e 40 52 d4 2 18 20
+62 b2 66 40 52 dc 3 19 20
+62 b2 7e 40 52 e5 4 16 21
+62 b2 76 40 52 ed 5 17 21
+62 b2 6e 40 52 f5 6 18 21
+62 b2 66 40 52 fd 7 19 21
+62 32 7e 40 52 c6 8 16 22
+62 32 76 40 52 ce 9 17 22
+62 32 6e 40 52 d6 10 18 22
+62 32 66 40 52 de 11 19 22
+62 32 7e 40 52 e7 12 16 23
+62 32 76 40 52 ef 13 17 23
+62 32 6e 40 52 f7 14 18 23
+62 32 66 40 52 ff 15 19 23
+"""
+for line in _enc.strip().splitlines():
+    f = line.split()
+    VDPBF16PS[(int(f[6]), int(f[7]), int(f[8]))] = f[:6]
+
+
+def gemm4x4_bf16dp_512():
+    """func gemm4x4BF16DP_512(w *uint16, ldw int, x *uint16, ldx int, y *float32, ldy int, cols, acc int)
+    bf16 weights × bf16 activations with VDPBF16PS (AVX512-BF16): each
+    instruction does 32 products into 16 f32 lanes, twice the work of an FMA."""
+    name = "gemm4x4BF16DP_512"
+    emit(f"// func {name}(w *uint16, ldw int, x *uint16, ldx int, y *float32, ldy int, cols, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit("\tMOVQ w+0(FP), SI")
+    emit("\tMOVQ ldw+8(FP), R14")
+    emit("\tSHLQ $1, R14")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({WPTR[i-1]})(R14*1), {WPTR[i]}")
+    emit("\tMOVQ x+16(FP), DI")
+    emit("\tMOVQ ldx+24(FP), R15")
+    emit("\tSHLQ $1, R15")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({XPTR[i-1]})(R15*1), {XPTR[i]}")
+    emit("\tMOVQ cols+48(FP), BX")
+    emit("\tANDQ $-32, BX")
+    for i in range(16):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    for r in range(4):
+        emit(f"\tVMOVDQU16 ({WPTR[r]})(AX*2), Z{16+r}")
+    for t in range(4):
+        emit(f"\tVMOVDQU16 ({XPTR[t]})(AX*2), Z{20+t}")
+    for t in range(4):
+        for r in range(4):
+            b = VDPBF16PS[(4 * t + r, 16 + r, 20 + t)]
+            emit("\t" + "; ".join(f"BYTE $0x{x}" for x in b) + f" // VDPBF16PS Z{20+t}, Z{16+r}, Z{4*t+r}")
+    emit("\tADDQ $32, AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_sum:")
+    reduce_store_512(name, 4, 4, lambda r, t: 4 * t + r)
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+
+# ------------------------------------------------------------ 2:4 sparse
+# Layout (see ../SPARSE24.md): per row, cols/2 kept values; kept value k sits
+# in group k/2 (x columns 4(k/2)..4(k/2)+3) at in-group position p_k, the
+# 2-bit field at bits 2(k%4) of index byte k/4 of the row.
+
+
+def sp24_consts():
+    emit("// sp24 AVX-512: per-lane shift of the broadcast 32-bit index word,")
+    emit("// base x index of each kept value's group (4·(lane/2)), and the 2-bit mask.")
+    for i in range(16):
+        emit(f"DATA sp24shift512<>+{4*i}(SB)/4, ${2*i}")
+    emit("GLOBL sp24shift512<>(SB), RODATA|NOPTR, $64")
+    for i in range(16):
+        emit(f"DATA sp24base512<>+{4*i}(SB)/4, ${4*(i//2)}")
+    emit("GLOBL sp24base512<>(SB), RODATA|NOPTR, $64")
+    emit("DATA sp24three<>+0(SB)/4, $3")
+    emit("GLOBL sp24three<>(SB), RODATA|NOPTR, $4")
+    emit("// sp24 AVX2: per-lane shift of the broadcast 16-bit index word.")
+    for i in range(8):
+        emit(f"DATA sp24shift256<>+{4*i}(SB)/4, ${2*i}")
+    emit("GLOBL sp24shift256<>(SB), RODATA|NOPTR, $32")
+    emit()
+
+
+def sp24_idx512(mem, z):
+    """z = x index (0..31 within the 32-column window) of 16 kept values."""
+    emit(f"\tVPBROADCASTD {mem}, {z}")
+    emit(f"\tVPSRLVD Z31, {z}, {z}")
+    emit(f"\tVPTERNLOGD $0xEA, Z30, Z29, {z}")  # (z & 3) | base
+
+
+def sp24_load_consts512():
+    emit("\tVMOVDQU32 sp24shift512<>(SB), Z31")
+    emit("\tVMOVDQU32 sp24base512<>(SB), Z30")
+    emit("\tVPBROADCASTD sp24three<>(SB), Z29")
+
+
+def sp24rows_512(dt):
+    """func sp24Rows<dt>_512(val *T, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+    y[r] = Σ_{k<kept'} val[r,k]·x[4(k/2)+p(r,k)], kept' = kept rounded down to
+    16. Per 16 kept values: one 32-bit index word becomes 16 lane indices
+    (broadcast, variable shift, ternary-logic and/or with the group base)
+    and VPERMI2PS picks the matching x values out of two zmm (32 columns)."""
+    name = f"sp24Rows{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit("\tMOVQ val+0(FP), SI")
+    emit("\tMOVQ ldv+8(FP), R8")
+    emit(f"\tSHLQ ${es.bit_length()-1}, R8")
+    emit("\tMOVQ idx+16(FP), R10")
+    emit("\tMOVQ ldi+24(FP), R11")
+    emit("\tMOVQ x+32(FP), DI")
+    emit("\tMOVQ y+40(FP), DX")
+    emit("\tMOVQ rows+48(FP), CX")
+    emit("\tMOVQ kept+56(FP), BX")
+    emit("\tANDQ $-16, BX")
+    emit("\tMOVQ BX, R9")
+    emit("\tANDQ $-64, R9")
+    sp24_load_consts512()
+    emit(f"{name}_row:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    for i in range(4):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit("\tXORQ AX, AX")
+    emit("\tXORQ R13, R13")
+    emit(f"{name}_loop4:")
+    emit("\tCMPQ AX, R9")
+    emit(f"\tJGE {name}_loop1")
+    for i in range(4):
+        sp24_idx512(f"{4*i}(R10)(R13*1)", f"Z{4+i}")
+        emit(f"\tVMOVUPS {128*i}(DI)(AX*8), Z{8+i}")
+        emit(f"\tVPERMI2PS {128*i+64}(DI)(AX*8), Z{8+i}, Z{4+i}")
+        for s_ in ld(f"{16*es*i}(SI)(AX*{es})", f"Z{12+i}"):
+            emit("\t" + s_)
+        emit(f"\tVFMADD231PS Z{12+i}, Z{4+i}, Z{i}")
+    emit("\tADDQ $64, AX")
+    emit("\tADDQ $16, R13")
+    emit(f"\tJMP {name}_loop4")
+    emit(f"{name}_loop1:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    sp24_idx512("(R10)(R13*1)", "Z4")
+    emit("\tVMOVUPS (DI)(AX*8), Z8")
+    emit("\tVPERMI2PS 64(DI)(AX*8), Z8, Z4")
+    for s_ in ld(f"(SI)(AX*{es})", "Z12"):
+        emit("\t" + s_)
+    emit("\tVFMADD231PS Z12, Z4, Z0")
+    emit("\tADDQ $16, AX")
+    emit("\tADDQ $4, R13")
+    emit(f"\tJMP {name}_loop1")
+    emit(f"{name}_sum:")
+    emit("\tVADDPS Z1, Z0, Z0")
+    emit("\tVADDPS Z3, Z2, Z2")
+    emit("\tVADDPS Z2, Z0, Z0")
+    emit("\tVEXTRACTF64X4 $1, Z0, Y1")
+    emit("\tVADDPS Y1, Y0, Y0")
+    emit("\tVEXTRACTF128 $1, Y0, X1")
+    emit("\tVADDPS X1, X0, X0")
+    emit("\tVMOVHLPS X0, X0, X1")
+    emit("\tVADDPS X1, X0, X0")
+    emit("\tVMOVSHDUP X0, X1")
+    emit("\tVADDSS X1, X0, X0")
+    emit("\tVMOVSS X0, (DX)")
+    emit("\tADDQ $4, DX")
+    emit("\tADDQ R8, SI")
+    emit("\tADDQ R11, R10")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_row")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def sp24rows_256(dt):
+    """func sp24Rows<dt>_256(val *T, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+    AVX2 version, 8 kept values (16 columns, groups g0..g3) per step. AVX2
+    has no two-table permute, so x is loaded as A = [g0 | g2] and B = [g1 | g3]
+    (one 128-bit lane per group); the kept values of the even groups sit in
+    lanes 0,1,4,5 and those of the odd groups in lanes 2,3,6,7, so one
+    in-lane VPERMILPS of A and one of B (which use only the low 2 bits of
+    each index, the in-group position) and a constant blend select them."""
+    name = f"sp24Rows{dt}_256"
+    es = esize(dt)
+    ld = load256(dt)
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit("\tMOVQ val+0(FP), SI")
+    emit("\tMOVQ ldv+8(FP), R8")
+    emit(f"\tSHLQ ${es.bit_length()-1}, R8")
+    emit("\tMOVQ idx+16(FP), R10")
+    emit("\tMOVQ ldi+24(FP), R11")
+    emit("\tMOVQ x+32(FP), DI")
+    emit("\tMOVQ y+40(FP), DX")
+    emit("\tMOVQ rows+48(FP), CX")
+    emit("\tMOVQ kept+56(FP), BX")
+    emit("\tANDQ $-8, BX")
+    emit("\tMOVQ BX, R9")
+    emit("\tANDQ $-16, R9")
+    emit("\tVMOVDQU sp24shift256<>(SB), Y15")
+    emit(f"{name}_row:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    for i in range(2):
+        emit(f"\tVXORPS Y{i}, Y{i}, Y{i}")
+    emit("\tXORQ AX, AX")
+    emit("\tXORQ R13, R13")
+
+    def unit(i, xo, io, wo, acc):
+        b = 4 + 4 * i
+        emit(f"\tVPBROADCASTW {io}(R10)(R13*1), Y{b}")
+        emit(f"\tVPSRLVD Y15, Y{b}, Y{b}")
+        emit(f"\tVMOVUPS {xo}(DI)(AX*8), X{b+1}")
+        emit(f"\tVINSERTF128 $1, {xo+32}(DI)(AX*8), Y{b+1}, Y{b+1}")
+        emit(f"\tVMOVUPS {xo+16}(DI)(AX*8), X{b+2}")
+        emit(f"\tVINSERTF128 $1, {xo+48}(DI)(AX*8), Y{b+2}, Y{b+2}")
+        emit(f"\tVPERMILPS Y{b}, Y{b+1}, Y{b+1}")
+        emit(f"\tVPERMILPS Y{b}, Y{b+2}, Y{b+2}")
+        emit(f"\tVBLENDPS $0xCC, Y{b+2}, Y{b+1}, Y{b+1}")
+        for s_ in ld(f"{wo}(SI)(AX*{es})", f"Y{b+3}"):
+            emit("\t" + s_)
+        emit(f"\tVFMADD231PS Y{b+3}, Y{b+1}, Y{acc}")
+
+    emit(f"{name}_loop2:")
+    emit("\tCMPQ AX, R9")
+    emit(f"\tJGE {name}_loop1")
+    unit(0, 0, 0, 0, 0)
+    unit(1, 64, 2, 8 * es, 1)
+    emit("\tADDQ $16, AX")
+    emit("\tADDQ $4, R13")
+    emit(f"\tJMP {name}_loop2")
+    emit(f"{name}_loop1:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    unit(0, 0, 0, 0, 0)
+    emit("\tADDQ $8, AX")
+    emit("\tADDQ $2, R13")
+    emit(f"\tJMP {name}_loop1")
+    emit(f"{name}_sum:")
+    emit("\tVADDPS Y1, Y0, Y0")
+    emit("\tVEXTRACTF128 $1, Y0, X1")
+    emit("\tVADDPS X1, X0, X0")
+    emit("\tVMOVHLPS X0, X0, X1")
+    emit("\tVADDPS X1, X0, X0")
+    emit("\tVMOVSHDUP X0, X1")
+    emit("\tVADDSS X1, X0, X0")
+    emit("\tVMOVSS X0, (DX)")
+    emit("\tADDQ $4, DX")
+    emit("\tADDQ R8, SI")
+    emit("\tADDQ R11, R10")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_row")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+SPV = ["SI", "R8", "R9", "R10"]   # value row pointers
+SPI = ["R11", "R12", "R13", "R14"]  # index row pointers
+SPX = ["DI", "R15", "DX", "CX"]   # token pointers
+
+
+def sp24gemm4x4_512(dt):
+    """func sp24Gemm4x4<dt>_512(val *T, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
+    4 rows × 4 tokens. Each row's 16 lane indices are built once per step and
+    reused for the 4 tokens; per (row, token) one VPERMT2PS (the x window is
+    reloaded, it is overwritten) feeds one FMA, against two FMAs of the dense
+    kernel over the same 32 columns."""
+    name = f"sp24Gemm4x4{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-80")
+    emit("\tMOVQ ldv+8(FP), AX")
+    emit(f"\tSHLQ ${es.bit_length()-1}, AX")
+    emit("\tMOVQ val+0(FP), SI")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({SPV[i-1]})(AX*1), {SPV[i]}")
+    emit("\tMOVQ ldi+24(FP), AX")
+    emit("\tMOVQ idx+16(FP), R11")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({SPI[i-1]})(AX*1), {SPI[i]}")
+    emit("\tMOVQ ldx+40(FP), AX")
+    emit("\tSHLQ $2, AX")
+    emit("\tMOVQ x+32(FP), DI")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({SPX[i-1]})(AX*1), {SPX[i]}")
+    emit("\tMOVQ kept+64(FP), BX")
+    emit("\tANDQ $-16, BX")
+    sp24_load_consts512()
+    for i in range(16):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    for r in range(4):
+        sp24_idx512(f"({SPI[r]})", f"Z{16+r}")
+    for r in range(4):
+        for s_ in ld(f"({SPV[r]})(AX*{es})", f"Z{20+r}"):
+            emit("\t" + s_)
+    tmp = 0
+    for t in range(4):
+        for r in range(4):
+            z = 24 + tmp % 5
+            tmp += 1
+            emit(f"\tVMOVUPS ({SPX[t]})(AX*8), Z{z}")
+            emit(f"\tVPERMT2PS 64({SPX[t]})(AX*8), Z{16+r}, Z{z}")
+            emit(f"\tVFMADD231PS Z{20+r}, Z{z}, Z{4*t+r}")
+    emit("\tADDQ $16, AX")
+    for r in range(4):
+        emit(f"\tADDQ $4, {SPI[r]}")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_sum:")
+    emit("\tMOVQ y+48(FP), DX")
+    emit("\tMOVQ ldy+56(FP), CX")
+    emit("\tSHLQ $2, CX")
+    emit("\tMOVQ acc+72(FP), BX")
+    reduce_body(name, lambda r, t: 4 * t + r)
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def main():
+    emit("// Code generated by asmgen/gen_amd64.py; DO NOT EDIT.")
+    emit()
+    emit('#include "textflag.h"')
+    emit()
+    for dt in ("F32", "F16", "BF16"):
+        dotrows(dt, "512")
+        dotrows(dt, "256")
+    for dt in ("F32", "F16", "BF16"):
+        gemm4x4_512(dt)
+    gemm4x4_bf16dp_512()
+    sp24_consts()
+    for dt in ("F32", "F16", "BF16"):
+        sp24rows_512(dt)
+        sp24rows_256(dt)
+        sp24gemm4x4_512(dt)
+    print("\n".join(out))
+
+
+main()

@@ -1,0 +1,78 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+var denseShapes = [][2]int{{1, 1}, {1, 17}, {3, 5}, {4, 16}, {7, 31}, {16, 64}, {17, 100}, {33, 257}, {64, 128}, {9, 1}}
+
+func TestDenseMatVec(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, dt := range []DType{F32, F16, BF16} {
+			for _, sh := range denseShapes {
+				m := randDense(r, dt, sh[0], sh[1])
+				x := randVec(r, sh[1])
+				y := poisoned(sh[0])
+				m.MatVec(y, x)
+				want, abs := refGemm(func(i, j int) float64 { return at64(dt, m.F32, m.U16, i*m.Cols+j) }, sh[0], sh[1], x, 1)
+				checkClose(t, fmt.Sprintf("%v %dx%d", dt, sh[0], sh[1]), y, want, abs, sh[1])
+			}
+		}
+	})
+}
+
+func TestDenseMatMul(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, dt := range []DType{F32, F16, BF16} {
+			for _, sh := range denseShapes {
+				for _, n := range []int{2, 4, 5, 8, 13} {
+					m := randDense(r, dt, sh[0], sh[1])
+					x := randVec(r, n*sh[1])
+					y := poisoned(n * sh[0])
+					m.MatMul(y, x, n)
+					w := func(i, j int) float64 { return at64(dt, m.F32, m.U16, i*m.Cols+j) }
+					want, abs := refGemm(w, sh[0], sh[1], x, n)
+					what := fmt.Sprintf("%v %dx%d n=%d", dt, sh[0], sh[1], n)
+					if dt == BF16 && HasBF16Dot() {
+						// VDPBF16PS rounds activations to bf16: accept either
+						// the exact product or the one with rounded x, each to
+						// the f32 accumulation bound (see checkEither).
+						xb := make([]float32, len(x))
+						for i, v := range x {
+							xb[i] = BF16ToF32(F32ToBF16(v))
+						}
+						want2, abs2 := refGemm(w, sh[0], sh[1], xb, n)
+						checkEither(t, what, y, want, abs, want2, abs2, sh[1])
+						continue
+					}
+					checkClose(t, what, y, want, abs, sh[1])
+				}
+			}
+		}
+	})
+}
+
+// checkEither accepts each element if it matches either reference; the
+// kernels use the bf16-rounded activations in the register-blocked part of
+// the product and exact ones at the edges.
+func checkEither(t *testing.T, what string, got []float32, w1, a1, w2, a2 []float64, k int) {
+	t.Helper()
+	bad := 0
+	for i := range w1 {
+		g := float64(got[i])
+		if math.Abs(g-w1[i]) <= accTol(k, a1[i]) || math.Abs(g-w2[i]) <= accTol(k, a2[i]) {
+			continue
+		}
+		if bad < 5 {
+			t.Errorf("%s: element %d = %v, want %v or %v", what, i, g, w1[i], w2[i])
+		}
+		bad++
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d elements wrong", what, bad, len(w1))
+	}
+}

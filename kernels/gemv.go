@@ -1,0 +1,102 @@
+package kernels
+
+// Internal row-product machinery shared by Dense, BlockDiag and Armor.
+//
+// A wview is a row-major weight view: row r starts at element r*ld of F32
+// (dtype F32) or U16 (f16/bf16 bits). The SIMD kernels handle a prefix of
+// the columns (a multiple of their vector width); the Go code here adds the
+// remaining columns, so every size works at every level.
+
+type wview struct {
+	dt  DType
+	f32 []float32
+	u16 []uint16
+	ld  int
+}
+
+func (m *Dense) view() wview { return wview{m.DType, m.F32, m.U16, m.Cols} }
+
+// at returns the weight at row r, column j as f32.
+func (w wview) at(r, j int) float32 {
+	switch w.dt {
+	case F32:
+		return w.f32[r*w.ld+j]
+	case F16:
+		return F16ToF32(w.u16[r*w.ld+j])
+	default:
+		return BF16ToF32(w.u16[r*w.ld+j])
+	}
+}
+
+// sub returns the view starting at row r0.
+func (w wview) sub(r0 int) wview {
+	if w.dt == F32 {
+		w.f32 = w.f32[r0*w.ld:]
+	} else {
+		w.u16 = w.u16[r0*w.ld:]
+	}
+	return w
+}
+
+// dotTail returns Σ_{j0≤j<cols} w[r,j]·x[j].
+func (w wview) dotTail(r, j0, cols int, x []float32) float32 {
+	var s float32
+	switch w.dt {
+	case F32:
+		row := w.f32[r*w.ld : r*w.ld+cols]
+		for j := j0; j < cols; j++ {
+			s += row[j] * x[j]
+		}
+	case F16:
+		row := w.u16[r*w.ld : r*w.ld+cols]
+		for j := j0; j < cols; j++ {
+			s += F16ToF32(row[j]) * x[j]
+		}
+	default:
+		row := w.u16[r*w.ld : r*w.ld+cols]
+		for j := j0; j < cols; j++ {
+			s += BF16ToF32(row[j]) * x[j]
+		}
+	}
+	return s
+}
+
+// gemv computes y[r] = Σ_j w[r,j]·x[j] for r < rows, j < cols.
+func gemv(y []float32, w wview, rows, cols int, x []float32) {
+	if rows <= 0 {
+		return
+	}
+	_ = y[rows-1]
+	x = x[:cols]
+	done := 0
+	if level != Generic && cols > 0 {
+		done = gemvArch(y, w, rows, cols, x)
+	}
+	if done == 0 {
+		for r := 0; r < rows; r++ {
+			y[r] = w.dotTail(r, 0, cols, x)
+		}
+		return
+	}
+	if done < cols {
+		for r := 0; r < rows; r++ {
+			y[r] += w.dotTail(r, done, cols, x)
+		}
+	}
+}
+
+// gemm computes y[t*ldy+r] = Σ_j w[r,j]·x[t*ldx+j] for r < rows, t < n.
+// It blocks over columns so that a strip of x stays in cache while the rows
+// stream past, and the SIMD micro-kernels block over rows and tokens.
+func gemm(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = y[(n-1)*ldy+rows-1]
+	_ = x[(n-1)*ldx+cols-1]
+	if level == Generic || cols == 0 || !gemmArch(y, ldy, w, rows, cols, x, ldx, n) {
+		for t := 0; t < n; t++ {
+			gemv(y[t*ldy:], w, rows, cols, x[t*ldx:])
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !amd64 && !arm64
+
+package kernels
+
+func detectLevel() (Level, bool) { return Generic, false }

@@ -1,0 +1,277 @@
+package kernels
+
+import (
+	"fmt"
+)
+
+// Sparse24 is a 2:4 sparse Rows × Cols matrix in the packed layout described
+// in SPARSE24.md: Rows×Cols/2 kept values (F32 for dtype F32, U16 raw bits
+// otherwise) and 2-bit in-group positions in Idx (IdxStride(Cols) bytes per
+// row).
+type Sparse24 struct {
+	DType      DType
+	Rows, Cols int
+	F32        []float32
+	U16        []uint16
+	Idx        []uint8
+}
+
+// IdxStride is the number of index bytes per row of a 2:4 matrix with cols
+// columns.
+func IdxStride(cols int) int { return (cols + 7) / 8 }
+
+// Bytes is the size of the stored values and indices.
+func (s *Sparse24) Bytes() int64 {
+	return int64(s.Rows)*int64(s.Cols/2)*int64(s.DType.Size()) + int64(s.Rows)*int64(IdxStride(s.Cols))
+}
+
+// pos returns the in-group position of kept value k of row i.
+func (s *Sparse24) pos(i, k int) int {
+	return int(s.Idx[i*IdxStride(s.Cols)+k/4]>>(2*(k%4))) & 3
+}
+
+// Check validates sizes and the canonical index form (p0 < p1 in every
+// group), so that a reader can reject a corrupt tensor before use.
+func (s *Sparse24) Check() error {
+	if s.Rows < 0 || s.Cols < 0 || s.Cols%4 != 0 {
+		return fmt.Errorf("sparse24 %d×%d: columns must be a non-negative multiple of 4", s.Rows, s.Cols)
+	}
+	nv := s.Rows * (s.Cols / 2)
+	switch s.DType {
+	case F32:
+		if len(s.F32) != nv {
+			return fmt.Errorf("sparse24 %d×%d f32: have %d values, want %d", s.Rows, s.Cols, len(s.F32), nv)
+		}
+	case F16, BF16:
+		if len(s.U16) != nv {
+			return fmt.Errorf("sparse24 %d×%d %v: have %d values, want %d", s.Rows, s.Cols, s.DType, len(s.U16), nv)
+		}
+	default:
+		return fmt.Errorf("sparse24: unsupported dtype %v", s.DType)
+	}
+	if want := s.Rows * IdxStride(s.Cols); len(s.Idx) != want {
+		return fmt.Errorf("sparse24 %d×%d: have %d index bytes, want %d", s.Rows, s.Cols, len(s.Idx), want)
+	}
+	for i := 0; i < s.Rows; i++ {
+		for g := 0; g < s.Cols/4; g++ {
+			if p0, p1 := s.pos(i, 2*g), s.pos(i, 2*g+1); p0 >= p1 {
+				return fmt.Errorf("sparse24 %d×%d: row %d, group %d: positions %d, %d not increasing", s.Rows, s.Cols, i, g, p0, p1)
+			}
+		}
+		if s.Cols%8 != 0 && s.Idx[(i+1)*IdxStride(s.Cols)-1]>>4 != 0 {
+			return fmt.Errorf("sparse24 %d×%d: row %d: padding bits of the last index byte are not zero", s.Rows, s.Cols, i)
+		}
+	}
+	return nil
+}
+
+// Pack24 packs a row-major rows × cols f32 matrix that is 2:4 sparse (at
+// most 2 non-zeros in every group of 4 columns of every row) into dtype dt.
+// It rejects other input, naming the first offending row and group. Values
+// are rounded to dt; a value that rounds to zero is still kept in its place.
+func Pack24(w []float32, rows, cols int, dt DType) (*Sparse24, error) {
+	if rows < 0 || cols < 0 || len(w) != rows*cols {
+		return nil, fmt.Errorf("Pack24: %d values for a %d×%d matrix", len(w), rows, cols)
+	}
+	return pack24(rows, cols, dt, func(i int) bool { return w[i] != 0 }, func(dst, src int, s *Sparse24) {
+		switch dt {
+		case F32:
+			s.F32[dst] = w[src]
+		case F16:
+			s.U16[dst] = F32ToF16(w[src])
+		default:
+			s.U16[dst] = F32ToBF16(w[src])
+		}
+	})
+}
+
+// Pack24Dense packs a 2:4 sparse Dense matrix, keeping its dtype and bits.
+func Pack24Dense(m *Dense) (*Sparse24, error) {
+	if err := m.Check(); err != nil {
+		return nil, fmt.Errorf("Pack24Dense: %w", err)
+	}
+	nz := func(i int) bool { return m.U16[i]&0x7fff != 0 }
+	if m.DType == F32 {
+		nz = func(i int) bool { return m.F32[i] != 0 }
+	}
+	return pack24(m.Rows, m.Cols, m.DType, nz, func(dst, src int, s *Sparse24) {
+		if m.DType == F32 {
+			s.F32[dst] = m.F32[src]
+		} else {
+			s.U16[dst] = m.U16[src]
+		}
+	})
+}
+
+func pack24(rows, cols int, dt DType, nonzero func(int) bool, put func(dst, src int, s *Sparse24)) (*Sparse24, error) {
+	if cols%4 != 0 {
+		return nil, fmt.Errorf("Pack24: %d×%d: columns not divisible into 2:4 groups of 4", rows, cols)
+	}
+	if dt > BF16 {
+		return nil, fmt.Errorf("Pack24: unsupported dtype %v", dt)
+	}
+	s := &Sparse24{DType: dt, Rows: rows, Cols: cols, Idx: make([]uint8, rows*IdxStride(cols))}
+	if dt == F32 {
+		s.F32 = make([]float32, rows*cols/2)
+	} else {
+		s.U16 = make([]uint16, rows*cols/2)
+	}
+	for i := 0; i < rows; i++ {
+		for g := 0; g < cols/4; g++ {
+			var ps [2]int
+			n := 0
+			for p := 0; p < 4; p++ {
+				if nonzero(i*cols + 4*g + p) {
+					if n == 2 {
+						return nil, fmt.Errorf("Pack24: %d×%d matrix is not 2:4 sparse: row %d, group %d (columns %d..%d) has more than 2 non-zero values", rows, cols, i, g, 4*g, 4*g+3)
+					}
+					ps[n] = p
+					n++
+				}
+			}
+			// Fill a short group with the lowest unused positions, keeping
+			// the two positions increasing.
+			for p := 0; n < 2; p++ {
+				if n == 1 && ps[0] == p {
+					continue
+				}
+				ps[n] = p
+				n++
+				if ps[0] > ps[1] {
+					ps[0], ps[1] = ps[1], ps[0]
+				}
+			}
+			for h := 0; h < 2; h++ {
+				k := 2*g + h
+				put(i*cols/2+k, i*cols+4*g+ps[h], s)
+				s.Idx[i*IdxStride(cols)+k/4] |= uint8(ps[h]) << (2 * (k % 4))
+			}
+		}
+	}
+	return s, nil
+}
+
+// Unpack returns the dense matrix (same dtype) with zeros in the pruned places.
+func (s *Sparse24) Unpack() *Dense {
+	m := &Dense{DType: s.DType, Rows: s.Rows, Cols: s.Cols}
+	half := s.Cols / 2
+	if s.DType == F32 {
+		m.F32 = make([]float32, s.Rows*s.Cols)
+	} else {
+		m.U16 = make([]uint16, s.Rows*s.Cols)
+	}
+	for i := 0; i < s.Rows; i++ {
+		for k := 0; k < half; k++ {
+			j := i*s.Cols + 4*(k/2) + s.pos(i, k)
+			if s.DType == F32 {
+				m.F32[j] = s.F32[i*half+k]
+			} else {
+				m.U16[j] = s.U16[i*half+k]
+			}
+		}
+	}
+	return m
+}
+
+// sview is a row view of a Sparse24 (row r0 onwards).
+type sview struct {
+	dt   DType
+	f32  []float32
+	u16  []uint16
+	idx  []uint8
+	ldv  int // kept values per row (Cols/2)
+	ldi  int // index bytes per row
+	cols int
+}
+
+func (s *Sparse24) view() sview {
+	return sview{s.DType, s.F32, s.U16, s.Idx, s.Cols / 2, IdxStride(s.Cols), s.Cols}
+}
+
+func (v sview) sub(r0 int) sview {
+	if v.dt == F32 {
+		v.f32 = v.f32[r0*v.ldv:]
+	} else {
+		v.u16 = v.u16[r0*v.ldv:]
+	}
+	v.idx = v.idx[r0*v.ldi:]
+	return v
+}
+
+// dotTail returns Σ over kept values k0 ≤ k < ldv of row r with x.
+func (v sview) dotTail(r, k0 int, x []float32) float32 {
+	var s float32
+	idx := v.idx[r*v.ldi : (r+1)*v.ldi]
+	for k := k0; k < v.ldv; k++ {
+		j := 4*(k/2) + int(idx[k/4]>>(2*(k%4)))&3
+		var w float32
+		switch v.dt {
+		case F32:
+			w = v.f32[r*v.ldv+k]
+		case F16:
+			w = F16ToF32(v.u16[r*v.ldv+k])
+		default:
+			w = BF16ToF32(v.u16[r*v.ldv+k])
+		}
+		s += w * x[j]
+	}
+	return s
+}
+
+// spmv computes y[r] = Σ_j S[r,j]·x[j] for r < rows.
+func spmv(y []float32, v sview, rows int, x []float32) {
+	if rows <= 0 {
+		return
+	}
+	_ = y[rows-1]
+	x = x[:v.cols]
+	done := 0
+	if level != Generic && v.cols > 0 {
+		done = spmvArch(y, v, rows, x)
+	}
+	for r := 0; r < rows; r++ {
+		if done == 0 {
+			y[r] = v.dotTail(r, 0, x)
+		} else if done < v.ldv {
+			y[r] += v.dotTail(r, done, x)
+		}
+	}
+}
+
+// spmm computes y[t*ldy+r] = Σ_j S[r,j]·x[t*ldx+j] for r < rows, t < n.
+func spmm(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	_ = y[(n-1)*ldy+rows-1]
+	_ = x[(n-1)*ldx+v.cols-1]
+	if level == Generic || !spmmArch(y, ldy, v, rows, x, ldx, n) {
+		for t := 0; t < n; t++ {
+			spmv(y[t*ldy:], v, rows, x[t*ldx:])
+		}
+	}
+}
+
+// MatVec computes y = S·x (len(x) ≥ Cols, len(y) ≥ Rows) in parallel over
+// rows.
+func (s *Sparse24) MatVec(y, x []float32) {
+	v := s.view()
+	x = x[:s.Cols]
+	y = y[:s.Rows]
+	ParallelFor(s.Rows, 16, func(lo, hi int) { spmv(y[lo:hi], v.sub(lo), hi-lo, x) })
+}
+
+// MatMul computes Y = X·Sᵀ for n tokens: x is n×Cols, y is n×Rows.
+func (s *Sparse24) MatMul(y, x []float32, n int) {
+	if n == 1 {
+		s.MatVec(y, x)
+		return
+	}
+	if n <= 0 {
+		return
+	}
+	v := s.view()
+	x = x[:n*s.Cols]
+	y = y[:n*s.Rows]
+	ParallelFor(s.Rows, 16, func(lo, hi int) { spmm(y[lo:], s.Rows, v.sub(lo), hi-lo, x, s.Cols, n) })
+}

@@ -1,0 +1,121 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// rand24 returns a random rows×cols f32 matrix with 2:4 sparsity: each group
+// keeps 2 random positions, and sometimes one or both of those are zero too
+// (short groups exercise the padding rule of Pack24).
+func rand24(r *rand.Rand, rows, cols int) []float32 {
+	w := make([]float32, rows*cols)
+	for i := 0; i < rows; i++ {
+		for g := 0; g < cols/4; g++ {
+			p := r.Perm(4)
+			for h := 0; h < 2; h++ {
+				if r.IntN(10) == 0 {
+					continue
+				}
+				w[i*cols+4*g+p[h]] = float32(r.NormFloat64())
+			}
+		}
+	}
+	return w
+}
+
+var sparseShapes = [][2]int{{1, 4}, {1, 32}, {3, 8}, {4, 12}, {5, 36}, {8, 64}, {7, 100}, {17, 128}, {33, 260}, {16, 512}}
+
+func TestPack24RoundTrip(t *testing.T) {
+	r := newRand(t)
+	for _, dt := range []DType{F32, F16, BF16} {
+		for _, sh := range sparseShapes {
+			w := rand24(r, sh[0], sh[1])
+			s, err := Pack24(w, sh[0], sh[1], dt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Check(); err != nil {
+				t.Fatalf("%v %v: packed matrix fails Check: %v", dt, sh, err)
+			}
+			if s.Bytes() != int64(sh[0])*(int64(sh[1]/2*dt.Size())+int64(IdxStride(sh[1]))) {
+				t.Errorf("Bytes = %d", s.Bytes())
+			}
+			d := s.Unpack()
+			for i, v := range w {
+				want := v
+				switch dt {
+				case F16:
+					want = F16ToF32(F32ToF16(v))
+				case BF16:
+					want = BF16ToF32(F32ToBF16(v))
+				}
+				if got := float32(at64(dt, d.F32, d.U16, i)); got != want {
+					t.Fatalf("%v %v: element %d = %v after round trip, want %v", dt, sh, i, got, want)
+				}
+			}
+			// Repacking the unpacked matrix gives the same bits.
+			s2, err := Pack24Dense(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(s2.Idx, s2.F32, s2.U16) != fmt.Sprint(s.Idx, s.F32, s.U16) {
+				t.Errorf("%v %v: Pack24Dense(Unpack(s)) differs from s", dt, sh)
+			}
+		}
+	}
+}
+
+func TestPack24Rejects(t *testing.T) {
+	w := make([]float32, 3*8)
+	w[2*8+4], w[2*8+5], w[2*8+7] = 1, 2, 3 // row 2, group 1: three non-zeros
+	_, err := Pack24(w, 3, 8, F16)
+	if err == nil || !strings.Contains(err.Error(), "row 2, group 1") {
+		t.Errorf("3 non-zeros in a group: err = %v, want one naming row 2, group 1", err)
+	}
+	if _, err := Pack24(make([]float32, 2*6), 2, 6, F32); err == nil || !strings.Contains(err.Error(), "groups of 4") {
+		t.Errorf("6 columns: err = %v", err)
+	}
+	if _, err := Pack24(make([]float32, 5), 2, 4, F32); err == nil {
+		t.Error("wrong length accepted")
+	}
+	s, _ := Pack24(make([]float32, 8), 1, 8, F32)
+	s.Idx[0] = 0b0001_1011 // group 0 positions 3, 2: not increasing
+	if err := s.Check(); err == nil || !strings.Contains(err.Error(), "group 0") {
+		t.Errorf("Check of decreasing positions: err = %v", err)
+	}
+	s, _ = Pack24(make([]float32, 4), 1, 4, F32)
+	s.Idx[0] |= 0x10
+	if err := s.Check(); err == nil {
+		t.Error("Check accepted non-zero padding bits")
+	}
+}
+
+func TestSparse24MatVecMatMul(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, dt := range []DType{F32, F16, BF16} {
+			for _, sh := range sparseShapes {
+				for _, n := range []int{1, 2, 4, 5, 8, 11} {
+					rows, cols := sh[0], sh[1]
+					s, err := Pack24(rand24(r, rows, cols), rows, cols, dt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					d := s.Unpack()
+					x := randVec(r, n*cols)
+					y := poisoned(n * rows)
+					if n == 1 {
+						s.MatVec(y, x)
+					} else {
+						s.MatMul(y, x, n)
+					}
+					want, abs := refGemm(func(i, j int) float64 { return at64(dt, d.F32, d.U16, i*cols+j) }, rows, cols, x, n)
+					checkClose(t, fmt.Sprintf("%v %dx%d n=%d", dt, rows, cols, n), y, want, abs, cols/2)
+				}
+			}
+		}
+	})
+}
