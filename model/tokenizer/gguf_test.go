@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -193,5 +195,49 @@ func TestStoriesVocab(t *testing.T) {
 	}
 	if !slices.Equal(ids, want) || slices.Contains(ids, -1) {
 		t.Fatalf("byte fallback: %v, want %v", ids, want)
+	}
+}
+
+// TestLlama2cMatchesGGUF writes the stories260K vocabulary in llama2.c's
+// tokenizer.bin layout (as llama2.c's tokenizer.py exports it: "▁" as " ",
+// BOS/EOS as "\n<s>\n", "\n</s>\n") and checks that LoadLlama2cTokenizer
+// gets back the GGUF's pieces, scores and types (types are inferred there),
+// and the same tokens.
+func TestLlama2cMatchesGGUF(t *testing.T) {
+	g, _ := spmFromGGUF(t, "models/stories260K.gguf")
+	var buf []byte
+	buf = binary.LittleEndian.AppendUint32(buf, 64)
+	for i := 0; i < g.VocabSize(); i++ {
+		p := strings.ReplaceAll(g.Piece(i), "▁", " ")
+		switch i {
+		case 1:
+			p = "\n<s>\n"
+		case 2:
+			p = "\n</s>\n"
+		}
+		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(g.Score(i)))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(p)))
+		buf = append(buf, p...)
+	}
+	l, err := LoadLlama2cTokenizer(writeTemp(t, "tok512.bin", buf), g.VocabSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < g.VocabSize(); i++ {
+		if l.Piece(i) != g.Piece(i) || l.Score(i) != g.Score(i) || l.Type(i) != g.Type(i) {
+			t.Fatalf("token %d: llama2.c %q %v %d, gguf %q %v %d", i, l.Piece(i), l.Score(i), l.Type(i), g.Piece(i), g.Score(i), g.Type(i))
+		}
+	}
+	text, err := os.ReadFile(needFile(t, "text/tinystories_val_subset.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = text[:20000]
+	a, b := l.Encode(string(text), true), g.Encode(string(text), true)
+	if !slices.Equal(a, b) {
+		t.Fatal("llama2.c and GGUF vocabularies tokenize differently")
+	}
+	if l.Decode(a[1:]) != string(text) {
+		t.Fatal("stories text does not round-trip")
 	}
 }
