@@ -184,9 +184,7 @@ func NewBPE(cfg BPEConfig) (*BPE, error) {
 			sp = append(sp, special{text: tok, id: i})
 			t.isSpecial[i] = true
 		case TypeNormal, TypeByte, TypeUndefined:
-			if _, dup := t.index[tok]; !dup {
-				t.index[tok] = int32(i)
-			}
+			t.index[tok] = int32(i) // a duplicate maps to its last id, as in llama.cpp
 		}
 	}
 	for _, a := range cfg.Specials {

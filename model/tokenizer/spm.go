@@ -79,8 +79,8 @@ func NewSentencePiece(pieces []string, scores []float32, types []int32, bos, eos
 		t.byteID[i] = -1
 	}
 	var sp []special
-	for i := n - 1; i >= 0; i-- { // first occurrence wins, as in llama.cpp's map
-		t.index[pieces[i]] = int32(i)
+	for i, p := range pieces { // a duplicate piece maps to its last id, as in llama.cpp
+		t.index[p] = int32(i)
 	}
 	for i, p := range pieces {
 		switch types[i] {
