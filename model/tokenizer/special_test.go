@@ -24,6 +24,9 @@ func TestQwenSpecials(t *testing.T) {
 	if got := tok.Tokenize("a<think>b</think>", false, false); !slices.Contains(got, 151667) || !slices.Contains(got, 151668) {
 		t.Fatalf("<think> not matched: %v", got)
 	}
+	if tok.TokenID("<|im_end|>") != 151645 || tok.TokenID("Ġworld") != tok.Tokenize(" world", false, false)[0] || tok.TokenID("no such") != -1 {
+		t.Fatal("TokenID")
+	}
 	if tok.BOS() != -1 || tok.EOS() != 151645 || tok.AddBOSDefault() {
 		t.Fatalf("bos %d eos %d addBOS %v", tok.BOS(), tok.EOS(), tok.AddBOSDefault())
 	}
@@ -63,6 +66,9 @@ func TestLlama2Specials(t *testing.T) {
 	tok := loadLlama2(t)["model"]
 	if !tok.AddBOSDefault() || !tok.IsEOG(2) || tok.IsEOG(1) {
 		t.Fatalf("addBOS %v eog(2) %v eog(1) %v", tok.AddBOSDefault(), tok.IsEOG(2), tok.IsEOG(1))
+	}
+	if tok.TokenID("</s>") != 2 || tok.TokenID("▁Hello") != 15043 || tok.TokenID("nope nope") != -1 {
+		t.Fatal("TokenID")
 	}
 	hi := tok.Tokenize("hi", false, false)
 	got := tok.Encode("<s>hi</s>", true)

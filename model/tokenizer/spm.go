@@ -134,6 +134,14 @@ func (t *SentencePiece) Piece(id int) string {
 	return t.pieces[id]
 }
 
+// TokenID returns the id of a piece, -1 if none.
+func (t *SentencePiece) TokenID(piece string) int {
+	if id, ok := t.index[piece]; ok {
+		return int(id)
+	}
+	return -1
+}
+
 // Score returns the piece's score (0 when out of range).
 func (t *SentencePiece) Score(id int) float32 {
 	if id < 0 || id >= len(t.scores) {

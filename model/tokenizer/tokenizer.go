@@ -41,6 +41,9 @@ type Tokenizer interface {
 	NewStreamDecoder() *StreamDecoder
 	// Piece is the raw vocabulary string of id ("" when out of range).
 	Piece(id int) string
+	// TokenID is the id whose raw vocabulary string is piece, -1 if none
+	// (e.g. TokenID("<|im_end|>"), or TokenID("▁Hello") for SentencePiece).
+	TokenID(piece string) int
 	VocabSize() int
 	BOS() int // -1 if none
 	EOS() int // -1 if none
