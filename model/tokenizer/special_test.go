@@ -297,3 +297,27 @@ func TestLoadDir(t *testing.T) {
 		t.Fatal("empty dir accepted")
 	}
 }
+
+// TestStreamSkipsControl: streamed output shows no control tokens (as
+// llama.cpp prints generations) but does show user-defined ones.
+func TestStreamSkipsControl(t *testing.T) {
+	stream := func(tok Tokenizer, ids []int) string {
+		d := tok.NewStreamDecoder()
+		var sb strings.Builder
+		for _, id := range ids {
+			sb.WriteString(d.Add(id))
+		}
+		return sb.String() + d.Flush()
+	}
+	q := loadHF(t, "qwen3")
+	if s := stream(q, q.Encode("<|im_start|><think>\nok</think>Hi<|im_end|>", false)); s != "<think>\nok</think>Hi" {
+		t.Errorf("qwen3 stream %q", s)
+	}
+	l := loadLlama2(t)["model"]
+	if s := stream(l, l.Encode("<s>Hi</s><unk>", false)); s != " Hi" {
+		t.Errorf("llama2 stream %q", s)
+	}
+	if d := l.Decode(l.Encode("<unk>Hi", false)); d != "<unk>Hi" {
+		t.Errorf("llama2 Decode %q", d)
+	}
+}

@@ -291,8 +291,9 @@ func utf8LenFromLead(b byte) int {
 }
 
 // tokenBytes renders one token: "▁" → space, byte tokens → their byte,
-// unknown → " ⁇ " (SentencePiece's rendering), others their text.
-func (t *SentencePiece) tokenBytes(id int) []byte {
+// control and unknown tokens their text (or nothing when !special, like
+// llama.cpp's token_to_piece), others their text.
+func (t *SentencePiece) tokenBytes(id int, special bool) []byte {
 	if id < 0 || id >= len(t.pieces) {
 		return nil
 	}
@@ -302,9 +303,12 @@ func (t *SentencePiece) tokenBytes(id int) []byte {
 		if b, ok := parseByteToken(p); ok {
 			return []byte{b}
 		}
-	case TypeUnknown:
-		return []byte(" ⁇ ")
-	case TypeControl, TypeUserDefined:
+	case TypeControl, TypeUnknown:
+		if !special {
+			return nil
+		}
+		return []byte(p)
+	case TypeUserDefined:
 		return []byte(p)
 	}
 	return []byte(strings.ReplaceAll(p, "▁", " "))
@@ -318,7 +322,7 @@ func (t *SentencePiece) Decode(ids []int) string {
 	var sb []byte
 	prevSpecial := true
 	for _, id := range ids {
-		b := t.tokenBytes(id)
+		b := t.tokenBytes(id, true)
 		special := id >= 0 && id < len(t.types) && (t.types[id] == TypeControl || t.types[id] == TypeUserDefined || t.types[id] == TypeUnknown)
 		if !special && prevSpecial && t.AddSpacePrefix && len(b) > 0 && b[0] == ' ' {
 			b = b[1:]
@@ -330,7 +334,9 @@ func (t *SentencePiece) Decode(ids []int) string {
 }
 
 // NewStreamDecoder decodes a continuation token by token; unlike Decode it
-// keeps every leading space (the text continues a prompt).
+// keeps every leading space (the text continues a prompt) and, like
+// llama.cpp's printing of generated tokens, renders control and unknown
+// tokens as nothing.
 func (t *SentencePiece) NewStreamDecoder() *StreamDecoder {
-	return &StreamDecoder{bytesOf: t.tokenBytes}
+	return &StreamDecoder{bytesOf: func(id int) []byte { return t.tokenBytes(id, false) }}
 }

@@ -37,7 +37,9 @@ type Tokenizer interface {
 	// Decode turns ids back into text. Every token is rendered, control
 	// tokens as their text (like Hugging Face's skip_special_tokens=False).
 	Decode(ids []int) string
-	// NewStreamDecoder returns a decoder for streaming generated tokens.
+	// NewStreamDecoder returns a decoder for streaming generated tokens:
+	// pieces come out when they form whole UTF-8 characters; control tokens
+	// (BOS, <|im_start|>...) render as nothing, as llama.cpp prints them.
 	NewStreamDecoder() *StreamDecoder
 	// Piece is the raw vocabulary string of id ("" when out of range).
 	Piece(id int) string
