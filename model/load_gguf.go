@@ -120,6 +120,9 @@ func ggufVocab(f *gguf.File) *Vocab {
 	if b, ok := f.Bool("tokenizer.ggml.add_bos_token"); ok {
 		v.AddBOS = b
 	}
+	if b, ok := f.Bool("tokenizer.ggml.add_space_prefix"); ok {
+		v.NoSpacePrefix = !b
+	}
 	v.ChatTemplate, _ = f.String("tokenizer.chat_template")
 	return v
 }

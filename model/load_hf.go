@@ -9,6 +9,7 @@ import (
 
 	"github.com/armor-llm/armor/model/safetensors"
 	"github.com/armor-llm/armor/model/tensor"
+	"github.com/armor-llm/armor/model/tokenizer"
 )
 
 // hfConfig is the part of a Hugging Face config.json that we read.
@@ -109,6 +110,11 @@ func loadHF(dir string) (*Model, error) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
 		m.Vocab = &Vocab{Kind: "hf", Dir: dir, BOS: -1, EOS: -1, EOT: -1, UNK: -1}
+	} else if _, err := os.Stat(filepath.Join(dir, "tokenizer.model")); err == nil {
+		m.Vocab = &Vocab{Kind: "spm-model", Path: filepath.Join(dir, "tokenizer.model")}
+		if c, err := tokenizer.LoadHFConfig(dir); err == nil {
+			m.Vocab.ChatTemplate = c.ChatTemplate
+		}
 	}
 	return m, nil
 }

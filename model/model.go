@@ -43,6 +43,9 @@ type Vocab struct {
 	EOT    int       `json:"eot"` // -1 if none
 	UNK    int       `json:"unk"`
 	AddBOS bool      `json:"add_bos"`
+	// NoSpacePrefix: SentencePiece without the leading "▁" (GGUF
+	// tokenizer.ggml.add_space_prefix = false).
+	NoSpacePrefix bool `json:"no_space_prefix,omitempty"`
 	Dir    string    `json:"-"`
 	Path   string    `json:"-"`
 	// HFTokenizer and HFConfig hold tokenizer.json and tokenizer_config.json.

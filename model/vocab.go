@@ -41,6 +41,7 @@ func (v *Vocab) Build(vocab int) (tokenizer.Tokenizer, error) {
 			return nil, err
 		}
 		sp.AddBOS = v.AddBOS
+		sp.AddSpacePrefix = !v.NoSpacePrefix
 		tk = sp
 	case "bpe":
 		b, err := tokenizer.NewBPE(tokenizer.BPEConfig{Tokens: v.Tokens, Types: v.Types, Merges: v.Merges, Pre: v.Pre,
@@ -50,14 +51,19 @@ func (v *Vocab) Build(vocab int) (tokenizer.Tokenizer, error) {
 		}
 		tk = b
 	case "hf":
-		b, err := tokenizer.LoadHFTokenizer(v.Dir)
+		t, err := tokenizer.LoadDir(v.Dir)
 		if err != nil {
 			return nil, err
 		}
-		if v.ChatTemplate == "" {
+		if b, ok := t.(*tokenizer.BPE); ok && v.ChatTemplate == "" {
 			v.ChatTemplate = b.ChatTemplate
 		}
-		tk = b
+		if v.ChatTemplate == "" {
+			if c, err := tokenizer.LoadHFConfig(v.Dir); err == nil {
+				v.ChatTemplate = c.ChatTemplate
+			}
+		}
+		tk = t
 	case "hf-embedded":
 		b, err := tokenizer.ParseHFTokenizer("tokenizer.json", []byte(v.HFTokenizer), "tokenizer_config.json", nilIfEmpty(v.HFConfig))
 		if err != nil {

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/armor-llm/armor/model/tokenizer"
 )
 
 // testdataDir finds the shared test data: $ARMOR_TESTDATA, or shared/testdata
@@ -189,5 +192,43 @@ func TestBuiltins(t *testing.T) {
 		if got := GuessBuiltin(has(toks...)); got != want {
 			t.Errorf("GuessBuiltin(%v) = %s, want %s", toks, got, want)
 		}
+	}
+}
+
+// TestRenderedTokens checks the documented convention end to end: rendered
+// text, encoded with special-token parsing, gives the control tokens.
+func TestRenderedTokens(t *testing.T) {
+	tmpl := loadTemplate(t, "qwen3")
+	text, err := tmpl.Render([]Message{{"user", "Hello"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.LoadHFTokenizer(filepath.Join(testdataDir(t), "tokenizers", "qwen3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tok.Encode(text, tok.AddBOSDefault() && !StartsWithBOS(text, ""))
+	// <|im_start|> user \n Hello <|im_end|> \n <|im_start|> assistant \n
+	want := []int{151644, 872, 198, 9707, 151645, 198, 151644, 77091, 198}
+	if !slices.Equal(got, want) {
+		t.Fatalf("tokens %v, want %v", got, want)
+	}
+
+	tmpl = loadTemplate(t, "llama3")
+	text, err = tmpl.Render([]Message{{"user", "Hello"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l3, err := tokenizer.LoadHFTokenizer(filepath.Join(testdataDir(t), "tokenizers", "llama3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bos := l3.Decode([]int{l3.BOS()})
+	if !StartsWithBOS(text, bos) {
+		t.Fatalf("llama3 rendering %q does not start with BOS %q", text, bos)
+	}
+	got = l3.Encode(text, l3.AddBOSDefault() && !StartsWithBOS(text, bos))
+	if got[0] != 128000 || got[1] != 128006 || got[len(got)-1] == 128000 || slices.Index(got[1:], 128000) >= 0 {
+		t.Fatalf("llama3 tokens %v: want exactly one leading BOS then <|start_header_id|>", got)
 	}
 }

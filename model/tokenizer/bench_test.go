@@ -8,13 +8,17 @@ import (
 )
 
 // TestLongInputs guards against quadratic behaviour: one 200,000-byte word
-// and a whole text file must tokenize in well under the limits below
+// and 200 kB of text must tokenize in well under the limits below
 // (generous, for a loaded 2-core machine; typical figures are logged).
 func TestLongInputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long inputs take seconds; skipped with -short")
+	}
 	text, err := os.ReadFile(needFile(t, "text/tinyshakespeare.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	text = text[:200000] // ends inside ASCII text: no split character
 	long := strings.Repeat("abcdefghij", 20000)
 	cases := []struct {
 		name string
@@ -30,7 +34,7 @@ func TestLongInputs(t *testing.T) {
 		start = time.Now()
 		ids = c.tok.Tokenize(string(text), false, false)
 		dText := time.Since(start)
-		t.Logf("%s: 200 kB word in %v; tinyshakespeare (%d bytes) -> %d tokens in %v (%.1f MB/s)",
+		t.Logf("%s: 200 kB word in %v; tinyshakespeare head (%d bytes) -> %d tokens in %v (%.1f MB/s)",
 			c.name, dWord, len(text), len(ids), dText, float64(len(text))/dText.Seconds()/1e6)
 		if dWord > 5*time.Second || dText > 30*time.Second {
 			t.Errorf("%s: too slow", c.name)

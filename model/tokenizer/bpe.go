@@ -184,9 +184,7 @@ func NewBPE(cfg BPEConfig) (*BPE, error) {
 			sp = append(sp, special{text: tok, id: i})
 			t.isSpecial[i] = true
 		case TypeNormal, TypeByte, TypeUndefined:
-			if _, dup := t.index[tok]; !dup {
-				t.index[tok] = int32(i)
-			}
+			t.index[tok] = int32(i) // a duplicate maps to its last id, as in llama.cpp
 		}
 	}
 	for _, a := range cfg.Specials {
@@ -415,14 +413,18 @@ func (t *BPE) encodeWord(w string, out []int) []int {
 	return out
 }
 
-// tokenBytes renders one token: added tokens as their text, others through
-// the byte-level map.
-func (t *BPE) tokenBytes(id int) []byte {
+// tokenBytes renders one token: added tokens as their text (control ones
+// only when special, like llama.cpp's token_to_piece), others through the
+// byte-level map.
+func (t *BPE) tokenBytes(id int, special bool) []byte {
 	if id < 0 || id >= len(t.tokens) {
 		return nil
 	}
 	s := t.tokens[id]
 	if t.isSpecial[id] {
+		if !special && (t.types[id] == TypeControl || t.types[id] == TypeUnknown) {
+			return nil
+		}
 		return []byte(s)
 	}
 	b := make([]byte, 0, len(s))
@@ -441,11 +443,14 @@ func (t *BPE) tokenBytes(id int) []byte {
 func (t *BPE) Decode(ids []int) string {
 	var b []byte
 	for _, id := range ids {
-		b = append(b, t.tokenBytes(id)...)
+		b = append(b, t.tokenBytes(id, true)...)
 	}
 	return string(b)
 }
 
+// NewStreamDecoder decodes generated tokens one by one; like llama.cpp's
+// printing of generated tokens, control tokens render as nothing
+// (user-defined ones such as <think> as their text).
 func (t *BPE) NewStreamDecoder() *StreamDecoder {
-	return &StreamDecoder{bytesOf: t.tokenBytes}
+	return &StreamDecoder{bytesOf: func(id int) []byte { return t.tokenBytes(id, false) }}
 }

@@ -49,3 +49,42 @@ func TestBPEGoldenVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestBPEFromGGUFStyleConfig rebuilds the tokenizers the way a GGUF file
+// describes them (token list with types, "a b" merges, llama.cpp
+// pre-tokenizer name, no NFC) and checks the golden vectors again: this is
+// the path the GGUF loader takes, with the built-in regexes.
+func TestBPEFromGGUFStyleConfig(t *testing.T) {
+	for _, c := range []struct{ tok, pre, vectors string }{
+		{"qwen3", "qwen2", "ggml-vocab-qwen2.gguf"},
+		{"llama3", "llama-bpe", "ggml-vocab-llama-bpe.gguf"},
+	} {
+		t.Run(c.tok, func(t *testing.T) {
+			hf := loadHF(t, c.tok)
+			merges := make([]string, 0, len(hf.merges))
+			byRank := make(map[int32]string, len(hf.merges))
+			maxRank := int32(-1)
+			for k, m := range hf.merges {
+				byRank[m.rank] = hf.tokens[k>>32] + " " + hf.tokens[uint32(k)]
+				maxRank = max(maxRank, m.rank)
+			}
+			for r := int32(0); r <= maxRank; r++ {
+				if s, ok := byRank[r]; ok {
+					merges = append(merges, s)
+				}
+			}
+			tok, err := NewBPE(BPEConfig{
+				Tokens: hf.tokens, Types: hf.types, Merges: merges, Pre: c.pre,
+				BOS: hf.bos, EOS: hf.eos, EOT: -1, AddBOS: hf.addBOS,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range readVectors(t, c.vectors) {
+				if got := tok.Tokenize(v.text, false, false); !sameIDs(got, v.ids) {
+					t.Errorf("input %d %q:\n got %v\nwant %v", i, v.text, got, v.ids)
+				}
+			}
+		})
+	}
+}

@@ -154,23 +154,57 @@ func ParseHFTokenizer(path string, data []byte, cfgPath string, cfgData []byte) 
 		}
 		return -1
 	}
-	cfg.BOS = find(conf.bos)
-	cfg.EOS = find(conf.eos)
-	if conf.bos != "" && cfg.BOS < 0 {
-		return nil, fail("bos_token %q of tokenizer_config.json is no token", conf.bos)
+	cfg.BOS = find(conf.BOSToken)
+	cfg.EOS = find(conf.EOSToken)
+	if conf.BOSToken != "" && cfg.BOS < 0 {
+		return nil, fail("bos_token %q of tokenizer_config.json is no token", conf.BOSToken)
 	}
-	if conf.eos != "" && cfg.EOS < 0 {
-		return nil, fail("eos_token %q of tokenizer_config.json is no token", conf.eos)
+	if conf.EOSToken != "" && cfg.EOS < 0 {
+		return nil, fail("eos_token %q of tokenizer_config.json is no token", conf.EOSToken)
 	}
 	cfg.AddBOS = cfg.BOS >= 0
-	if conf.addBOS != nil {
-		cfg.AddBOS = *conf.addBOS
+	if conf.AddBOSToken != nil {
+		cfg.AddBOS = *conf.AddBOSToken
 	}
 	t, err := NewBPE(cfg)
 	if err != nil {
 		return nil, fail("%v", err)
 	}
-	t.ChatTemplate = conf.chatTemplate
+	t.ChatTemplate = conf.ChatTemplate
+	return t, nil
+}
+
+// LoadDir loads the tokenizer of a Hugging Face model directory:
+// tokenizer.json when it describes a byte-level BPE, else tokenizer.model
+// (SentencePiece; Llama 2 style directories carry both, their
+// tokenizer.json being a byte-fallback BPE this package reads from
+// tokenizer.model instead). add_bos_token from tokenizer_config.json applies
+// to both.
+func LoadDir(dir string) (Tokenizer, error) {
+	jsonPath := filepath.Join(dir, "tokenizer.json")
+	modelPath := filepath.Join(dir, "tokenizer.model")
+	_, jsonErr := os.Stat(jsonPath)
+	_, modelErr := os.Stat(modelPath)
+	if jsonErr == nil {
+		t, err := LoadHFTokenizer(dir)
+		if err == nil || modelErr != nil {
+			return t, err
+		}
+	}
+	if modelErr != nil {
+		return nil, fmt.Errorf("tokenizer: %s has neither tokenizer.json nor tokenizer.model", dir)
+	}
+	t, err := LoadSentencePieceModel(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := LoadHFConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if conf.AddBOSToken != nil {
+		t.AddBOS = *conf.AddBOSToken
+	}
 	return t, nil
 }
 
@@ -265,15 +299,31 @@ func hfMerges(raw json.RawMessage) ([]string, error) {
 	return out, err
 }
 
-type hfConfig struct {
-	bos, eos     string
-	addBOS       *bool
-	chatTemplate string
+// HFConfig is what a tokenizer_config.json says about special tokens and
+// chat formatting.
+type HFConfig struct {
+	BOSToken, EOSToken string // token texts, "" if none
+	AddBOSToken        *bool  // nil when the file does not say
+	ChatTemplate       string // "" if none
+}
+
+// LoadHFConfig reads dir/tokenizer_config.json; a missing file gives the
+// zero HFConfig and no error.
+func LoadHFConfig(dir string) (HFConfig, error) {
+	path := filepath.Join(dir, "tokenizer_config.json")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return HFConfig{}, nil
+	}
+	if err != nil {
+		return HFConfig{}, fmt.Errorf("tokenizer config: %w", err)
+	}
+	return parseHFConfig(path, data)
 }
 
 // parseHFConfig reads tokenizer_config.json's contents; none is no error.
-func parseHFConfig(path string, data []byte) (hfConfig, error) {
-	var c hfConfig
+func parseHFConfig(path string, data []byte) (HFConfig, error) {
+	var c HFConfig
 	if data == nil {
 		return c, nil
 	}
@@ -287,14 +337,14 @@ func parseHFConfig(path string, data []byte) (hfConfig, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return c, fmt.Errorf("tokenizer config %s: %w", path, err)
 	}
-	if c.bos, err = tokenText(raw.BOS); err != nil {
+	if c.BOSToken, err = tokenText(raw.BOS); err != nil {
 		return c, fmt.Errorf("tokenizer config %s: bos_token: %w", path, err)
 	}
-	if c.eos, err = tokenText(raw.EOS); err != nil {
+	if c.EOSToken, err = tokenText(raw.EOS); err != nil {
 		return c, fmt.Errorf("tokenizer config %s: eos_token: %w", path, err)
 	}
-	c.addBOS = raw.AddBOS
-	if c.chatTemplate, err = chatTemplateText(raw.ChatTemplate); err != nil {
+	c.AddBOSToken = raw.AddBOS
+	if c.ChatTemplate, err = chatTemplateText(raw.ChatTemplate); err != nil {
 		return c, fmt.Errorf("tokenizer config %s: chat_template: %w", path, err)
 	}
 	return c, nil

@@ -24,6 +24,9 @@ func TestQwenSpecials(t *testing.T) {
 	if got := tok.Tokenize("a<think>b</think>", false, false); !slices.Contains(got, 151667) || !slices.Contains(got, 151668) {
 		t.Fatalf("<think> not matched: %v", got)
 	}
+	if tok.TokenID("<|im_end|>") != 151645 || tok.TokenID("Ġworld") != tok.Tokenize(" world", false, false)[0] || tok.TokenID("no such") != -1 {
+		t.Fatal("TokenID")
+	}
 	if tok.BOS() != -1 || tok.EOS() != 151645 || tok.AddBOSDefault() {
 		t.Fatalf("bos %d eos %d addBOS %v", tok.BOS(), tok.EOS(), tok.AddBOSDefault())
 	}
@@ -63,6 +66,9 @@ func TestLlama2Specials(t *testing.T) {
 	tok := loadLlama2(t)["model"]
 	if !tok.AddBOSDefault() || !tok.IsEOG(2) || tok.IsEOG(1) {
 		t.Fatalf("addBOS %v eog(2) %v eog(1) %v", tok.AddBOSDefault(), tok.IsEOG(2), tok.IsEOG(1))
+	}
+	if tok.TokenID("</s>") != 2 || tok.TokenID("▁Hello") != 15043 || tok.TokenID("nope nope") != -1 {
+		t.Fatal("TokenID")
 	}
 	hi := tok.Tokenize("hi", false, false)
 	got := tok.Encode("<s>hi</s>", true)
@@ -249,5 +255,69 @@ func TestNewBPESmall(t *testing.T) {
 	}
 	if !tok.IsEOG(259) {
 		t.Fatal("EOS is not EOG")
+	}
+}
+
+func TestLoadDir(t *testing.T) {
+	tok, err := LoadDir(filepath.Dir(needFile(t, "tokenizers/qwen3/tokenizer.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tok.(*BPE); !ok {
+		t.Fatalf("qwen3 dir gave %T", tok)
+	}
+	// A Llama 2 style directory: byte-fallback tokenizer.json beside
+	// tokenizer.model, and a config that turns BOS off.
+	dir := t.TempDir()
+	if err := os.Symlink(needFile(t, "tokenizers/llama2-tokenizer.model"), filepath.Join(dir, "tokenizer.model")); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"tokenizer.json":        `{"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}}`,
+		"tokenizer_config.json": `{"add_bos_token": false, "bos_token": {"content": "<s>"}, "eos_token": "</s>", "chat_template": [{"name": "default", "template": "T"}]}`,
+	}
+	for name, s := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err = LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, ok := tok.(*SentencePiece)
+	if !ok || sp.AddBOSDefault() || sp.VocabSize() != 32000 {
+		t.Fatalf("llama2 dir gave %T addBOS %v", tok, tok.AddBOSDefault())
+	}
+	conf, err := LoadHFConfig(dir)
+	if err != nil || conf.BOSToken != "<s>" || conf.EOSToken != "</s>" || conf.ChatTemplate != "T" {
+		t.Fatalf("config %+v, %v", conf, err)
+	}
+	if _, err := LoadDir(t.TempDir()); err == nil {
+		t.Fatal("empty dir accepted")
+	}
+}
+
+// TestStreamSkipsControl: streamed output shows no control tokens (as
+// llama.cpp prints generations) but does show user-defined ones.
+func TestStreamSkipsControl(t *testing.T) {
+	stream := func(tok Tokenizer, ids []int) string {
+		d := tok.NewStreamDecoder()
+		var sb strings.Builder
+		for _, id := range ids {
+			sb.WriteString(d.Add(id))
+		}
+		return sb.String() + d.Flush()
+	}
+	q := loadHF(t, "qwen3")
+	if s := stream(q, q.Encode("<|im_start|><think>\nok</think>Hi<|im_end|>", false)); s != "<think>\nok</think>Hi" {
+		t.Errorf("qwen3 stream %q", s)
+	}
+	l := loadLlama2(t)["model"]
+	if s := stream(l, l.Encode("<s>Hi</s><unk>", false)); s != " Hi" {
+		t.Errorf("llama2 stream %q", s)
+	}
+	if d := l.Decode(l.Encode("<unk>Hi", false)); d != "<unk>Hi" {
+		t.Errorf("llama2 Decode %q", d)
 	}
 }

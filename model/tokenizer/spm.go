@@ -79,8 +79,8 @@ func NewSentencePiece(pieces []string, scores []float32, types []int32, bos, eos
 		t.byteID[i] = -1
 	}
 	var sp []special
-	for i := n - 1; i >= 0; i-- { // first occurrence wins, as in llama.cpp's map
-		t.index[pieces[i]] = int32(i)
+	for i, p := range pieces { // a duplicate piece maps to its last id, as in llama.cpp
+		t.index[p] = int32(i)
 	}
 	for i, p := range pieces {
 		switch types[i] {
@@ -132,6 +132,14 @@ func (t *SentencePiece) Piece(id int) string {
 		return ""
 	}
 	return t.pieces[id]
+}
+
+// TokenID returns the id of a piece, -1 if none.
+func (t *SentencePiece) TokenID(piece string) int {
+	if id, ok := t.index[piece]; ok {
+		return int(id)
+	}
+	return -1
 }
 
 // Score returns the piece's score (0 when out of range).
@@ -283,8 +291,9 @@ func utf8LenFromLead(b byte) int {
 }
 
 // tokenBytes renders one token: "▁" → space, byte tokens → their byte,
-// unknown → " ⁇ " (SentencePiece's rendering), others their text.
-func (t *SentencePiece) tokenBytes(id int) []byte {
+// control and unknown tokens their text (or nothing when !special, like
+// llama.cpp's token_to_piece), others their text.
+func (t *SentencePiece) tokenBytes(id int, special bool) []byte {
 	if id < 0 || id >= len(t.pieces) {
 		return nil
 	}
@@ -294,9 +303,12 @@ func (t *SentencePiece) tokenBytes(id int) []byte {
 		if b, ok := parseByteToken(p); ok {
 			return []byte{b}
 		}
-	case TypeUnknown:
-		return []byte(" ⁇ ")
-	case TypeControl, TypeUserDefined:
+	case TypeControl, TypeUnknown:
+		if !special {
+			return nil
+		}
+		return []byte(p)
+	case TypeUserDefined:
 		return []byte(p)
 	}
 	return []byte(strings.ReplaceAll(p, "▁", " "))
@@ -310,7 +322,7 @@ func (t *SentencePiece) Decode(ids []int) string {
 	var sb []byte
 	prevSpecial := true
 	for _, id := range ids {
-		b := t.tokenBytes(id)
+		b := t.tokenBytes(id, true)
 		special := id >= 0 && id < len(t.types) && (t.types[id] == TypeControl || t.types[id] == TypeUserDefined || t.types[id] == TypeUnknown)
 		if !special && prevSpecial && t.AddSpacePrefix && len(b) > 0 && b[0] == ' ' {
 			b = b[1:]
@@ -322,9 +334,11 @@ func (t *SentencePiece) Decode(ids []int) string {
 }
 
 // NewStreamDecoder decodes a continuation token by token; unlike Decode it
-// keeps every leading space (the text continues a prompt).
+// keeps every leading space (the text continues a prompt) and, like
+// llama.cpp's printing of generated tokens, renders control and unknown
+// tokens as nothing.
 func (t *SentencePiece) NewStreamDecoder() *StreamDecoder {
-	return &StreamDecoder{bytesOf: t.tokenBytes}
+	return &StreamDecoder{bytesOf: func(id int) []byte { return t.tokenBytes(id, false) }}
 }
 
 // UnknownID is the id of the unknown-piece token (-1 if none).

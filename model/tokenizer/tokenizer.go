@@ -37,10 +37,15 @@ type Tokenizer interface {
 	// Decode turns ids back into text. Every token is rendered, control
 	// tokens as their text (like Hugging Face's skip_special_tokens=False).
 	Decode(ids []int) string
-	// NewStreamDecoder returns a decoder for streaming generated tokens.
+	// NewStreamDecoder returns a decoder for streaming generated tokens:
+	// pieces come out when they form whole UTF-8 characters; control tokens
+	// (BOS, <|im_start|>...) render as nothing, as llama.cpp prints them.
 	NewStreamDecoder() *StreamDecoder
 	// Piece is the raw vocabulary string of id ("" when out of range).
 	Piece(id int) string
+	// TokenID is the id whose raw vocabulary string is piece, -1 if none
+	// (e.g. TokenID("<|im_end|>"), or TokenID("▁Hello") for SentencePiece).
+	TokenID(piece string) int
 	VocabSize() int
 	BOS() int // -1 if none
 	EOS() int // -1 if none
