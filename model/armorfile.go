@@ -29,14 +29,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ArmorHeader is the JSON header of an .armor file.
 type ArmorHeader struct {
-	Format     string                  `json:"format"` // "armor"
-	Version    int                     `json:"version"`
-	Config     Config                  `json:"config"`
-	Vocab      *Vocab                  `json:"vocab,omitempty"`
-	Linears    map[string]ArmorLinear  `json:"linears"`
-	Tensors    []ArmorTensor           `json:"tensors"`
-	Provenance map[string]any          `json:"provenance,omitempty"`
-	Layers     map[string]LayerResult  `json:"layers,omitempty"`
+	Format     string                 `json:"format"` // "armor"
+	Version    int                    `json:"version"`
+	Config     Config                 `json:"config"`
+	Vocab      *Vocab                 `json:"vocab,omitempty"`
+	Linears    map[string]ArmorLinear `json:"linears"`
+	Tensors    []ArmorTensor          `json:"tensors"`
+	Provenance map[string]any         `json:"provenance,omitempty"`
+	Layers     map[string]LayerResult `json:"layers,omitempty"`
 }
 
 // ArmorLinear says how a linear layer is stored: "dense" (NAME.weight),

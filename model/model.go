@@ -45,9 +45,9 @@ type Vocab struct {
 	AddBOS bool      `json:"add_bos"`
 	// NoSpacePrefix: SentencePiece without the leading "▁" (GGUF
 	// tokenizer.ggml.add_space_prefix = false).
-	NoSpacePrefix bool `json:"no_space_prefix,omitempty"`
-	Dir    string    `json:"-"`
-	Path   string    `json:"-"`
+	NoSpacePrefix bool   `json:"no_space_prefix,omitempty"`
+	Dir           string `json:"-"`
+	Path          string `json:"-"`
 	// HFTokenizer and HFConfig hold tokenizer.json and tokenizer_config.json.
 	HFTokenizer string `json:"hf_tokenizer_json,omitempty"`
 	HFConfig    string `json:"hf_tokenizer_config_json,omitempty"`
