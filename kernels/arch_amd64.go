@@ -276,3 +276,23 @@ func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) 
 	}
 	return true
 }
+
+//go:noescape
+func sumF32_512(x *float32, n int) float32
+
+//go:noescape
+func sumF32_256(x *float32, n int) float32
+
+func sumArch(x []float32) (float32, int) {
+	switch level {
+	case AVX512:
+		if n := len(x) &^ 127; n > 0 {
+			return sumF32_512(&x[0], n), n
+		}
+	case AVX2:
+		if n := len(x) &^ 63; n > 0 {
+			return sumF32_256(&x[0], n), n
+		}
+	}
+	return 0, 0
+}
