@@ -230,6 +230,10 @@ func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) 
 	if level != AVX512 {
 		return false
 	}
+	if n >= 16 && rows >= 4 && hasBMI2 {
+		spmmTokensInLanes(y, ldy, v, rows, x, ldx, n)
+		return true
+	}
 	const mr, nr = 4, 4
 	kc := v.ldv &^ 15
 	rEnd, tEnd := rows&^(mr-1), n&^(nr-1)
@@ -275,4 +279,152 @@ func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) 
 		spmv(y[t*ldy:], v, rows, x[t*ldx:])
 	}
 	return true
+}
+
+//go:noescape
+func sumF32_512(x *float32, n int) float32
+
+//go:noescape
+func sumF32_256(x *float32, n int) float32
+
+func sumArch(x []float32) (float32, int) {
+	switch level {
+	case AVX512:
+		if n := len(x) &^ 127; n > 0 {
+			return sumF32_512(&x[0], n), n
+		}
+	case AVX2:
+		if n := len(x) &^ 63; n > 0 {
+			return sumF32_256(&x[0], n), n
+		}
+	}
+	return 0, 0
+}
+
+//go:noescape
+func sp24T4x32F32_512(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T4x32F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T4x32BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T4x64F32_512(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T4x64F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T4x64BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+// f32Scratch holds transposed token tiles.
+var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// spmmTokensInLanes is the AVX-512 2:4 GEMM for n ≥ 16 tokens: tiles of 32
+// tokens are transposed (cols × 32) so that a kept weight multiplies one
+// x column of 32 tokens with two FMAs (see sp24T4*_512). Columns are walked
+// in strips whose slice of the tile (256 columns × 32 tokens, 32 KiB) stays
+// in L1 while every row block of the thread passes over it.
+func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) {
+	tile := 32
+	if n >= 48 {
+		tile = 64
+	}
+	strip := 4096 / tile // kept values per strip: 2·strip columns × tile tokens = 32 KiB
+	cols := v.cols
+	kc := v.ldv &^ 15
+	rEnd := rows &^ 3
+	bp := f32Scratch.Get().(*[]float32)
+	if need := cols*tile + rEnd*tile; cap(*bp) < need {
+		*bp = make([]float32, need)
+	}
+	xt := (*bp)[:cols*tile]
+	outs := (*bp)[cols*tile : cols*tile+rEnd*tile]
+	for t0 := 0; t0 < n; t0 += tile {
+		nt := min(tile, n-t0)
+		transposeTile(xt, x[t0*ldx:], ldx, cols, nt, tile)
+		if kc == 0 {
+			clear(outs)
+		}
+		for k0 := 0; k0 < kc; k0 += strip {
+			kw := min(strip, kc-k0)
+			acc := 0
+			if k0 > 0 {
+				acc = 1
+			}
+			xp := &xt[2*k0*tile]
+			for r0 := 0; r0 < rEnd; r0 += 4 {
+				vo, io, op := r0*v.ldv+k0, r0*v.ldi+k0/4, &outs[r0*tile]
+				switch {
+				case v.dt == F32 && tile == 32:
+					sp24T4x32F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F16 && tile == 32:
+					sp24T4x32F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case tile == 32:
+					sp24T4x32BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F32:
+					sp24T4x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F16:
+					sp24T4x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				default:
+					sp24T4x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				}
+			}
+		}
+		for r := 0; r < rEnd; r++ {
+			o := outs[r*tile : (r+1)*tile]
+			idx := v.idx[r*v.ldi:]
+			for k := kc; k < v.ldv; k++ {
+				c := 4*(k/2) + int(idx[k/4]>>(2*(k%4)))&3
+				var w float32
+				switch v.dt {
+				case F32:
+					w = v.f32[r*v.ldv+k]
+				case F16:
+					w = F16ToF32(v.u16[r*v.ldv+k])
+				default:
+					w = BF16ToF32(v.u16[r*v.ldv+k])
+				}
+				Axpy(w, xt[c*tile:c*tile+nt], o)
+			}
+		}
+		// Transpose the results into y in blocks of 64 rows: writing y
+		// row by row keeps its lines in cache (a column of y is one 4 KiB
+		// stride, and 32 such stores fight over one L1 set).
+		for rb := 0; rb < rEnd; rb += 64 {
+			re := min(rEnd, rb+64)
+			for t := 0; t < nt; t++ {
+				yt := y[(t0+t)*ldy+rb : (t0+t)*ldy+re]
+				for i := range yt {
+					yt[i] = outs[(rb+i)*tile+t]
+				}
+			}
+		}
+		if rEnd < rows {
+			vr := v.sub(rEnd)
+			for t := t0; t < t0+nt; t++ {
+				spmv(y[t*ldy+rEnd:], vr, rows-rEnd, x[t*ldx:])
+			}
+		}
+	}
+	f32Scratch.Put(bp)
+}
+
+// transposeTile writes xt[c*tile+t] = x[t*ldx+c] for c < cols, t < nt, and
+// zeros for nt ≤ t < tile (padding tokens whose results are dropped).
+func transposeTile(xt, x []float32, ldx, cols, nt, tile int) {
+	xt = xt[:cols*tile]
+	for t := 0; t < tile; t++ {
+		if t >= nt {
+			for c := 0; c < cols; c++ {
+				xt[c*tile+t] = 0
+			}
+			continue
+		}
+		for c, v := range x[t*ldx : t*ldx+cols] {
+			xt[c*tile+t] = v
+		}
+	}
 }

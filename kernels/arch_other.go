@@ -11,3 +11,5 @@ func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n
 func spmvArch(y []float32, v sview, rows int, x []float32) int { return 0 }
 
 func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) bool { return false }
+
+func sumArch(x []float32) (float32, int) { return 0, 0 }

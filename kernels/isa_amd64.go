@@ -2,6 +2,9 @@ package kernels
 
 import "github.com/klauspost/cpuid/v2"
 
+// hasBMI2 gates the kernels that use RORX.
+var hasBMI2 = cpuid.CPU.Supports(cpuid.BMI2)
+
 func detectLevel() (Level, bool) {
 	c := cpuid.CPU
 	if !c.Supports(cpuid.AVX, cpuid.AVX2, cpuid.FMA3, cpuid.F16C) {

@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/armor-llm/armor/bench"
 	"io"
 	"os"
 )
@@ -16,6 +18,7 @@ const usage = `armor-bench: measure models and kernels.
 
 Usage:
   armor-bench ppl -m MODEL --text FILE [--ctx N] [--json]   perplexity (llama-perplexity's method)
+  armor-bench kernels [--threads N] [--json]               dense vs 2:4 vs ARMOR kernel speed
 
 Run 'armor-bench COMMAND -h' for a command's flags.
 `
@@ -29,6 +32,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "ppl":
 		err = pplCommand(args[1:], stdout, stderr)
+	case "kernels":
+		err = bench.Kernels(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

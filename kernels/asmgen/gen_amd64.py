@@ -537,6 +537,139 @@ def sp24gemm4x4_512(dt):
     emit()
 
 
+
+def sum_kernel(isa):
+    """func sumF32_<isa>(x *float32, n int) float32: Σ x[i] over n rounded
+    down to 8 vectors; the memory-read bandwidth probe (8 independent
+    accumulators, one load per vector, nothing else)."""
+    wide = isa == "512"
+    V = 16 if wide else 8
+    R = "Z" if wide else "Y"
+    name = f"sumF32_{isa}"
+    emit(f"// func {name}(x *float32, n int) float32")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-20")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tMOVQ n+8(FP), BX")
+    emit(f"\tANDQ ${-8*V}, BX")
+    for i in range(8):
+        emit(f"\tVXORPS {R}{i}, {R}{i}, {R}{i}")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    for i in range(8):
+        emit(f"\tVADDPS {i*V*4}(SI)(AX*4), {R}{i}, {R}{i}")
+    emit(f"\tADDQ ${8*V}, AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_sum:")
+    for i in range(0, 8, 2):
+        emit(f"\tVADDPS {R}{i+1}, {R}{i}, {R}{i}")
+    emit(f"\tVADDPS {R}2, {R}0, {R}0")
+    emit(f"\tVADDPS {R}6, {R}4, {R}4")
+    emit(f"\tVADDPS {R}4, {R}0, {R}0")
+    if wide:
+        emit("\tVEXTRACTF64X4 $1, Z0, Y1")
+        emit("\tVADDPS Y1, Y0, Y0")
+    emit("\tVEXTRACTF128 $1, Y0, X1")
+    emit("\tVADDPS X1, X0, X0")
+    emit("\tVMOVHLPS X0, X0, X1")
+    emit("\tVADDPS X1, X0, X0")
+    emit("\tVMOVSHDUP X0, X1")
+    emit("\tVADDSS X1, X0, X0")
+    emit("\tVMOVSS X0, ret+16(FP)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+
+def sp24t_512(dt, tile):
+    """func sp24T4x<tile><dt>_512(val *T, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+    2:4 GEMM with tokens in the vector lanes, 4 rows × tile (32 or 64)
+    tokens. xt holds a tile of tokens transposed (column c at xt[tile·c]),
+    out gets the 4×tile results (row-major; added to when acc != 0, so a
+    caller can walk column strips that keep xt in L1). Per kept value: the
+    in-group position, rotated out of the row's 32-bit index word (RORX,
+    BMI2) and masked to p·16, picks the x column by address (scale 8 →
+    p·128 bytes = 32 tokens; for 64 tokens the mask keeps p·32); the weight
+    is broadcast once and tile/16 FMAs cover the tokens. No permutes: a 2:4
+    row costs half the FMAs of a dense one. f16/bf16 weights are widened 16
+    at a time into a stack tile first."""
+    nz = tile // 16
+    name = f"sp24T4x{tile}{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    V = ["SI", "R12", "R13", "R14"]
+    W = ["BX", "R8", "R9", "R11"]  # index words of the 4 rows
+    T = ["CX", "DX"]
+    frame = 0 if dt == "F32" else 256
+    colb = 4 * tile  # bytes per xt column
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
+    emit("\tMOVQ ldv+8(FP), AX")
+    emit(f"\tSHLQ ${es.bit_length()-1}, AX")
+    emit("\tMOVQ val+0(FP), SI")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({V[i-1]})(AX*1), {V[i]}")
+    emit("\tMOVQ idx+16(FP), R10")
+    emit("\tMOVQ ldi+24(FP), R15")
+    emit("\tMOVQ xt+32(FP), DI")
+    emit("\tMOVQ kept+48(FP), AX")
+    emit("\tSHRQ $4, AX")
+    emit("\tMOVQ out+40(FP), BX")
+    emit("\tCMPQ acc+56(FP), $0")
+    emit(f"\tJNE {name}_load")
+    for i in range(4 * nz):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_load:")
+    for i in range(4 * nz):
+        emit(f"\tVMOVUPS {64*i}(BX), Z{i}")
+    emit(f"{name}_loop:")
+    emit("\tTESTQ AX, AX")
+    emit(f"\tJZ {name}_done")
+    emit("\tMOVL (R10), BX")
+    emit("\tMOVL (R10)(R15*1), R8")
+    emit("\tMOVL (R10)(R15*2), R9")
+    emit("\tLEAQ (R10)(R15*2), CX")
+    emit("\tMOVL (CX)(R15*1), R11")
+    if dt != "F32":
+        for r in range(4):
+            for s_ in ld(f"({V[r]})", f"Z{16+r}"):
+                emit("\t" + s_)
+            emit(f"\tVMOVUPS Z{16+r}, {64*r}(SP)")
+    # position p·16 (scale 8 → p·128 bytes) for 32 tokens, p·32 for 64.
+    sh = 4 if tile == 32 else 5
+    mask = 3 << sh
+    n = 0
+    for k in range(16):
+        rot = (2 * k - sh) % 32
+        for r in range(4):
+            t = T[n % 2]
+            n += 1
+            emit(f"\tRORXL ${rot}, {W[r]}, {t}")
+            emit(f"\tANDL ${mask:#x}, {t}")
+            src = f"{64*r+4*k}(SP)" if dt != "F32" else f"{4*k}({V[r]})"
+            zw = 16 + (k % 4) * 4 + r
+            emit(f"\tVBROADCASTSS {src}, Z{zw}")
+            off = (k // 2) * 4 * colb
+            for z in range(nz):
+                emit(f"\tVFMADD231PS {off+64*z}(DI)({t}*8), Z{zw}, Z{nz*r+z}")
+    for r in range(4):
+        emit(f"\tADDQ ${16*es}, {V[r]}")
+    emit("\tADDQ $4, R10")
+    emit(f"\tADDQ ${32*colb}, DI")
+    emit("\tDECQ AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tMOVQ out+40(FP), DX")
+    for i in range(4 * nz):
+        emit(f"\tVMOVUPS Z{i}, {64*i}(DX)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def main():
     emit("// Code generated by asmgen/gen_amd64.py; DO NOT EDIT.")
     emit()
@@ -548,11 +681,15 @@ def main():
     for dt in ("F32", "F16", "BF16"):
         gemm4x4_512(dt)
     gemm4x4_bf16dp_512()
+    sum_kernel("512")
+    sum_kernel("256")
     sp24_consts()
     for dt in ("F32", "F16", "BF16"):
         sp24rows_512(dt)
         sp24rows_256(dt)
         sp24gemm4x4_512(dt)
+        sp24t_512(dt, 32)
+        sp24t_512(dt, 64)
     print("\n".join(out))
 
 

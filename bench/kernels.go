@@ -1,0 +1,289 @@
+// Package bench holds the armor benchmarks behind cmd/armor-bench.
+package bench
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/armor-llm/armor/kernels"
+)
+
+// KernelResult is one timed case of `armor-bench kernels`.
+type KernelResult struct {
+	Kernel  string  `json:"kernel"` // dense, sparse24, armor, or bandwidth (the read probe)
+	Op      string  `json:"op"`     // gemv, gemm, or read
+	DType   string  `json:"dtype"`
+	Rows    int     `json:"rows"`  // d_out
+	Cols    int     `json:"cols"`  // d_in
+	Batch   int     `json:"batch"` // tokens; 1 for GEMV
+	Block   int     `json:"block"` // ARMOR block size, 0 otherwise
+	Threads int     `json:"threads"`
+	ISA     string  `json:"isa"`
+	Seconds float64 `json:"seconds"` // median per call
+	Bytes   int64   `json:"bytes"`   // weight bytes read per call
+	GBps    float64 `json:"gbps"`    // Bytes / Seconds
+	// GFlops counts the multiply-adds of the dense product (2·rows·cols·batch),
+	// so sparse and ARMOR figures are "dense-equivalent" rates.
+	GFlops         float64 `json:"gflops"`
+	SpeedupVsDense float64 `json:"speedup_vs_dense"` // dense seconds / seconds, same op, dtype, shape, threads
+}
+
+type linear interface {
+	MatMul(y, x []float32, n int)
+}
+
+// Kernels runs `armor-bench kernels [--threads N] [--json] ...`.
+func Kernels(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kernels", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	threads := fs.Int("threads", runtime.NumCPU(), "threads used by the kernels")
+	asJSON := fs.Bool("json", false, "print one JSON array instead of a table")
+	batch := fs.Int("batch", 64, "tokens of the GEMM cases")
+	block := fs.Int("block", 128, "block size of the ARMOR transforms")
+	minTime := fs.Duration("min-time", 400*time.Millisecond, "minimum time per case")
+	shapesFlag := fs.String("shapes", "4096x4096,8192x4096,4096x11008,11008x4096", "d_out x d_in shapes, comma separated")
+	dtypesFlag := fs.String("dtypes", "f32,f16", "weight dtypes (f32, f16, bf16)")
+	opsFlag := fs.String("ops", "gemv,gemm", "operations (gemv, gemm)")
+	workingSet := fs.Int("working-set-mb", 128, "cycle through copies of each matrix totalling at least this many MiB, so that weights come from memory and not from the 32 MiB L3")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *threads < 1 || *batch < 1 || *block < 1 || *workingSet < 0 {
+		return fmt.Errorf("kernels: --threads, --batch and --block must be ≥ 1")
+	}
+	var shapes [][2]int
+	for _, s := range strings.Split(*shapesFlag, ",") {
+		a, b, ok := strings.Cut(strings.TrimSpace(s), "x")
+		r, err1 := strconv.Atoi(a)
+		c, err2 := strconv.Atoi(b)
+		if !ok || err1 != nil || err2 != nil || r < 1 || c < 4 || c%4 != 0 {
+			return fmt.Errorf("kernels: bad shape %q (want ROWSxCOLS with COLS a multiple of 4)", s)
+		}
+		shapes = append(shapes, [2]int{r, c})
+	}
+	var dtypes []kernels.DType
+	for _, s := range strings.Split(*dtypesFlag, ",") {
+		dt, err := kernels.ParseDType(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("kernels: %w", err)
+		}
+		dtypes = append(dtypes, dt)
+	}
+	ops := strings.Split(*opsFlag, ",")
+	for _, op := range ops {
+		if op != "gemv" && op != "gemm" {
+			return fmt.Errorf("kernels: unknown op %q", op)
+		}
+	}
+	kernels.SetThreads(*threads)
+	isa := kernels.ISA().String()
+	ws := int64(*workingSet) << 20
+	var res []KernelResult
+
+	probe := func() KernelResult {
+		buf := make([]float32, max(ws, 256<<20)/4)
+		for i := range buf {
+			buf[i] = 1
+		}
+		sec := timeIt(*minTime, func(int) { kernels.Sum(buf) })
+		b := int64(len(buf)) * 4
+		return KernelResult{Kernel: "bandwidth", Op: "read", DType: "f32", Rows: len(buf), Cols: 1, Batch: 1,
+			Threads: *threads, ISA: isa, Seconds: sec, Bytes: b, GBps: float64(b) / sec / 1e9}
+	}
+	res = append(res, probe())
+	rng := newRNG(1)
+	for _, sh := range shapes {
+		rows, cols := sh[0], sh[1]
+		for _, dt := range dtypes {
+			for _, kind := range []string{"dense", "sparse24", "armor"} {
+				var bytes int64
+				var mk func() linear
+				switch kind {
+				case "dense":
+					bytes = int64(rows) * int64(cols) * int64(dt.Size())
+					mk = func() linear { return randDense(rng, dt, rows, cols) }
+				case "sparse24":
+					s := randSparse(rng, dt, rows, cols)
+					bytes = s.Bytes()
+					mk = func() linear { return randSparse(rng, dt, rows, cols) }
+				case "armor":
+					a := randArmor(rng, dt, rows, cols, *block)
+					bytes = a.Bytes()
+					mk = func() linear { return randArmor(rng, dt, rows, cols, *block) }
+				}
+				copies := int(max(1, (ws+bytes-1)/bytes))
+				ls := make([]linear, copies)
+				for i := range ls {
+					ls[i] = mk()
+				}
+				for _, op := range ops {
+					n := 1
+					if op == "gemm" {
+						n = *batch
+					}
+					x := make([]float32, n*cols)
+					for i := range x {
+						x[i] = float32(rng.float() - 0.5)
+					}
+					y := make([]float32, n*rows)
+					sec := timeIt(*minTime, func(i int) { ls[i%copies].MatMul(y, x, n) })
+					r := KernelResult{Kernel: kind, Op: op, DType: dt.String(), Rows: rows, Cols: cols, Batch: n,
+						Threads: *threads, ISA: isa, Seconds: sec, Bytes: bytes, GBps: float64(bytes) / sec / 1e9,
+						GFlops: 2 * float64(rows) * float64(cols) * float64(n) / sec / 1e9}
+					if kind == "armor" {
+						r.Block = *block
+					}
+					res = append(res, r)
+				}
+				ls = nil
+				runtime.GC()
+			}
+		}
+	}
+	res = append(res, probe())
+	// Ratios to dense of the same op, dtype, shape and threads.
+	dense := map[string]float64{}
+	key := func(r KernelResult) string { return fmt.Sprint(r.Op, r.DType, r.Rows, r.Cols, r.Batch, r.Threads) }
+	for _, r := range res {
+		if r.Kernel == "dense" {
+			dense[key(r)] = r.Seconds
+		}
+	}
+	for i, r := range res {
+		if d, ok := dense[key(r)]; ok {
+			res[i].SpeedupVsDense = d / r.Seconds
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(stdout, "armor-bench kernels: %d threads, ISA %s (detected %s), GEMM batch %d, ARMOR block %d\n",
+		*threads, isa, kernels.DetectedISA(), *batch, *block)
+	fmt.Fprintf(stdout, "%-9s %-4s %-4s %6s %6s %5s %10s %8s %8s %8s\n", "kernel", "op", "type", "rows", "cols", "batch", "ms/call", "GB/s", "GFLOP/s", "×dense")
+	for _, r := range res {
+		sp := ""
+		if r.SpeedupVsDense > 0 {
+			sp = fmt.Sprintf("%.2f", r.SpeedupVsDense)
+		}
+		fmt.Fprintf(stdout, "%-9s %-4s %-4s %6d %6d %5d %10.3f %8.1f %8.1f %8s\n", r.Kernel, r.Op, r.DType, r.Rows, r.Cols, r.Batch,
+			r.Seconds*1e3, r.GBps, r.GFlops, sp)
+	}
+	bw := (res[0].GBps + res[len(res)-1].GBps) / 2
+	for _, r := range res {
+		if r.Kernel == "dense" && r.Op == "gemv" {
+			fmt.Fprintf(stdout, "dense %s GEMV %dx%d: %.0f%% of the read probe (%.1f GB/s, mean of first and last probe)\n",
+				r.DType, r.Rows, r.Cols, 100*r.GBps/bw, bw)
+		}
+	}
+	return nil
+}
+
+// timeIt calls fn(i) for i = 0, 1, ... (one warm-up call first) until at
+// least minTime has passed and at least 5 calls were timed; it returns the
+// median seconds per call.
+func timeIt(minTime time.Duration, fn func(i int)) float64 {
+	fn(0)
+	var ts []float64
+	start := time.Now()
+	for i := 1; len(ts) < 5 || time.Since(start) < minTime; i++ {
+		t0 := time.Now()
+		fn(i)
+		ts = append(ts, time.Since(t0).Seconds())
+		if len(ts) >= 10000 {
+			break
+		}
+	}
+	sort.Float64s(ts)
+	return ts[len(ts)/2]
+}
+
+// rng is a small xorshift generator: the weights only need to be non-special
+// numbers, and filling hundreds of MiB must be fast.
+type rng struct{ s uint64 }
+
+func newRNG(seed uint64) *rng { return &rng{seed*0x9E3779B97F4A7C15 + 1} }
+
+func (r *rng) next() uint64 {
+	r.s ^= r.s << 13
+	r.s ^= r.s >> 7
+	r.s ^= r.s << 17
+	return r.s
+}
+
+func (r *rng) float() float64 { return float64(r.next()>>11) / (1 << 53) }
+
+// fill writes values of magnitude in [2⁻⁵, 2⁻¹) with random signs.
+func fill(r *rng, dt kernels.DType, f32 []float32, u16 []uint16) {
+	if dt == kernels.F32 {
+		for i := range f32 {
+			v := r.next()
+			f32[i] = math.Float32frombits(uint32(v>>32)&0x807fffff | uint32(122+v%4)<<23)
+		}
+		return
+	}
+	for i := range u16 {
+		v := r.next()
+		if dt == kernels.F16 {
+			u16[i] = uint16(v>>48)&0x83ff | uint16(10+v%4)<<10
+		} else {
+			u16[i] = uint16(v>>48)&0x807f | uint16(122+v%4)<<7
+		}
+	}
+}
+
+func randDense(r *rng, dt kernels.DType, rows, cols int) *kernels.Dense {
+	m := &kernels.Dense{DType: dt, Rows: rows, Cols: cols}
+	if dt == kernels.F32 {
+		m.F32 = make([]float32, rows*cols)
+	} else {
+		m.U16 = make([]uint16, rows*cols)
+	}
+	fill(r, dt, m.F32, m.U16)
+	return m
+}
+
+// pairs are the six canonical in-group position pairs, as index nibbles.
+var pairs = [6]uint8{0 | 1<<2, 0 | 2<<2, 0 | 3<<2, 1 | 2<<2, 1 | 3<<2, 2 | 3<<2}
+
+func randSparse(r *rng, dt kernels.DType, rows, cols int) *kernels.Sparse24 {
+	s := &kernels.Sparse24{DType: dt, Rows: rows, Cols: cols}
+	if dt == kernels.F32 {
+		s.F32 = make([]float32, rows*cols/2)
+	} else {
+		s.U16 = make([]uint16, rows*cols/2)
+	}
+	fill(r, dt, s.F32, s.U16)
+	st := kernels.IdxStride(cols)
+	s.Idx = make([]uint8, rows*st)
+	for i := 0; i < rows; i++ {
+		for g := 0; g < cols/4; g++ {
+			s.Idx[i*st+g/2] |= pairs[r.next()%6] << (4 * (g % 2))
+		}
+	}
+	return s
+}
+
+func randBlockDiag(r *rng, dt kernels.DType, n, b int) *kernels.BlockDiag {
+	d := &kernels.BlockDiag{DType: dt, N: n, B: b}
+	if dt == kernels.F32 {
+		d.F32 = make([]float32, kernels.BlockDiagLen(n, b))
+	} else {
+		d.U16 = make([]uint16, kernels.BlockDiagLen(n, b))
+	}
+	fill(r, dt, d.F32, d.U16)
+	return d
+}
+
+func randArmor(r *rng, dt kernels.DType, rows, cols, b int) *kernels.Armor {
+	return &kernels.Armor{Pre: randBlockDiag(r, dt, cols, b), Core: randSparse(r, dt, rows, cols), Post: randBlockDiag(r, dt, rows, b)}
+}
