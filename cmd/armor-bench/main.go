@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/armor-llm/armor/bench"
 	"io"
@@ -16,7 +17,14 @@ func main() {
 
 const usage = `armor-bench: measure models and kernels.
 
+With no command it runs the main demo: dense f16 vs plain 2:4 vs ARMOR
+(b = 128) on a synthetic model of Llama-3.2-1B's shape (random weights, exact
+shapes): prefill and decode tokens/s, weight bytes, peak RSS, ratios to dense
+and the decode roofline. The synthetic files are written once to the cache.
+
 Usage:
+  armor-bench [speed flags]                                 the demo (same as speed --synthetic llama-3.2-1b)
+  armor-bench speed -m MODEL... | --synthetic SHAPE [--json] [--plot F.svg] [--llamacpp PATH]
   armor-bench ppl -m MODEL --text FILE [--ctx N] [--json]   perplexity (llama-perplexity's method)
   armor-bench kernels [--threads N] [--json]               dense vs 2:4 vs ARMOR kernel speed
 
@@ -24,12 +32,17 @@ Run 'armor-bench COMMAND -h' for a command's flags.
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
+		args = append([]string{"demo"}, args...)
 	}
 	var err error
 	switch args[0] {
+	case "demo":
+		err = speedCommand(args[1:], stdout, stderr, true)
+	case "speed":
+		err = speedCommand(args[1:], stdout, stderr, false)
+	case "speed-one":
+		err = speedOne(args[1:], stdout, stderr)
 	case "ppl":
 		err = pplCommand(args[1:], stdout, stderr)
 	case "kernels":

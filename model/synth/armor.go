@@ -106,10 +106,7 @@ func WriteArmor(path string, c model.Config, o ArmorOptions) error {
 			model.ArmorPart{Name: name + ".s24_values", DType: o.DType, Shape: []int{rows, cols / 2}, Data: func() ([]byte, error) {
 				rng := rngFor(o.Seed, name+".values")
 				v := make([]float32, rows*cols/2)
-				s := math.Sqrt(2 / float64(cols))
-				for i := range v {
-					v[i] = float32(s * rng.NormFloat64())
-				}
+				Uniform(rng, v, 0, float32(math.Sqrt(2/float64(cols))))
 				return Encode(v, o.DType), nil
 			}},
 			model.ArmorPart{Name: name + ".s24_idx", DType: tensor.U8, Shape: []int{rows, stride}, Data: func() ([]byte, error) {
@@ -171,8 +168,9 @@ func randomBlockDiag(rng *rand.Rand, n, b int) []float32 {
 }
 
 // WriteGGUF writes a dense model of shape c with random weights as GGUF, in
-// llama.cpp's conventions (so llama.cpp can run and time it), without a
-// vocabulary (tokenizer.ggml.model = "none").
+// llama.cpp's conventions (so llama.cpp can run and time it), with a
+// placeholder SentencePiece vocabulary of c.Vocab pieces (<unk>, <s>, </s>,
+// the 256 byte pieces llama.cpp requires, then filler).
 func WriteGGUF(path string, c model.Config, d tensor.DType, seed uint64) error {
 	arch := c.Arch
 	kvs := []gguf.KV{
@@ -191,8 +189,24 @@ func WriteGGUF(path string, c model.Config, d tensor.DType, seed uint64) error {
 		kv(arch+".attention.layer_norm_rms_epsilon", float32(c.NormEps)),
 		kv(arch+".vocab_size", uint32(c.Vocab)),
 		kv("general.file_type", uint32(map[tensor.DType]int{tensor.F32: 0, tensor.F16: 1, tensor.BF16: 32}[d])),
-		kv("tokenizer.ggml.model", "none"),
 	}
+	toks := make([]string, c.Vocab)
+	scores := make([]float32, c.Vocab)
+	types := make([]int32, c.Vocab)
+	for i := range toks {
+		switch {
+		case i < 3:
+			toks[i], types[i] = []string{"<unk>", "<s>", "</s>"}[i], []int32{2, 3, 3}[i]
+		case i < 3+256:
+			toks[i], types[i] = fmt.Sprintf("<0x%02X>", i-3), 6
+		default:
+			toks[i], types[i], scores[i] = fmt.Sprintf("▁t%d", i), 1, -float32(i)
+		}
+	}
+	kvs = append(kvs, kv("tokenizer.ggml.model", "llama"), kv("tokenizer.ggml.tokens", toks),
+		kv("tokenizer.ggml.scores", scores), kv("tokenizer.ggml.token_type", types),
+		kv("tokenizer.ggml.bos_token_id", uint32(1)), kv("tokenizer.ggml.eos_token_id", uint32(2)),
+		kv("tokenizer.ggml.unknown_token_id", uint32(0)))
 	var ts []*tensor.Tensor
 	for _, p := range Parts(c) {
 		dt := d

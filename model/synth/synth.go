@@ -87,31 +87,38 @@ func HFTensors(c model.Config) []HFTensor {
 
 // Random fills n values for a tensor kind: norms near 1, linears with the
 // usual 1/sqrt(fan-in) scale so activations stay O(1) through many layers.
+// Values are uniform with that standard deviation (cheaper to draw than
+// normal ones, which matters for multi-gigabyte synthetic models).
 func Random(rng *rand.Rand, kind string, shape []int) []float32 {
 	n := 1
 	for _, d := range shape {
 		n *= d
 	}
 	v := make([]float32, n)
+	mean, sd := 0.0, 1/math.Sqrt(float64(shape[len(shape)-1]))
 	switch kind {
 	case "norm":
-		for i := range v {
-			v[i] = float32(1 + 0.1*rng.NormFloat64())
-		}
+		mean, sd = 1, 0.1
 	case "bias":
-		for i := range v {
-			v[i] = float32(0.1 * rng.NormFloat64())
-		}
-	default:
-		s := 1 / math.Sqrt(float64(shape[len(shape)-1]))
-		if kind == "embed" {
-			s = 1
-		}
-		for i := range v {
-			v[i] = float32(s * rng.NormFloat64())
-		}
+		sd = 0.1
+	case "embed":
+		sd = 1
 	}
+	Uniform(rng, v, float32(mean), float32(sd))
 	return v
+}
+
+// Uniform fills v with uniform values of the given mean and standard deviation.
+func Uniform(rng *rand.Rand, v []float32, mean, sd float32) {
+	a := sd * float32(math.Sqrt(3)) / (1 << 31) // half-width 1.732·sd over 2^31
+	for i := 0; i+1 < len(v); i += 2 {
+		u := rng.Uint64()
+		v[i] = mean + a*float32(int32(u))
+		v[i+1] = mean + a*float32(int32(u>>32))
+	}
+	if len(v)%2 == 1 {
+		v[len(v)-1] = mean + a*float32(int32(rng.Uint64()))
+	}
 }
 
 // Encode stores f32 values as dtype d (F32, F16 or BF16) little-endian.
