@@ -56,7 +56,7 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 		}
 		st.updateA(P)
 		st.updateB(Q)
-		st.updateS(Y, R, cgSteps)
+		st.updateS(Y, R, cgSteps, true)
 		st.forwardP(P)
 		st.forwardW(P, What)
 		loss = st.lossOf(What)
@@ -206,8 +206,9 @@ func (st *state) updateB(Q []float64) {
 // updateS improves S tile by tile with A and B fixed. In tile (J, K) the loss
 // is the quadratic q(S) = tr(G_A S G_B Sᵀ) − 2⟨R, S⟩ + const with
 // G_A = A_Jᵀ A_J, G_B = B_K D B_Kᵀ and R = A_Jᵀ W̄_JK D B_Kᵀ; tiles are
-// independent. Y and R are scratch (W̄ D Bᵀ and Aᵀ Y).
-func (st *state) updateS(Y, R []float64, cgSteps int) {
+// independent. Y and R are scratch (W̄ D Bᵀ and Aᵀ Y). groups selects the
+// pass of group updates after the conjugate-gradient steps.
+func (st *state) updateS(Y, R []float64, cgSteps int, groups bool) {
 	m := st.m
 	for i := 0; i < st.n; i++ {
 		for j := 0; j < m; j++ {
@@ -259,7 +260,9 @@ func (st *state) updateS(Y, R []float64, cgSteps int) {
 		J, K := tile/nK, tile%nK
 		tl := st.newTile(J, K, R)
 		tl.cg(GA[J], GB[K], cgSteps)
-		tl.groupPass(GA[J], GB[K])
+		if groups {
+			tl.groupPass(GA[J], GB[K])
+		}
 		tl.store()
 	})
 }
