@@ -1,0 +1,63 @@
+package convert
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+)
+
+// TestCompareReferenceFast measures the target: the multiply-adds
+// ArmorFast needs to reach the reference schedule's 2,000-iteration proxy
+// loss, on a random 64×172 layer with log-normal h. It is a measurement
+// (seconds to minutes), so it runs only with ARMOR_COMPARE=1;
+// ARMOR_COMPARE_ITERS overrides the reference's 2,000 iterations.
+//
+//	ARMOR_COMPARE=1 go test -run CompareReferenceFast -v ./convert/
+func TestCompareReferenceFast(t *testing.T) {
+	if os.Getenv("ARMOR_COMPARE") != "1" {
+		t.Skip("measurement: set ARMOR_COMPARE=1 to run")
+	}
+	refIters := 2000
+	if v, err := strconv.Atoi(os.Getenv("ARMOR_COMPARE_ITERS")); err == nil && v > 0 {
+		refIters = v
+	}
+	w, h := randLayer(newRng(42), 64, 172)
+	for _, b := range []int{4, 8, 16} {
+		ref, err := Armor(w, h, Options{Block: b, Iters: refIters, Seed: 1, Patience: refIters})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fast, err := ArmorFast(w, h, Options{Block: b, Iters: 100, Patience: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := ref.BestLoss
+		reach := -1
+		for k, p := range fast.History {
+			if p.Loss <= target {
+				reach = k
+				break
+			}
+		}
+		line := fmt.Sprintf("b=%-2d NoWag-P %.5f | armor %d it: %.5f, %.3g madds", b, ref.InitLoss, ref.Iters, ref.BestLoss, float64(ref.MulAdds))
+		for _, it := range []int{100, 500, 1000} {
+			if it < len(ref.History) {
+				line += fmt.Sprintf(" (it %d: %.5f)", it, ref.History[it].Loss)
+			}
+		}
+		line += fmt.Sprintf(" | armor-fast %d sweeps: %.5f, %.3g madds", fast.Iters, fast.BestLoss, float64(fast.MulAdds))
+		for _, sw := range []int{1, 2, 5, 10, 20, 50} {
+			if sw < len(fast.History) {
+				line += fmt.Sprintf(" (sw %d: %.5f)", sw, fast.History[sw].Loss)
+			}
+		}
+		if reach >= 0 {
+			p := fast.History[reach]
+			line += fmt.Sprintf(" | reaches armor's loss at sweep %d with %.3g madds = %.2f%% of armor's", reach, float64(p.MulAdds), 100*float64(p.MulAdds)/float64(ref.MulAdds))
+		} else {
+			line += " | never reaches armor's loss"
+		}
+		t.Log(line)
+	}
+}
