@@ -10,11 +10,15 @@ import "math"
 //     matrix of (A S)[:, K] (h_j cancels column by column);
 //  3. per tile, CGSteps (default 8) conjugate-gradient steps on the kept
 //     values of S (masked least squares), then one cyclic pass of the exact
-//     group updates of section 4 over every (row, group) of the tile.
+//     group updates of section 4 over every (row, group) of the tile;
+//  4. unless NoExtrapolate, a trial point θ + α(θ − θ_prev) beyond the sweep,
+//     kept if lower (see extrapolate);
+//  5. if LBFGSSteps > 0, that many joint L-BFGS steps on A, B and the kept
+//     values (see lbfgs): slower per multiply-add at first, lower in the end.
 //
 // Every step is accepted only if it lowers its own (exactly separable) part of
 // the loss, so the loss never rises; a sweep whose exact loss nevertheless came
-// out higher (rounding) is undone. It stops after Iters sweeps (default 100) or
+// out higher (rounding) is undone. It stops after Iters sweeps (default 200) or
 // Patience sweeps (default 5) without an improvement of more than
 // ATol + RTol·loss. It needs no random numbers.
 func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
@@ -24,7 +28,7 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 	}
 	sweeps := opt.Iters
 	if sweeps <= 0 {
-		sweeps = 100
+		sweeps = 200
 	}
 	patience := opt.Patience
 	if patience <= 0 {
@@ -48,6 +52,8 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 	st.snapshot(f)
 	f.History = append(f.History, Point{0, st.ops.Load(), loss})
 	ref, stale := loss, 0
+	alpha := 1.0
+	lb := &lbfgs{mem: 10}
 	for sw := 1; sw <= sweeps; sw++ {
 		if opt.Ctx != nil {
 			if err := opt.Ctx.Err(); err != nil {
@@ -60,6 +66,19 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 		st.forwardP(P)
 		st.forwardW(P, What)
 		loss = st.lossOf(What)
+		if opt.LBFGSSteps > 0 {
+			loss = lb.run(st, opt.LBFGSSteps, P, What)
+		}
+		if !opt.NoExtrapolate && loss < f.BestLoss {
+			var ok bool
+			if loss, ok = st.extrapolate(f, alpha, loss, Y, R); ok {
+				P, Y = Y, P
+				What, R = R, What
+				alpha = min(alpha*alphaGrow, alphaMax)
+			} else {
+				alpha = 1
+			}
+		}
 		f.Iters = sw
 		if loss <= f.BestLoss {
 			f.BestLoss = loss
@@ -265,4 +284,57 @@ func (st *state) updateS(Y, R []float64, cgSteps int, groups bool) {
 		}
 		tl.store()
 	})
+}
+
+// The extrapolation factor grows by alphaGrow after every successful
+// extrapolation (up to alphaMax) and falls back to 1 after a failed one. The
+// values matter little: 1.2/4, 1.5/16, 2/64 and 3/1000 were within 2 % of each
+// other on a 64×172 layer.
+const (
+	alphaGrow = 1.5
+	alphaMax  = 16.0
+)
+
+// extrapolate tries the point θ + α(θ − θ_prev) beyond the sweep, θ_prev being
+// the previous best iterate kept in f: alternating minimization of a bilinear
+// model crawls along narrow valleys ("swamps"), and this line-search
+// extrapolation, classic for alternating least squares, jumps along them. S is
+// extrapolated only where the mask did not change. The trial is kept only if
+// its loss is lower; on success P and Ŵ of the trial are left in P2 and W2.
+func (st *state) extrapolate(f *Factorization, alpha, loss float64, P2, W2 []float64) (float64, bool) {
+	oldA, oldB, oldX := st.A, st.B, st.X
+	ext := func(cur, prev []float64) []float64 {
+		out := make([]float64, len(cur))
+		for k, v := range cur {
+			out[k] = v + alpha*(v-prev[k])
+		}
+		return out
+	}
+	tA := make([][]float64, len(oldA))
+	for J := range oldA {
+		tA[J] = ext(oldA[J], f.A[J])
+	}
+	tB := make([][]float64, len(oldB))
+	for K := range oldB {
+		tB[K] = ext(oldB[K], f.B[K])
+	}
+	tX := make([]float64, len(oldX))
+	for k, v := range oldX {
+		switch {
+		case st.M[k] == 0:
+		case f.Mask[k] == 1:
+			tX[k] = v + alpha*(v-f.X[k])
+		default:
+			tX[k] = v
+		}
+	}
+	st.A, st.B, st.X = tA, tB, tX
+	st.forwardP(P2)
+	st.forwardW(P2, W2)
+	tl := st.lossOf(W2)
+	if tl < loss {
+		return tl, true
+	}
+	st.A, st.B, st.X = oldA, oldB, oldX
+	return loss, false
 }

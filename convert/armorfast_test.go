@@ -196,3 +196,52 @@ func TestDeterministic(t *testing.T) {
 		t.Fatal("Armor: different seeds gave identical losses: is the sampling used?")
 	}
 }
+
+// The joint L-BFGS steps lower the loss, report it truly and keep P and Ŵ
+// current; the extrapolation and L-BFGS options of ArmorFast keep every
+// guarantee of the plain sweep.
+func TestLBFGSAndOptions(t *testing.T) {
+	st := testState(t, 10, 20, 36, 16)
+	n, m := st.n, st.m
+	P, What := make([]float64, n*m), make([]float64, n*m)
+	before := st.loss()
+	lb := &lbfgs{mem: 5}
+	got := lb.run(st, 15, P, What)
+	if !(got < 0.9*before) {
+		t.Fatalf("15 L-BFGS steps: loss %v -> %v", before, got)
+	}
+	if fresh := st.loss(); relErr(fresh, got) > 1e-12 {
+		t.Fatalf("L-BFGS reports %v, the state's loss is %v", got, fresh)
+	}
+	if inc := st.lossOf(What); relErr(inc, got) > 1e-12 {
+		t.Fatalf("L-BFGS left Ŵ stale: %v vs %v", inc, got)
+	}
+	w, h := randLayer(newRng(11), 40, 56)
+	now, _ := NoWagP(w, h)
+	nowLoss, _ := ProxyLoss(w, h, now.W)
+	for _, opt := range []Options{
+		{Block: 8, Iters: 15},
+		{Block: 8, Iters: 15, NoExtrapolate: true},
+		{Block: 8, Iters: 15, LBFGSSteps: 3},
+		{Block: 8, Iters: 15, CGSteps: -1},
+	} {
+		var seen []float64
+		opt.Progress = func(_ int, l float64) { seen = append(seen, l) }
+		f, err := ArmorFast(w, h, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k < len(seen); k++ {
+			if seen[k] > seen[k-1] {
+				t.Fatalf("%+v: best loss went up at sweep %d", opt, k+1)
+			}
+		}
+		if !(f.BestLoss < nowLoss) || relErr(f.Loss(h), f.BestLoss) > 1e-9 {
+			t.Fatalf("%+v: loss %v (recomputed %v), NoWag-P %v", opt, f.BestLoss, f.Loss(h), nowLoss)
+		}
+		if err := checkMask24(f.Rows, f.Cols, f.Mask, nil); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("cg %d, no-extrapolate %v, lbfgs %d: %.5f -> %.5f, %.3g multiply-adds", opt.CGSteps, opt.NoExtrapolate, opt.LBFGSSteps, nowLoss, f.BestLoss, float64(f.MulAdds))
+	}
+}

@@ -11,7 +11,8 @@ import (
 // ArmorFast needs to reach the reference schedule's 2,000-iteration proxy
 // loss, on a random 64×172 layer with log-normal h. It is a measurement
 // (seconds to minutes), so it runs only with ARMOR_COMPARE=1;
-// ARMOR_COMPARE_ITERS overrides the reference's 2,000 iterations.
+// ARMOR_COMPARE_ITERS overrides the reference's 2,000 iterations and
+// ARMOR_COMPARE_SWEEPS ArmorFast's 100 sweeps.
 //
 //	ARMOR_COMPARE=1 go test -run CompareReferenceFast -v ./convert/
 func TestCompareReferenceFast(t *testing.T) {
@@ -22,13 +23,17 @@ func TestCompareReferenceFast(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("ARMOR_COMPARE_ITERS")); err == nil && v > 0 {
 		refIters = v
 	}
+	sweeps := 100
+	if v, err := strconv.Atoi(os.Getenv("ARMOR_COMPARE_SWEEPS")); err == nil && v > 0 {
+		sweeps = v
+	}
 	w, h := randLayer(newRng(42), 64, 172)
 	for _, b := range []int{4, 8, 16} {
 		ref, err := Armor(w, h, Options{Block: b, Iters: refIters, Seed: 1, Patience: refIters})
 		if err != nil {
 			t.Fatal(err)
 		}
-		fast, err := ArmorFast(w, h, Options{Block: b, Iters: 100, Patience: 100})
+		fast, err := ArmorFast(w, h, Options{Block: b, Iters: sweeps, Patience: sweeps})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,7 +52,7 @@ func TestCompareReferenceFast(t *testing.T) {
 			}
 		}
 		line += fmt.Sprintf(" | armor-fast %d sweeps: %.5f, %.3g madds", fast.Iters, fast.BestLoss, float64(fast.MulAdds))
-		for _, sw := range []int{1, 2, 5, 10, 20, 50} {
+		for _, sw := range []int{1, 2, 5, 10, 20, 50, 100, 200, 500} {
 			if sw < len(fast.History) {
 				line += fmt.Sprintf(" (sw %d: %.5f)", sw, fast.History[sw].Loss)
 			}

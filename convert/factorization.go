@@ -39,13 +39,17 @@ type Point struct {
 // Options controls Armor and ArmorFast. Zero values select the defaults.
 type Options struct {
 	Block    int     // block size b of A and B, a multiple of 4 (default 128)
-	Iters    int     // maximum iterations (Armor, default 20000) or sweeps (ArmorFast, default 100)
+	Iters    int     // maximum iterations (Armor, default 20000) or sweeps (ArmorFast, default 200)
 	Seed     uint64  // seed of the sampling in Armor's sparse-core step
 	Patience int     // stop after this many iterations (default 100) or sweeps (default 5) without improvement
 	RTol     float64 // relative improvement that counts (default 1e-6)
 	ATol     float64 // absolute improvement that counts (default 1e-8)
-	CGSteps  int     // ArmorFast: conjugate-gradient steps on the kept values per sweep (default 8)
-	Threads  int     // goroutines over tiles and blocks (default GOMAXPROCS)
+	CGSteps  int     // ArmorFast: conjugate-gradient steps on the kept values per sweep (default 8, <0 none)
+	// ArmorFast: skip the extrapolation after each sweep.
+	NoExtrapolate bool
+	// ArmorFast: joint L-BFGS steps on A, B, X after each sweep (default 0).
+	LBFGSSteps int
+	Threads    int // goroutines over tiles and blocks (default GOMAXPROCS)
 	// Progress, if set, is called after every iteration or sweep with the best
 	// loss so far (from the calling goroutine).
 	Progress func(iter int, loss float64)
