@@ -12,57 +12,69 @@ import (
 // loss, on a random 64×172 layer with log-normal h. It is a measurement
 // (seconds to minutes), so it runs only with ARMOR_COMPARE=1;
 // ARMOR_COMPARE_ITERS overrides the reference's 2,000 iterations and
-// ARMOR_COMPARE_SWEEPS ArmorFast's 100 sweeps.
+// ARMOR_COMPARE_SWEEPS ArmorFast's 200 sweeps.
 //
 //	ARMOR_COMPARE=1 go test -run CompareReferenceFast -v ./convert/
 func TestCompareReferenceFast(t *testing.T) {
 	if os.Getenv("ARMOR_COMPARE") != "1" {
 		t.Skip("measurement: set ARMOR_COMPARE=1 to run")
 	}
-	refIters := 2000
+	w, h := randLayer(newRng(42), 64, 172)
+	for _, b := range []int{4, 8, 16} {
+		t.Log(compareLine(t, fmt.Sprintf("b=%-2d", b), w, h, b))
+	}
+}
+
+// compareIters returns the reference's iterations and ArmorFast's sweeps
+// for the comparisons (ARMOR_COMPARE_ITERS, ARMOR_COMPARE_SWEEPS).
+func compareIters() (int, int) {
+	refIters, sweeps := 2000, 200
 	if v, err := strconv.Atoi(os.Getenv("ARMOR_COMPARE_ITERS")); err == nil && v > 0 {
 		refIters = v
 	}
-	sweeps := 100
 	if v, err := strconv.Atoi(os.Getenv("ARMOR_COMPARE_SWEEPS")); err == nil && v > 0 {
 		sweeps = v
 	}
-	w, h := randLayer(newRng(42), 64, 172)
-	for _, b := range []int{4, 8, 16} {
-		ref, err := Armor(w, h, Options{Block: b, Iters: refIters, Seed: 1, Patience: refIters})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fast, err := ArmorFast(w, h, Options{Block: b, Iters: sweeps, Patience: sweeps})
-		if err != nil {
-			t.Fatal(err)
-		}
-		target := ref.BestLoss
-		reach := -1
-		for k, p := range fast.History {
-			if p.Loss <= target {
-				reach = k
-				break
-			}
-		}
-		line := fmt.Sprintf("b=%-2d NoWag-P %.5f | armor %d it: %.5f, %.3g madds", b, ref.InitLoss, ref.Iters, ref.BestLoss, float64(ref.MulAdds))
-		for _, it := range []int{100, 500, 1000} {
-			if it < len(ref.History) {
-				line += fmt.Sprintf(" (it %d: %.5f)", it, ref.History[it].Loss)
-			}
-		}
-		line += fmt.Sprintf(" | armor-fast %d sweeps: %.5f, %.3g madds", fast.Iters, fast.BestLoss, float64(fast.MulAdds))
-		for _, sw := range []int{1, 2, 5, 10, 20, 50, 100, 200, 500} {
-			if sw < len(fast.History) {
-				line += fmt.Sprintf(" (sw %d: %.5f)", sw, fast.History[sw].Loss)
-			}
-		}
-		if reach >= 0 {
-			p := fast.History[reach]
-			line += fmt.Sprintf(" | reaches armor's loss at sweep %d with %.3g madds = %.2f%% of armor's", reach, float64(p.MulAdds), 100*float64(p.MulAdds)/float64(ref.MulAdds))
-		} else {
-			line += " | never reaches armor's loss"
-		}
-		t.Log(line)
+	return refIters, sweeps
+}
+
+// compareLine runs both methods on one layer and describes loss vs
+// multiply-adds, and where ArmorFast first reaches the reference's loss.
+func compareLine(t *testing.T, label string, w Matrix, h []float64, b int) string {
+	refIters, sweeps := compareIters()
+	ref, err := Armor(w, h, Options{Block: b, Iters: refIters, Seed: 1, Patience: refIters})
+	if err != nil {
+		t.Fatal(err)
 	}
+	fast, err := ArmorFast(w, h, Options{Block: b, Iters: sweeps, Patience: sweeps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := ref.BestLoss
+	reach := -1
+	for k, p := range fast.History {
+		if p.Loss <= target {
+			reach = k
+			break
+		}
+	}
+	line := fmt.Sprintf("%s NoWag-P %.5f | armor %d it: %.5f, %.3g madds", label, ref.InitLoss, ref.Iters, ref.BestLoss, float64(ref.MulAdds))
+	for _, it := range []int{100, 500, 1000, 2000} {
+		if it < len(ref.History)-1 {
+			line += fmt.Sprintf(" (it %d: %.5f)", it, ref.History[it].Loss)
+		}
+	}
+	line += fmt.Sprintf(" | armor-fast %d sweeps: %.5f, %.3g madds", fast.Iters, fast.BestLoss, float64(fast.MulAdds))
+	for _, sw := range []int{1, 5, 10, 20, 50, 100, 200, 500} {
+		if sw < len(fast.History)-1 {
+			line += fmt.Sprintf(" (sw %d: %.5f)", sw, fast.History[sw].Loss)
+		}
+	}
+	if reach >= 0 {
+		p := fast.History[reach]
+		line += fmt.Sprintf(" | reaches armor's loss at sweep %d with %.3g madds = %.2f%% of armor's", reach, float64(p.MulAdds), 100*float64(p.MulAdds)/float64(ref.MulAdds))
+	} else {
+		line += " | never reaches armor's loss"
+	}
+	return line
 }
