@@ -222,7 +222,8 @@ func TestLBFGSAndOptions(t *testing.T) {
 	for _, opt := range []Options{
 		{Block: 8, Iters: 15},
 		{Block: 8, Iters: 15, NoExtrapolate: true},
-		{Block: 8, Iters: 15, LBFGSSteps: 3},
+		{Block: 8, Iters: 15, LBFGSSteps: 3, LBFGSSwitch: -1},
+		{Block: 8, Iters: 15, LBFGSSteps: -1},
 		{Block: 8, Iters: 15, CGSteps: -1},
 	} {
 		var seen []float64

@@ -47,9 +47,13 @@ type Options struct {
 	CGSteps  int     // ArmorFast: conjugate-gradient steps on the kept values per sweep (default 8, <0 none)
 	// ArmorFast: skip the extrapolation after each sweep.
 	NoExtrapolate bool
-	// ArmorFast: joint L-BFGS steps on A, B, X after each sweep (default 0).
-	LBFGSSteps int
-	Threads    int // goroutines over tiles and blocks (default GOMAXPROCS)
+	// ArmorFast: joint L-BFGS steps on A, B, X added to every sweep once a
+	// sweep improves the loss by less than LBFGSSwitch (relative, default
+	// 0.002; negative: from the first sweep). LBFGSSteps: default 10,
+	// negative: never.
+	LBFGSSteps  int
+	LBFGSSwitch float64
+	Threads     int // goroutines over tiles and blocks (default GOMAXPROCS)
 	// Progress, if set, is called after every iteration or sweep with the best
 	// loss so far (from the calling goroutine).
 	Progress func(iter int, loss float64)
