@@ -1,6 +1,8 @@
 package convert
 
 import (
+	"context"
+	"errors"
 	"math"
 	"testing"
 )
@@ -192,5 +194,34 @@ func TestArmorBadInput(t *testing.T) {
 	}
 	if _, err := ArmorFast(w, h[:15], Options{}); err == nil {
 		t.Fatal("short h: want an error")
+	}
+}
+
+// A cancelled context stops both optimizers with its error (Ctrl-C in the
+// CLI), and a malformed factorization gives NaN / nil instead of a panic.
+func TestCancelAndMalformed(t *testing.T) {
+	w, h := randLayer(newRng(12), 16, 32)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Armor(w, h, Options{Block: 8, Ctx: ctx}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Armor: err = %v, want context.Canceled", err)
+	}
+	if _, err := ArmorFast(w, h, Options{Block: 8, Ctx: ctx}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ArmorFast: err = %v, want context.Canceled", err)
+	}
+	f, err := ArmorFast(w, h, Options{Block: 8, Iters: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := *f
+	bad.A = bad.A[:1]
+	if l := bad.Loss(h); !math.IsNaN(l) {
+		t.Fatalf("Loss of a factorization missing A blocks = %v, want NaN", l)
+	}
+	if d := bad.Dense(); d != nil {
+		t.Fatal("Dense of a malformed factorization: want nil")
+	}
+	if l := f.Loss(h[:5]); !math.IsNaN(l) {
+		t.Fatalf("Loss with a short h = %v, want NaN", l)
 	}
 }

@@ -281,7 +281,7 @@ func (f *Factorization) Loss(h []float64) float64 {
 }
 
 // Dense reconstructs Ŵ = diag(r)·A·S·B·diag(c) in the original space
-// (Rows×Cols row-major).
+// (Rows×Cols row-major), or nil if the factorization is malformed.
 func (f *Factorization) Dense() []float64 {
 	// h only matters for the loss; any valid h will do here.
 	h := make([]float64, f.Cols)
@@ -289,7 +289,7 @@ func (f *Factorization) Dense() []float64 {
 		h[j] = 1
 	}
 	st, err := f.stateOf(h)
-	if err != nil {
+	if err != nil || len(f.R) != f.Rows || len(f.C) != f.Cols {
 		return nil
 	}
 	P := make([]float64, f.Rows*f.Cols)
