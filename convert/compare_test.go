@@ -83,3 +83,31 @@ func compareLine(t *testing.T, label string, w Matrix, h []float64, b int) strin
 	line += reach(fmt.Sprintf("%d-it", ref.Iters), ref.BestLoss)
 	return line
 }
+
+// Wall time per reference iteration and per ArmorFast sweep (plain, and with
+// the 10 L-BFGS steps of the late phase) on a 64×172 layer at b = 8:
+//
+//	go test -run - -bench Armor -benchtime 20x ./convert/
+func BenchmarkArmorIteration(b *testing.B) {
+	w, h := randLayer(newRng(42), 64, 172)
+	for b.Loop() {
+		if _, err := Armor(w, h, Options{Block: 8, Iters: 100, Patience: 1000, Threads: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/iter")
+}
+
+func BenchmarkArmorFastSweep(b *testing.B) {
+	w, h := randLayer(newRng(42), 64, 172)
+	for _, lb := range []int{-1, 10} {
+		b.Run(fmt.Sprintf("lbfgs=%d", lb), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := ArmorFast(w, h, Options{Block: 8, Iters: 10, Patience: 1000, LBFGSSteps: lb, LBFGSSwitch: -1, Threads: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10, "ns/sweep")
+		})
+	}
+}
