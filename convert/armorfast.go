@@ -57,11 +57,19 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 	f.History = append(f.History, Point{0, st.ops.Load(), loss})
 	ref, stale := loss, 0
 	alpha := 1.0
-	lb := &lbfgs{mem: 10}
 	lbSteps, lbSwitch := opt.LBFGSSteps, opt.LBFGSSwitch
 	if lbSteps == 0 {
 		lbSteps = 10
 	}
+	// The L-BFGS history holds 2·mem vectors of every parameter; on big
+	// layers (4096×11008: 45 M parameters) that would be gigabytes, so the
+	// history is capped at lbfgsMaxBytes and L-BFGS is skipped below 2 pairs.
+	nParams := n*m + st.b*(n+m)
+	mem := min(10, lbfgsMaxBytes/(16*nParams))
+	if mem < 2 {
+		lbSteps = -1
+	}
+	lb := &lbfgs{mem: max(mem, 1)}
 	if lbSwitch == 0 {
 		lbSwitch = 0.002
 	}
@@ -301,6 +309,9 @@ func (st *state) updateS(Y, R []float64, cgSteps int, groups bool) {
 		tl.store()
 	})
 }
+
+// lbfgsMaxBytes caps the memory of ArmorFast's L-BFGS history per layer.
+const lbfgsMaxBytes = 256 << 20
 
 // The extrapolation factor grows by alphaGrow after every successful
 // extrapolation (up to alphaMax) and falls back to 1 after a failed one. The
