@@ -1,8 +1,8 @@
 package convert
 
 import (
-	"encoding/binary"
 	"fmt"
+	"github.com/armor-llm/armor/model"
 	"math"
 	"os"
 	"path/filepath"
@@ -38,50 +38,28 @@ func testdataDir(t *testing.T) string {
 	return ""
 }
 
-// storiesLayers reads the linear weights of the first transformer layer of
-// stories260K from its llama2.c checkpoint (a test-only reader: the model
-// loaders live in model/).
+// storiesLayers reads linear weights of the first transformer layer of
+// stories260K from its GGUF (the shared .bin is not a genuine llama2.c
+// checkpoint: its matrices are permuted, see runtime/stories_test.go).
 func storiesLayers(t *testing.T) map[string]Matrix {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testdataDir(t), "models", "stories260K.bin"))
+	testdataDir(t)
+	m, err := model.Load(filepath.Join(testdataDir(t), "models", "stories260K.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var hdr [7]int32
-	for i := range hdr {
-		hdr[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	dim, hidden, layers, heads, kvHeads, vocab := int(hdr[0]), int(hdr[1]), int(hdr[2]), int(hdr[3]), int(hdr[4]), int(hdr[5])
-	if vocab < 0 {
-		vocab = -vocab
-	}
-	kvDim := dim * kvHeads / heads
-	off := 28
-	next := func(rows, cols int) Matrix {
-		if off+4*rows*cols > len(raw) {
-			t.Fatalf("stories260K.bin: %d×%d tensor at byte %d runs past the end (%d bytes)", rows, cols, off, len(raw))
-		}
-		m := Matrix{Rows: rows, Cols: cols, Data: make([]float64, rows*cols)}
-		for k := range m.Data {
-			m.Data[k] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[off+4*k:])))
-		}
-		return m
-	}
-	skip := func(n int) { off += 4 * n }
-	skip(vocab * dim)  // token embedding
-	skip(layers * dim) // attention RMS norms
+	defer m.Close()
 	out := map[string]Matrix{}
-	out["wq"] = next(dim, dim)
-	skip((layers - 1) * dim * dim)
-	out["wk"] = next(kvDim, dim)
-	skip((layers - 1) * kvDim * dim)
-	skip(layers * kvDim * dim) // wv
-	out["wo"] = next(dim, dim)
-	skip((layers - 1) * dim * dim)
-	skip(layers * dim) // FFN RMS norms
-	out["w1"] = next(hidden, dim)
-	skip((layers - 1) * hidden * dim)
-	out["w2"] = next(dim, hidden)
+	for short, name := range map[string]string{"wq": "blk.0.attn_q.weight", "wk": "blk.0.attn_k.weight", "wo": "blk.0.attn_output.weight",
+		"w1": "blk.0.ffn_gate.weight", "w2": "blk.0.ffn_down.weight"} {
+		tt := m.Tensors[name]
+		f := tt.ToF32()
+		mat := Matrix{Rows: tt.Shape[0], Cols: tt.Shape[1], Data: make([]float64, len(f))}
+		for i, v := range f {
+			mat.Data[i] = float64(v)
+		}
+		out[short] = mat
+	}
 	return out
 }
 
