@@ -58,6 +58,11 @@ Flags:`)
 	if *maxBytes > 0 && *maxBytes < len(raw) {
 		raw = raw[:*maxBytes]
 	}
+	// llama-perplexity reads the file with common's -f handler, which drops
+	// one trailing newline; do the same so token counts agree.
+	if n := len(raw); n > 0 && raw[n-1] == '\n' {
+		raw = raw[:n-1]
+	}
 	ld, err := armrt.Open(*model, *tokPath, true)
 	if err != nil {
 		return err
