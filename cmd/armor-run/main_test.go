@@ -31,6 +31,20 @@ func TestGreedyDeterministic(t *testing.T) {
 	}
 }
 
+// The command prints exactly llama.cpp's greedy continuation.
+func TestGreedyMatchesLlamaCpp(t *testing.T) {
+	var g testdata.Greedy
+	testdata.LlamaCpp(t, "greedy_once_upon_a_time.json", &g)
+	m := testdata.File(t, "models/stories260K.gguf")
+	code, out, errs := runCmd("-m", m, "-p", "Once upon a time", "-n", "48", "--temp", "0")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if want := "Once upon a time" + g.Text + "\n"; out != want {
+		t.Fatalf("stdout\n got %q\nwant %q", out, want)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	m := testdata.File(t, "models/stories260K.gguf")
 	dir := t.TempDir()
