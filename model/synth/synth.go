@@ -190,3 +190,16 @@ func WriteHF(dir string, c model.Config, d tensor.DType, seed uint64) error {
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	return os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
 }
+
+// TinyGGUFConfigs are small models of each family, checked against
+// llama.cpp's greedy output (bench/llamacpp/synthetic.sh).
+func TinyGGUFConfigs() map[string]model.Config {
+	return map[string]model.Config{
+		"tiny-llama": {Arch: "llama", Dim: 64, Hidden: 160, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, Vocab: 320, Context: 128,
+			NormEps: 1e-5, RopeTheta: 10000, Tied: false},
+		"tiny-qwen2": {Arch: "qwen2", Dim: 64, Hidden: 128, Layers: 2, Heads: 4, KVHeads: 1, HeadDim: 16, Vocab: 320, Context: 128,
+			NormEps: 1e-6, RopeTheta: 1000000, RopeHalves: true, Tied: true, QKBias: true},
+		"tiny-qwen3": {Arch: "qwen3", Dim: 64, Hidden: 128, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, Vocab: 320, Context: 128,
+			NormEps: 1e-6, RopeTheta: 1000000, RopeHalves: true, Tied: false, QKNorm: true},
+	}
+}
