@@ -106,7 +106,26 @@ func (s Search) places(lib Lib) []place {
 	add(r("/usr/lib64"), "system")
 	add(r("/usr/lib"), "system")
 	add(r("/usr/local/lib"), "system")
+	// Folders the dynamic loader's configuration names (CUDA packages
+	// install a cuda-*.conf there).
+	if confs, _ := filepath.Glob(r("/etc/ld.so.conf.d/*.conf")); len(confs) > 0 {
+		sort.Strings(confs)
+		for _, c := range confs {
+			b, err := os.ReadFile(c)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if line = strings.TrimSpace(line); strings.HasPrefix(line, "/") {
+					add(r(line), "ld.so.conf.d")
+				}
+			}
+		}
+	}
 	if lib.Name == LibDriver.Name {
+		// Containers mount the driver's libraries here (nvidia-container-toolkit).
+		add(r("/usr/local/nvidia/lib64"), "system (container)")
+		add(r("/usr/local/nvidia/lib"), "system (container)")
 		add(r("/usr/lib/wsl/lib"), "system (WSL)")
 		add(r("/usr/lib/"+s.arch()+"/nvidia/current"), "system")
 	}
@@ -121,8 +140,10 @@ func (s Search) places(lib Lib) []place {
 	if cp := s.getenv("CUDA_HOME"); cp != "" {
 		add(filepath.Join(cp, "lib64"), "CUDA_HOME")
 	}
-	// 5. pip wheels: <site-packages>/nvidia/<lib>/lib under the usual
-	// Python prefixes (venv, conda, user, system).
+	// 5. pip wheels: <site-packages>/nvidia/*/lib under the usual Python
+	// prefixes (venv, conda, user, system, /opt/*/.venv). CUDA 12 wheels
+	// have one folder per library (nvidia/cublas/lib); CUDA 13 wheels share
+	// nvidia/cu13/lib; cuSPARSELt's wheel has nvidia/cusparselt/lib.
 	if lib.Pip != "" {
 		var prefixes []place
 		if v := s.getenv("VIRTUAL_ENV"); v != "" {
@@ -135,11 +156,12 @@ func (s Search) places(lib Lib) []place {
 			prefixes = append(prefixes, place{h + "/.local/lib/python3*/site-packages", "pip (user)"})
 		}
 		for _, p := range []string{"/usr/local/lib/python3*/dist-packages", "/usr/local/lib/python3*/site-packages",
-			"/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages", "/opt/conda/lib/python3*/site-packages"} {
+			"/usr/lib/python3/dist-packages", "/usr/lib/python3*/site-packages", "/opt/conda/lib/python3*/site-packages",
+			"/opt/*/.venv/lib/python3*/site-packages", "/opt/*/lib/python3*/site-packages"} {
 			prefixes = append(prefixes, place{r(p), "pip (system)"})
 		}
 		for _, p := range prefixes {
-			glob(p.dir+"/nvidia/"+lib.Pip+"/lib", p.from)
+			glob(p.dir+"/nvidia/*/lib", p.from)
 		}
 	}
 	// The CUDA driver may also sit in conda's lib (as a stub, which then

@@ -27,16 +27,25 @@ func TestFindSystemToolkitAndPip(t *testing.T) {
 	touch(t, filepath.Join(root, "usr/local/cuda-12.4/targets/x86_64-linux/lib/libcublas.so.12"))
 	home := filepath.Join(root, "home/u")
 	touch(t, filepath.Join(home, ".local/lib/python3.11/site-packages/nvidia/cusparselt/lib/libcusparseLt.so.0"))
+	// The device image's layout: a venv under /opt with CUDA 13 wheels.
+	touch(t, filepath.Join(root, "opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcudart.so.13"))
+	touch(t, filepath.Join(root, "usr/local/nvidia/lib64/libcuda.so.1"))
+	touch(t, filepath.Join(root, "etc/ld.so.conf.d/x.conf"))
+	os.WriteFile(filepath.Join(root, "etc/ld.so.conf.d/x.conf"), []byte("# comment\n/weird/lib\n"), 0o644)
+	touch(t, filepath.Join(root, "weird/lib/libcublasLt.so.12"))
 	s := Search{Root: root, Arch: "x86_64-linux-gnu", Getenv: env(map[string]string{"HOME": home})}
 
 	for _, c := range []struct {
 		lib  Lib
 		want string
 	}{
+		// The distribution's folder comes before the container mount.
 		{LibDriver, "usr/lib/x86_64-linux-gnu/libcuda.so.1"},
 		// The newest toolkit folder is searched first.
 		{LibCublas, "usr/local/cuda-12.4/targets/x86_64-linux/lib/libcublas.so.12"},
 		{LibSparseLt, "home/u/.local/lib/python3.11/site-packages/nvidia/cusparselt/lib/libcusparseLt.so.0"},
+		{LibRuntime, "opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib/libcudart.so.13"},
+		{LibCublasLt, "weird/lib/libcublasLt.so.12"},
 	} {
 		got, err := s.Find(c.lib)
 		if err != nil {
@@ -94,6 +103,7 @@ func TestNotFoundMessage(t *testing.T) {
 		filepath.Join(root, "usr/lib/x86_64-linux-gnu") + " [system]",
 		filepath.Join(root, "usr/local/cuda-*/lib64") + " [CUDA toolkit (no match)]",
 		filepath.Join(venv, "lib/python3.12/site-packages/nvidia/cublas/lib") + " [pip (VIRTUAL_ENV)]",
+		filepath.Join(root, "opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib") + " [pip (system) (no match)]",
 		"set ARMOR_CUDA_LIBS",
 	} {
 		if !strings.Contains(msg, want) {
@@ -104,5 +114,24 @@ func TestNotFoundMessage(t *testing.T) {
 	_, err = s.Find(LibDriver)
 	if err == nil || strings.Contains(err.Error(), "site-packages") || !strings.Contains(err.Error(), "CUDA driver not found (looked for libcuda.so.1") {
 		t.Errorf("driver message: %v", err)
+	}
+}
+
+func TestFindContainerDriverAndCu13(t *testing.T) {
+	root := t.TempDir()
+	touch(t, filepath.Join(root, "usr/local/nvidia/lib64/libcuda.so.1"))
+	site := "opt/torch/.venv/lib/python3.12/site-packages/nvidia"
+	touch(t, filepath.Join(root, site, "cu13/lib/libcublas.so.13"))
+	touch(t, filepath.Join(root, site, "cusparselt/lib/libcusparseLt.so.0"))
+	s := Search{Root: root, Getenv: env(nil)}
+	for lib, want := range map[*Lib]string{
+		&LibDriver:   "usr/local/nvidia/lib64/libcuda.so.1",
+		&LibCublas:   site + "/cu13/lib/libcublas.so.13",
+		&LibSparseLt: site + "/cusparselt/lib/libcusparseLt.so.0",
+	} {
+		got, err := s.Find(*lib)
+		if err != nil || got != filepath.Join(root, want) {
+			t.Errorf("%s: %s, %v", lib.Name, got, err)
+		}
 	}
 }
