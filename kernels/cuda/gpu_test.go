@@ -398,3 +398,97 @@ func timeIt(d *Device, f func() error) (float64, error) {
 	})
 	return per, err
 }
+
+// TestGPULlamaLinears times the seven linear layers of one Llama-3.2-1B
+// block (dim 2048, FFN 8192, 8 KV heads of 64) on the device, dense cuBLAS
+// against ARMOR (b = 128: Pre and Post batched GEMMs, 2:4 core through
+// cuSPARSELt), for a 512-token prefill and a 1-token decode step, and
+// prints linear-only tokens/s for the 16 blocks (activations stay on the
+// device; attention, norms and host transfers are not counted). Runs only
+// with ARMOR_CUDA_BENCH=1.
+func TestGPULlamaLinears(t *testing.T) {
+	if os.Getenv("ARMOR_CUDA_BENCH") != "1" {
+		t.Skip("set ARMOR_CUDA_BENCH=1 to time the GEMMs")
+	}
+	d := openGPU(t)
+	needSparse(t, d)
+	rng := rand.New(rand.NewSource(14))
+	const dim, ffn, kv, layers, b = 2048, 8192, 512, 16, 128
+	shapes := [][2]int{{dim, dim}, {kv, dim}, {kv, dim}, {dim, dim}, {ffn, dim}, {ffn, dim}, {dim, ffn}}
+	type lin struct {
+		m, k  int
+		dense *Buffer
+		armor *Layer
+	}
+	var ls []lin
+	for _, sh := range shapes {
+		a := armorRand(rng, sh[0], sh[1], b)
+		al, err := d.NewArmorLayer(a, kernels.F16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The dense baseline: a dense matrix of the same shape.
+		wd, err := d.upload(r16to16(randVec(rng, sh[0]*sh[1])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, lin{sh[0], sh[1], wd, al})
+	}
+	fmt.Printf("\nLlama-3.2-1B linears, %d blocks, f16, device-resident activations\n%-8s %14s %14s %8s\n", layers, "tokens", "dense tok/s", "ARMOR tok/s", "ratio")
+	for _, n := range []int{512, 1} {
+		np := PadCols(n)
+		x, _ := d.Alloc(int64(2 * ffn * np))
+		tb, _ := d.Alloc(int64(2 * ffn * np))
+		u, _ := d.Alloc(int64(2 * ffn * np))
+		y, _ := d.Alloc(int64(2 * ffn * np))
+		dense := func() error {
+			for _, l := range ls {
+				g := Gemm{TransA: OpT, TransB: OpN, M: l.m, N: n, K: l.k, LDA: l.k, LDB: l.k, LDC: l.m, Batch: 1}
+				if err := d.gemm16(g, cudaR16F, l.dense.Ptr, x.Ptr, y.Ptr); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		armor := func() error {
+			for _, l := range ls {
+				for _, g := range l.armor.preGemm(np) {
+					if err := d.gemm16(g, cudaR16F, l.armor.pre.Ptr, x.Ptr, tb.Ptr); err != nil {
+						return err
+					}
+				}
+				if err := l.armor.core.run(tb.Ptr, u.Ptr, np); err != nil {
+					return err
+				}
+				for _, g := range l.armor.postGemm(np) {
+					if err := d.gemm16(g, cudaR16F, l.armor.post.Ptr, u.Ptr, y.Ptr); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		td, err := timeIt(d, dense)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ta, err := timeIt(d, armor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("%-8d %14.0f %14.0f %8.2f\n", n, float64(n)/(layers*td), float64(n)/(layers*ta), td/ta)
+		for _, bf := range []*Buffer{x, tb, u, y} {
+			bf.Free()
+		}
+	}
+	for _, l := range ls {
+		l.dense.Free()
+		l.armor.Free()
+	}
+}
+
+func r16to16(v []float32) []uint16 {
+	h := make([]uint16, len(v))
+	to16(h, v, kernels.F16)
+	return h
+}

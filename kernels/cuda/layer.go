@@ -12,6 +12,7 @@ import (
 // cuBLAS GEMMs, the 2:4 core through cuSPARSELt, Post likewise). Forward
 // takes and returns host f32 activations (token-major, n × In / n × Out);
 // on the device they are 16-bit, with f32 accumulation in every product.
+// A Layer is not safe for concurrent Forward calls (it reuses its buffers).
 type Layer struct {
 	d        *Device
 	In, Out  int
