@@ -214,10 +214,9 @@ func Open(ordinal int) (*Device, error) {
 				d.ltErr = err
 				return nil
 			}
-			if e.HasAlgSelectionDestroy && l.lt.algDestroy == nil {
-				d.ltErr = fmt.Errorf("cuda: cuSPARSELt %s lacks cusparseLtMatmulAlgSelectionDestroy", LtVersionString(int(v)))
-				return nil
-			}
+			// From 0.8 algorithm selections must be destroyed; if the symbol
+			// is under neither name tried, products still work and each
+			// plan's selection leaks its (small) resources until exit.
 			d.Lt = e
 		}
 		return nil
