@@ -192,7 +192,7 @@ func (a *ltAPI) syms() []sym {
 		{"cusparseLtMatmulPlanDestroy", &a.planDestroy, false},
 		{"cusparseLtMatmulGetWorkspace", &a.getWorkspace, false},
 		{"cusparseLtMatmul", &a.matmul, false},
-		{"cusparseLtMatmulSearch", &a.matmulSearch, false},
+		{"cusparseLtMatmulSearch", &a.matmulSearch, true},
 		{"cusparseLtSpMMAPruneCheck2", &a.pruneCheck2, false},
 		{"cusparseLtSpMMACompressedSize2", &a.compressedSize2, false},
 		{"cusparseLtSpMMACompress2", &a.compress2, false},

@@ -318,7 +318,7 @@ func TestGPUGemmTable(t *testing.T) {
 	d := openGPU(t)
 	needSparse(t, d)
 	rng := rand.New(rand.NewSource(13))
-	fmt.Printf("\n%s\n%-12s %6s %12s %10s %12s %10s %8s\n", d, "W (out×in)", "cols", "dense ms", "TFLOP/s", "2:4 ms", "TFLOP/s", "2:4/dense")
+	fmt.Printf("\n%s\n%-12s %6s %12s %10s %12s %10s %8s   %s\n", d, "W (out×in)", "cols", "dense ms", "TFLOP/s", "2:4 ms", "TFLOP/s", "speedup", "2:4 ms after search (speedup)")
 	for _, sh := range [][2]int{{4096, 4096}, {11008, 4096}} {
 		m, k := sh[0], sh[1]
 		s, err := kernels.Pack24(random24(rng, m, k), m, k, kernels.F16)
@@ -350,9 +350,16 @@ func TestGPUGemmTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Then with the configuration cusparseLtMatmulSearch picks.
+			tuned := "-"
+			if err := sp.Tune(x, y, n); err != nil {
+				t.Logf("search: %v", err)
+			} else if tt, err := timeIt(d, sparse); err == nil {
+				tuned = fmt.Sprintf("%.4f (%.2f×)", tt*1e3, td/tt)
+			}
 			fl := 2 * float64(m) * float64(n) * float64(k)
-			fmt.Printf("%-12s %6d %12.4f %10.1f %12.4f %10.1f %8.2f\n", fmt.Sprintf("%d×%d", m, k), n,
-				td*1e3, fl/td/1e12, ts*1e3, fl/ts/1e12, td/ts)
+			fmt.Printf("%-12s %6d %12.4f %10.1f %12.4f %10.1f %8.2f   %s\n", fmt.Sprintf("%d×%d", m, k), n,
+				td*1e3, fl/td/1e12, ts*1e3, fl/ts/1e12, td/ts, tuned)
 			x.Free()
 			y.Free()
 		}
@@ -467,6 +474,18 @@ func TestGPULlamaLinears(t *testing.T) {
 				}
 			}
 			return nil
+		}
+		// Let cuSPARSELt pick its fastest configuration for this width
+		// (cuBLAS picks by heuristics at every call).
+		if err := d.w.do(func() error {
+			for _, l := range ls {
+				if err := l.armor.core.search(tb.Ptr, u.Ptr, np); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Logf("search: %v (timing the default configuration)", err)
 		}
 		td, err := timeIt(d, dense)
 		if err != nil {

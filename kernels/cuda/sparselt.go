@@ -159,6 +159,31 @@ func (sp *Sparse) run(x, y uintptr, n int) error {
 		unsafe.Pointer(&beta), y, y, p.ws, nil, 0))
 }
 
+// search lets cuSPARSELt time its kernel configurations for n columns on
+// the given buffers and keep the fastest in the plan (cusparseLtMatmulSearch;
+// the result is overwritten). Runs on the worker thread.
+func (sp *Sparse) search(x, y uintptr, n int) error {
+	p, err := sp.plan(n)
+	if err != nil {
+		return err
+	}
+	lt := &sp.d.l.lt
+	if lt.matmulSearch == nil {
+		return fmt.Errorf("cuda: this cuSPARSELt has no cusparseLtMatmulSearch")
+	}
+	alpha, beta := float32(1), float32(0)
+	return lt.check("cusparseLtMatmulSearch", lt.matmulSearch(sp.d.lt.p, p.pl.p, unsafe.Pointer(&alpha), sp.compressed, x,
+		unsafe.Pointer(&beta), y, y, p.ws, nil, 0))
+}
+
+// Tune runs search as its own worker job (x K × n, y M × n column-major).
+func (sp *Sparse) Tune(x, y *Buffer, n int) error {
+	if n%16 != 0 || x.Size < int64(2*sp.K*n) || y.Size < int64(2*sp.M*n) {
+		return fmt.Errorf("cuda: Sparse.Tune: n = %d (want a multiple of 16) or buffers too small", n)
+	}
+	return sp.d.w.do(func() error { return sp.search(x.Ptr, y.Ptr, n) })
+}
+
 // Run is run as its own worker job (tests and benchmarks).
 func (sp *Sparse) Run(x, y *Buffer, n int) error {
 	if n%16 != 0 || x.Size < int64(2*sp.K*n) || y.Size < int64(2*sp.M*n) {
