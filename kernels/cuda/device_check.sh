@@ -38,6 +38,18 @@ run)
              /usr/local/lib/python3*/dist-packages/nvidia/*/lib; do
       ls "$d" 2>/dev/null | grep -E '^lib(cuda|cublas|cublasLt|cusparseLt|cudart)\.so' | sed "s|^|  $d/|"
     done
+    echo "== PTX: the committed (clang-made) PTX through NVIDIA's assembler, and the nvcc branch of kernels.cu"
+    if command -v ptxas >/dev/null 2>&1; then
+      ptxas -arch=sm_80 kernels/cuda/kernels_sm80.ptx -o /tmp/k80.cubin && echo "  ptxas sm_80: ok"
+      ptxas -arch=sm_90 kernels/cuda/kernels_sm90.ptx -o /tmp/k90.cubin && echo "  ptxas sm_90: ok"
+    else
+      echo "  ptxas not found"
+    fi
+    if command -v nvcc >/dev/null 2>&1; then
+      nvcc -ptx -arch=compute_90 -O3 -o /tmp/kernels_nvcc.ptx kernels/cuda/kernels.cu && echo "  nvcc -ptx: ok"
+    else
+      echo "  nvcc not found"
+    fi
     echo "== GPU tests (kernels/cuda, runtime)"
     export ARMOR_REQUIRE_GPU=1 ARMOR_CUDA_BENCH=1
     (cd kernels/cuda && timeout 360 ../../bin/cuda.test -test.v -test.count=1 -test.timeout 350s \
