@@ -163,8 +163,12 @@ func Open(ordinal int) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openLibs(l, ordinal)
+}
+
+func openLibs(l *libs, ordinal int) (*Device, error) {
 	d := &Device{l: l, w: newWorker(), ltErr: l.ltErr}
-	err = d.w.do(func() error {
+	err := d.w.do(func() error {
 		var n int32
 		if err := l.drv.check("cuDeviceGetCount", l.drv.cuDeviceGetCount(&n)); err != nil {
 			return err

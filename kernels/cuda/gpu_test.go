@@ -68,8 +68,9 @@ func closeF16(t *testing.T, what string, got, want []float32, tol float64) {
 	}
 }
 
-func TestGPUDenseLayer(t *testing.T) {
-	d := openGPU(t)
+func TestGPUDenseLayer(t *testing.T) { testDenseLayer(t, openGPU(t)) }
+
+func testDenseLayer(t *testing.T, d *Device) {
 	rng := rand.New(rand.NewSource(10))
 	for _, sz := range [][3]int{{64, 48, 1}, {100, 72, 7}, {256, 512, 33}} {
 		out, in, n := sz[0], sz[1], sz[2]
@@ -97,8 +98,9 @@ func TestGPUDenseLayer(t *testing.T) {
 	}
 }
 
-func TestGPUArmorAndSparseLayers(t *testing.T) {
-	d := openGPU(t)
+func TestGPUArmorAndSparseLayers(t *testing.T) { testArmorLayers(t, openGPU(t)) }
+
+func testArmorLayers(t *testing.T, d *Device) {
 	needSparse(t, d)
 	rng := rand.New(rand.NewSource(11))
 	// Sizes are multiples of 16 (cuSPARSELt); blocks do not all divide them

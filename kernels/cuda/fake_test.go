@@ -1,0 +1,94 @@
+package cuda
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/armor-llm/armor/kernels"
+)
+
+// fakeDevice builds testdata/fakecuda.c (a CPU stand-in for libcuda,
+// cuBLAS and cuSPARSELt with the real prototypes) with gcc, installs it under
+// the real library names in a temporary folder and opens it through the
+// normal discovery, dlopen and binding path. It skips without gcc or where a
+// real driver is installed (both in one process could mix their symbols).
+func fakeDevice(t *testing.T) *Device {
+	t.Helper()
+	if !dlSupported {
+		t.Skip("no dlopen on this platform")
+	}
+	if _, err := (Search{}).Find(LibDriver); err == nil {
+		t.Skip("a real CUDA driver is installed: the GPU tests cover this")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found: cannot build the stand-in libraries")
+	}
+	dir := t.TempDir()
+	so := filepath.Join(dir, "libfake.so")
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-o", so, "testdata/fakecuda.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	for _, n := range []string{"libcuda.so.1", "libcublas.so.12", "libcublasLt.so.12", "libcusparseLt.so.0"} {
+		if err := os.Symlink(so, filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := loadLibsOnce(Search{Root: t.TempDir(), Getenv: env(map[string]string{"ARMOR_CUDA_LIBS": dir})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := openLibs(l, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return d
+}
+
+// TestFakeDevice runs the device layer tests against the stand-in: every
+// binding's argument order and types, the descriptors, padding, plan
+// caching, compression flow and Forward's host conversions, without a GPU.
+// (It checks our side against our reading of the APIs, not NVIDIA's
+// libraries: the GPU tests do that.)
+func TestFakeDevice(t *testing.T) {
+	d := fakeDevice(t)
+	if !strings.Contains(d.String(), "Fake CPU GPU (sm_90") || !strings.Contains(d.String(), "cuSPARSELt 0.6.2") {
+		t.Fatalf("device: %s", d)
+	}
+	if d.Lt.ComputeHalf != 2 {
+		t.Fatalf("enums for 0.6.2: %+v", d.Lt)
+	}
+	t.Run("dense", func(t *testing.T) { testDenseLayer(t, d) })
+	t.Run("armor", func(t *testing.T) { testArmorLayers(t, d) })
+	t.Run("errors", func(t *testing.T) {
+		// A failing call comes back as an *Error naming the call and the
+		// library's own status name.
+		_, err := d.LoadKernels()
+		if err != nil {
+			t.Fatal(err) // loading and lookup are emulated
+		}
+		k, _ := d.LoadKernels()
+		b, _ := d.Alloc(64)
+		err = k.SiLUMul(b, b, b, 16)
+		if err == nil || !strings.Contains(err.Error(), "cuLaunchKernel(silu_mul_f16) failed: CUDA_ERROR_NOT_SUPPORTED (fake) (801)") {
+			t.Fatalf("launch: %v", err)
+		}
+		g := Gemm{TransA: OpN, TransB: OpN, M: 4, N: 4, K: 4, LDA: 2, LDB: 4, LDC: 4, Batch: 1}
+		err = d.Gemm16(g, kernels.F16, b, b, b)
+		if err == nil || !strings.Contains(err.Error(), "cublasGemmEx failed: CUBLAS_STATUS_INVALID_VALUE (fake) (7)") {
+			t.Fatalf("gemm: %v", err)
+		}
+		if err := b.Upload(60, make([]uint16, 4)); err == nil {
+			t.Fatal("upload past the end accepted")
+		}
+		b.Free()
+	})
+}
