@@ -4,10 +4,14 @@ import (
 	"math"
 	"math/rand"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/kernels/cuda"
+	"github.com/armor-llm/armor/model"
 )
 
 func TestCUDALinearNoDevice(t *testing.T) {
@@ -60,5 +64,85 @@ func TestCUDALinearGPU(t *testing.T) {
 	}
 	if rel := math.Sqrt(num / den); rel > 3e-3 {
 		t.Fatalf("relative error %.3g", rel)
+	}
+}
+
+// TestCUDABuilderFake places layers on the CPU stand-in libraries of
+// kernels/cuda/testdata/fakecuda.c (built with gcc; skipped without it or
+// where a real driver is installed): placed layers match the host ones, and
+// a layer cuSPARSELt cannot take stays on the host with the reason given.
+func TestCUDABuilderFake(t *testing.T) {
+	if _, err := (cuda.Search{}).Find(cuda.LibDriver); err == nil {
+		t.Skip("a real CUDA driver is installed")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found")
+	}
+	dir := t.TempDir()
+	so := filepath.Join(dir, "libfake.so")
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-o", so, "../kernels/cuda/testdata/fakecuda.c").CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	for _, n := range []string{"libcuda.so.1", "libcublas.so.12", "libcublasLt.so.12", "libcusparseLt.so.0"} {
+		os.Symlink(so, filepath.Join(dir, n))
+	}
+	dev, err := cuda.OpenSearch(cuda.Search{Root: t.TempDir(), Getenv: func(k string) string {
+		if k == "ARMOR_CUDA_LIBS" {
+			return dir
+		}
+		return ""
+	}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	rng := rand.New(rand.NewSource(2))
+	mk := func(out, in int) *Sparse {
+		w := make([]float32, out*in)
+		for i := 0; i < out; i++ {
+			for g := 0; g < in/4; g++ {
+				w[i*in+4*g+rng.Intn(2)] = float32(rng.NormFloat64())
+				w[i*in+4*g+2+rng.Intn(2)] = float32(rng.NormFloat64())
+			}
+		}
+		s, err := kernels.Pack24(w, out, in, kernels.F16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Sparse{W: *s, Bias: make([]float32, out)}
+	}
+	layers := map[string]Linear{"ok": mk(32, 48), "odd": mk(20, 40)}
+	var fell []string
+	build := CUDABuilder(dev, func(_ *model.Model, name string) (Linear, error) { return layers[name], nil },
+		kernels.F16, func(name string, err error) { fell = append(fell, name+": "+err.Error()) }, nil)
+	for _, name := range []string{"ok", "odd"} {
+		l, err := build(nil, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, placed := l.(*CUDALinear)
+		if placed != (name == "ok") {
+			t.Fatalf("%s: placed = %v", name, placed)
+		}
+		n := 3
+		x := make([]float32, n*l.In())
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		want, got := make([]float32, n*l.Out()), make([]float32, n*l.Out())
+		layers[name].ForwardBatch(want, x, n)
+		l.ForwardBatch(got, x, n)
+		var num, den float64
+		for i := range want {
+			num += float64(got[i]-want[i]) * float64(got[i]-want[i])
+			den += float64(want[i]) * float64(want[i])
+		}
+		if rel := math.Sqrt(num / den); rel > 3e-3 {
+			t.Fatalf("%s: relative error %.3g", name, rel)
+		}
+	}
+	if len(fell) != 1 || !strings.Contains(fell[0], "odd: cuda: 2:4 weight 20×40: cuSPARSELt needs both sizes multiples of 16") {
+		t.Fatalf("fallbacks: %q", fell)
 	}
 }

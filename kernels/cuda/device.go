@@ -166,6 +166,16 @@ func Open(ordinal int) (*Device, error) {
 	return openLibs(l, ordinal)
 }
 
+// OpenSearch is Open with the libraries looked for as s says (Open uses
+// the system's places and environment, and loads them once per process).
+func OpenSearch(s Search, ordinal int) (*Device, error) {
+	l, err := loadLibsOnce(s)
+	if err != nil {
+		return nil, err
+	}
+	return openLibs(l, ordinal)
+}
+
 func openLibs(l *libs, ordinal int) (*Device, error) {
 	d := &Device{l: l, w: newWorker(), ltErr: l.ltErr}
 	err := d.w.do(func() error {

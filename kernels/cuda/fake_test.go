@@ -37,11 +37,7 @@ func fakeDevice(t *testing.T) *Device {
 			t.Fatal(err)
 		}
 	}
-	l, err := loadLibsOnce(Search{Root: t.TempDir(), Getenv: env(map[string]string{"ARMOR_CUDA_LIBS": dir})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := openLibs(l, 0)
+	d, err := OpenSearch(Search{Root: t.TempDir(), Getenv: env(map[string]string{"ARMOR_CUDA_LIBS": dir})}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
