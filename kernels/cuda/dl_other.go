@@ -1,4 +1,4 @@
-//go:build !(linux && (amd64 || arm64))
+//go:build !(linux && (amd64 || arm64)) || nocuda
 
 package cuda
 
@@ -9,7 +9,11 @@ import (
 
 const dlSupported = false
 
-var errPlatform = fmt.Errorf("cuda: the NVIDIA backend is built for linux/amd64 and linux/arm64 only (this is %s/%s)", runtime.GOOS, runtime.GOARCH)
+// Without purego the NVIDIA backend is absent: on platforms purego cannot
+// dlopen on without cgo, and with -tags nocuda, which keeps CGO_ENABLED=0
+// binaries fully static (importing purego links them dynamically against
+// libc, libdl and libpthread, for dlopen).
+var errPlatform = fmt.Errorf("cuda: the NVIDIA backend is built for linux/amd64 and linux/arm64 without -tags nocuda (this is %s/%s)", runtime.GOOS, runtime.GOARCH)
 
 func dlopen(path string) (uintptr, error)           { return 0, errPlatform }
 func dlsym(h uintptr, name string) (uintptr, error) { return 0, errPlatform }

@@ -1,4 +1,4 @@
-//go:build linux && (amd64 || arm64)
+//go:build linux && (amd64 || arm64) && !nocuda
 
 package cuda
 
@@ -8,6 +8,9 @@ import (
 	"github.com/ebitengine/purego"
 )
 
+// Importing purego makes CGO_ENABLED=0 binaries link dynamically against
+// libc (for dlopen); build with -tags nocuda for a fully static binary
+// without the NVIDIA backend.
 const dlSupported = true
 
 // dlopen loads a library with its symbols global, so that a library loaded
