@@ -378,3 +378,7 @@ func Available() (string, error) {
 	defer d.Close()
 	return d.String(), nil
 }
+
+// Supported reports whether this build can load CUDA libraries at all
+// (linux/amd64 or linux/arm64, without -tags nocuda).
+func Supported() bool { return dlSupported }
