@@ -12,6 +12,15 @@ is emitted as bytes. The encodings were produced with GNU as
 
 out = []
 
+import os
+# Software prefetch distance (bytes ahead of the weight stream) of the GEMV
+# kernels: the hardware prefetcher alone leaves DRAM bandwidth unused when
+# a loop does several instructions per cache line.
+PF_DIST = int(os.environ.get("PF_DIST", "4096"))
+# The probe stays a plain read loop: prefetching did not make it faster.
+SUM_PF = os.environ.get("SUM_PF", "0") == "1"
+SP_PF = int(os.environ.get("SP_PF", "8192"))
+
 
 def emit(s=""):
     out.append(s)
@@ -76,6 +85,9 @@ def dotrows(dt, isa):
     emit(f"{name}_loop4:")
     emit("\tCMPQ AX, R9")
     emit(f"\tJGE {name}_loop1")
+    if PF_DIST:
+        for line in range(0, 4 * V * es, 64):
+            emit(f"\tPREFETCHT0 {PF_DIST+line}(SI)(AX*{es})")
     for i in range(4):
         for s in ld(f"{i*V*es}(SI)(AX*{es})", f"{R}{4+i}"):
             emit("\t" + s)
@@ -340,6 +352,10 @@ def sp24rows_512(dt):
     emit(f"{name}_loop4:")
     emit("\tCMPQ AX, R9")
     emit(f"\tJGE {name}_loop1")
+    if SP_PF:
+        for line in range(0, 64 * es, 64):
+            emit(f"\tPREFETCHT0 {SP_PF+line}(SI)(AX*{es})")
+        emit(f"\tPREFETCHT0 {SP_PF//(4*es)}(R10)(R13*1)")
     for i in range(4):
         sp24_idx512(f"{4*i}(R10)(R13*1)", f"Z{4+i}")
         emit(f"\tVMOVUPS {128*i}(DI)(AX*8), Z{8+i}")
@@ -557,6 +573,9 @@ def sum_kernel(isa):
     emit(f"{name}_loop:")
     emit("\tCMPQ AX, BX")
     emit(f"\tJGE {name}_sum")
+    if SUM_PF:
+        for line in range(0, 8 * V * 4, 64):
+            emit(f"\tPREFETCHT0 {PF_DIST+line}(SI)(AX*4)")
     for i in range(8):
         emit(f"\tVADDPS {i*V*4}(SI)(AX*4), {R}{i}, {R}{i}")
     emit(f"\tADDQ ${8*V}, AX")
