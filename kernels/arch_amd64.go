@@ -230,8 +230,8 @@ func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) 
 	if level != AVX512 {
 		return false
 	}
-	if n >= 16 && rows >= 4 && hasBMI2 {
-		spmmTokensInLanes(y, ldy, v, rows, x, ldx, n)
+	if tile := spmmTile(n); tile > 0 && rows >= 4 {
+		spmmTokensInLanes(y, ldy, v, rows, x, ldx, n, nil, tile)
 		return true
 	}
 	const mr, nr = 4, 4
@@ -322,29 +322,49 @@ func sp24T4x64BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, o
 // f32Scratch holds transposed token tiles.
 var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
 
-// spmmTokensInLanes is the AVX-512 2:4 GEMM for n ≥ 16 tokens: tiles of 32
-// tokens are transposed (cols × 32) so that a kept weight multiplies one
-// x column of 32 tokens with two FMAs (see sp24T4*_512). Columns are walked
-// in strips whose slice of the tile (256 columns × 32 tokens, 32 KiB) stays
-// in L1 while every row block of the thread passes over it.
-func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) {
-	tile := 32
-	if n >= 48 {
-		tile = 64
+// spmmTile returns the token tile of the tokens-in-lanes 2:4 GEMM for n
+// tokens, or 0 where it is not used (other levels, or fewer than 16 tokens,
+// where the reduction-in-lanes kernels do better).
+func spmmTile(n int) int {
+	switch {
+	case level != AVX512 || !hasBMI2 || n < 16:
+		return 0
+	case n >= 48:
+		return 64
 	}
-	strip := 4096 / tile // kept values per strip: 2·strip columns × tile tokens = 32 KiB
+	return 32
+}
+
+// spmmTokensInLanes is the AVX-512 2:4 GEMM for n ≥ 16 tokens: tiles of 32
+// or 64 tokens are transposed (cols × tile) so that a kept weight multiplies
+// one x column of the tile with tile/16 FMAs (see sp24T4x*_512). xt holds
+// the transposed tiles (transposeTiles), or is nil to transpose here. The
+// columns are walked in strips whose slice of the tile stays in L2 while
+// every row block of the thread passes over it.
+func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xtAll []float32, tile int) {
+	strip := 32768 / tile // kept values per strip: 2·strip columns × tile tokens × 4 B = 256 KiB
 	cols := v.cols
 	kc := v.ldv &^ 15
 	rEnd := rows &^ 3
+	own := xtAll == nil
 	bp := f32Scratch.Get().(*[]float32)
-	if need := cols*tile + rEnd*tile; cap(*bp) < need {
+	need := rEnd * tile
+	if own {
+		need += cols * tile
+	}
+	if cap(*bp) < need {
 		*bp = make([]float32, need)
 	}
-	xt := (*bp)[:cols*tile]
-	outs := (*bp)[cols*tile : cols*tile+rEnd*tile]
+	outs := (*bp)[:rEnd*tile]
 	for t0 := 0; t0 < n; t0 += tile {
 		nt := min(tile, n-t0)
-		transposeTile(xt, x[t0*ldx:], ldx, cols, nt, tile)
+		var xt []float32
+		if own {
+			xt = (*bp)[rEnd*tile : rEnd*tile+cols*tile]
+			transposeTile(xt, x[t0*ldx:], ldx, cols, nt, tile)
+		} else {
+			xt = xtAll[t0*cols : (t0+tile)*cols]
+		}
 		if kc == 0 {
 			clear(outs)
 		}
@@ -412,19 +432,12 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 	f32Scratch.Put(bp)
 }
 
-// transposeTile writes xt[c*tile+t] = x[t*ldx+c] for c < cols, t < nt, and
-// zeros for nt ≤ t < tile (padding tokens whose results are dropped).
-func transposeTile(xt, x []float32, ldx, cols, nt, tile int) {
-	xt = xt[:cols*tile]
-	for t := 0; t < tile; t++ {
-		if t >= nt {
-			for c := 0; c < cols; c++ {
-				xt[c*tile+t] = 0
-			}
-			continue
-		}
-		for c, v := range x[t*ldx : t*ldx+cols] {
-			xt[c*tile+t] = v
-		}
+// spmmXT is spmm with the tokens already transposed by transposeTiles for
+// tile spmmTile(n) > 0.
+func spmmXT(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xt []float32, tile int) {
+	if rows < 4 {
+		spmm(y, ldy, v, rows, x, ldx, n)
+		return
 	}
+	spmmTokensInLanes(y, ldy, v, rows, x, ldx, n, xt, tile)
 }

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sync"
 )
 
 // Sparse24 is a 2:4 sparse Rows × Cols matrix in the packed layout described
@@ -273,5 +274,53 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 	v := s.view()
 	x = x[:n*s.Cols]
 	y = y[:n*s.Rows]
+	if tile := spmmTile(n); tile > 0 {
+		// Transpose the tokens once for all threads.
+		bp := xtScratch.Get().(*[]float32)
+		xt := growF32(bp, xtLen(s.Cols, n, tile))
+		transposeTiles(xt, x, s.Cols, s.Cols, n, tile)
+		ParallelFor(s.Rows, 16, func(lo, hi int) { spmmXT(y[lo:], s.Rows, v.sub(lo), hi-lo, x, s.Cols, n, xt, tile) })
+		xtScratch.Put(bp)
+		return
+	}
 	ParallelFor(s.Rows, 16, func(lo, hi int) { spmm(y[lo:], s.Rows, v.sub(lo), hi-lo, x, s.Cols, n) })
+}
+
+// xtScratch holds transposed token tiles of Sparse24.MatMul.
+var xtScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+func growF32(bp *[]float32, n int) []float32 {
+	if cap(*bp) < n {
+		*bp = make([]float32, n)
+	}
+	return (*bp)[:n]
+}
+
+// xtLen is the size of the transposed tiles of n tokens of cols values.
+func xtLen(cols, n, tile int) int { return (n + tile - 1) / tile * tile * cols }
+
+// transposeTiles writes the tokens of x (n × cols, row stride ldx) as tiles
+// of tile tokens, each cols × tile (column c of tile k at
+// xt[k·tile·cols + c·tile]), padding the last tile with zeros.
+func transposeTiles(xt, x []float32, ldx, cols, n, tile int) {
+	for t0 := 0; t0 < n; t0 += tile {
+		transposeTile(xt[t0*cols:(t0+tile)*cols], x[t0*ldx:], ldx, cols, min(tile, n-t0), tile)
+	}
+}
+
+// transposeTile writes xt[c*tile+t] = x[t*ldx+c] for c < cols, t < nt, and
+// zeros for nt ≤ t < tile (padding tokens whose results are dropped).
+func transposeTile(xt, x []float32, ldx, cols, nt, tile int) {
+	xt = xt[:cols*tile]
+	for t := 0; t < tile; t++ {
+		if t >= nt {
+			for c := 0; c < cols; c++ {
+				xt[c*tile+t] = 0
+			}
+			continue
+		}
+		for c, v := range x[t*ldx : t*ldx+cols] {
+			xt[c*tile+t] = v
+		}
+	}
 }
