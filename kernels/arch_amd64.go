@@ -441,3 +441,26 @@ func spmmXT(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xt
 	}
 	spmmTokensInLanes(y, ldy, v, rows, x, ldx, n, xt, tile)
 }
+
+//go:noescape
+func axpy_512(a float32, x *float32, y *float32, n int)
+
+//go:noescape
+func axpy_256(a float32, x *float32, y *float32, n int)
+
+// axpyArch returns how many leading elements it handled.
+func axpyArch(a float32, x, y []float32) int {
+	switch level {
+	case AVX512:
+		if n := len(x) &^ 15; n > 0 {
+			axpy_512(a, &x[0], &y[0], n)
+			return n
+		}
+	case AVX2:
+		if n := len(x) &^ 7; n > 0 {
+			axpy_256(a, &x[0], &y[0], n)
+			return n
+		}
+	}
+	return 0
+}

@@ -1111,6 +1111,46 @@ sumF32_512_sum:
 	VZEROUPPER
 	RET
 
+// func axpy_512(a float32, x *float32, y *float32, n int)
+TEXT ·axpy_512(SB), NOSPLIT, $0-32
+	VBROADCASTSS a+0(FP), Z1
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), BX
+	ANDQ $-16, BX
+	XORQ AX, AX
+axpy_512_loop:
+	CMPQ AX, BX
+	JGE axpy_512_done
+	VMOVUPS (SI)(AX*4), Z2
+	VFMADD213PS (DI)(AX*4), Z1, Z2
+	VMOVUPS Z2, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP axpy_512_loop
+axpy_512_done:
+	VZEROUPPER
+	RET
+
+// func axpy_256(a float32, x *float32, y *float32, n int)
+TEXT ·axpy_256(SB), NOSPLIT, $0-32
+	VBROADCASTSS a+0(FP), Y1
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), BX
+	ANDQ $-8, BX
+	XORQ AX, AX
+axpy_256_loop:
+	CMPQ AX, BX
+	JGE axpy_256_done
+	VMOVUPS (SI)(AX*4), Y2
+	VFMADD213PS (DI)(AX*4), Y1, Y2
+	VMOVUPS Y2, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP axpy_256_loop
+axpy_256_done:
+	VZEROUPPER
+	RET
+
 // func sumF32_256(x *float32, n int) float32
 TEXT ·sumF32_256(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI

@@ -5,6 +5,11 @@ import "math"
 // Dot returns Σ a[i]·b[i] over len(a) (b must be at least as long).
 func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
+	if level != Generic && len(a) >= 16 {
+		var y [1]float32
+		gemv(y[:], wview{dt: F32, f32: a, ld: len(a)}, 1, len(a), b)
+		return y[0]
+	}
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(a); i += 4 {
@@ -22,8 +27,12 @@ func Dot(a, b []float32) float32 {
 // Axpy computes y += a·x over len(x).
 func Axpy(a float32, x, y []float32) {
 	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += a * v
+	done := 0
+	if level != Generic {
+		done = axpyArch(a, x, y)
+	}
+	for i := done; i < len(x); i++ {
+		y[i] += a * x[i]
 	}
 }
 
