@@ -34,6 +34,15 @@ func gemm4x4F16_512(w *uint16, ldw int, x *float32, ldx int, y *float32, ldy int
 func gemm4x4BF16_512(w *uint16, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
 
 //go:noescape
+func gemm4x3F32_256(w *float32, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
+
+//go:noescape
+func gemm4x3F16_256(w *uint16, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
+
+//go:noescape
+func gemm4x3BF16_256(w *uint16, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
+
+//go:noescape
 func gemm4x4BF16DP_512(w *uint16, ldw int, x *uint16, ldx int, y *float32, ldy int, cols, acc int)
 
 func gemvArch(y []float32, w wview, rows, cols int, x []float32) int {
@@ -77,17 +86,21 @@ const gemmKC = 1024
 var bf16Scratch = sync.Pool{New: func() any { return new([]uint16) }}
 
 func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n int) bool {
-	if level != AVX512 {
+	var mr, nr, vw int
+	switch level {
+	case AVX512:
+		mr, nr, vw = 4, 4, 16
+	case AVX2:
+		mr, nr, vw = 4, 3, 8
+	default:
 		return false
 	}
-	const mr, nr = 4, 4
-	vw := 16
-	dp := w.dt == BF16 && useBF16Dot
+	dp := level == AVX512 && w.dt == BF16 && useBF16Dot
 	if dp {
 		vw = 32
 	}
 	c := cols &^ (vw - 1)
-	rEnd, tEnd := rows&^(mr-1), n&^(nr-1)
+	rEnd, tEnd := rows&^(mr-1), n/nr*nr
 	if c == 0 || rEnd == 0 || tEnd == 0 {
 		return false
 	}
@@ -118,6 +131,12 @@ func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n
 			for t0 := 0; t0 < tEnd; t0 += nr {
 				yp := &y[t0*ldy+r0]
 				switch {
+				case level == AVX2 && w.dt == F32:
+					gemm4x3F32_256(&w.f32[r0*w.ld+j0], w.ld, &x[t0*ldx+j0], ldx, yp, ldy, kw, acc)
+				case level == AVX2 && w.dt == F16:
+					gemm4x3F16_256(&w.u16[r0*w.ld+j0], w.ld, &x[t0*ldx+j0], ldx, yp, ldy, kw, acc)
+				case level == AVX2:
+					gemm4x3BF16_256(&w.u16[r0*w.ld+j0], w.ld, &x[t0*ldx+j0], ldx, yp, ldy, kw, acc)
 				case dp:
 					gemm4x4BF16DP_512(&w.u16[r0*w.ld+j0], w.ld, &xb[t0*ldx+j0], ldx, yp, ldy, kw, acc)
 				case w.dt == F32:
