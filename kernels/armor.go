@@ -85,7 +85,7 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 		a.pp = a.corePost
 	}
 	a.x, a.y, a.n = x[:n*in], y[:n*out], n
-	ParallelFor(in, 16, a.pre)
+	parallel(in, 16, funcRanger(a.pre))
 	a.tile = 0
 	if n > 1 {
 		if a.tile = spmmTile(n); a.tile > 0 {
@@ -97,7 +97,7 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 	}
 	// Chunks start on Post block boundaries, so each block is done by one
 	// thread from its core rows to its outputs.
-	ParallelFor(out, a.Post.B, a.pp)
+	parallel(out, a.Post.B, funcRanger(a.pp))
 	a.x, a.y = nil, nil
 }
 

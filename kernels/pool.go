@@ -24,7 +24,7 @@ func Threads() int { return threads }
 // down (the machine is shared, or a core is busy with something else) simply
 // takes fewer chunks and all threads finish together.
 type job struct {
-	fn    func(lo, hi int)
+	fn    ranger
 	n     int
 	chunk int
 	next  atomic.Int64
@@ -37,7 +37,7 @@ func (j *job) run() {
 		if lo >= j.n {
 			return
 		}
-		j.fn(lo, min(lo+j.chunk, j.n))
+		j.fn.run(lo, min(lo+j.chunk, j.n))
 	}
 }
 
@@ -69,7 +69,17 @@ const chunksPerThread = 4
 // start at multiples of align; the last one may be shorter. A call made
 // while another ParallelFor is running (nested, or from another goroutine)
 // runs on the calling goroutine alone.
-func ParallelFor(n, align int, fn func(lo, hi int)) {
+func ParallelFor(n, align int, fn func(lo, hi int)) { parallel(n, align, funcRanger(fn)) }
+
+// ranger is a unit of parallel work. The kernels pass pooled structs
+// through it, so a call does not allocate a closure.
+type ranger interface{ run(lo, hi int) }
+
+type funcRanger func(lo, hi int)
+
+func (f funcRanger) run(lo, hi int) { f(lo, hi) }
+
+func parallel(n, align int, fn ranger) {
 	if n <= 0 {
 		return
 	}
@@ -78,7 +88,7 @@ func ParallelFor(n, align int, fn func(lo, hi int)) {
 		align = 1
 	}
 	if t <= 1 || n <= align || !pool.mu.TryLock() {
-		fn(0, n)
+		fn.run(0, n)
 		return
 	}
 	defer pool.mu.Unlock()

@@ -256,10 +256,9 @@ func spmm(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) {
 // MatVec computes y = S·x (len(x) ≥ Cols, len(y) ≥ Rows) in parallel over
 // rows.
 func (s *Sparse24) MatVec(y, x []float32) {
-	v := s.view()
-	x = x[:s.Cols]
-	y = y[:s.Rows]
-	ParallelFor(s.Rows, 16, func(lo, hi int) { spmv(y[lo:hi], v.sub(lo), hi-lo, x) })
+	t := newTask(opSpmv)
+	t.s, t.x, t.y = s.view(), x[:s.Cols], y[:s.Rows]
+	runTask(t, s.Rows, 16)
 }
 
 // MatMul computes Y = X·Sᵀ for n tokens: x is n×Cols, y is n×Rows.
@@ -271,19 +270,19 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	v := s.view()
-	x = x[:n*s.Cols]
-	y = y[:n*s.Rows]
+	t := newTask(opSpmm)
+	t.s, t.x, t.y, t.n, t.ldx, t.ldy = s.view(), x[:n*s.Cols], y[:n*s.Rows], n, s.Cols, s.Rows
 	if tile := spmmTile(n); tile > 0 {
 		// Transpose the tokens once for all threads.
 		bp := xtScratch.Get().(*[]float32)
-		xt := growF32(bp, xtLen(s.Cols, n, tile))
-		transposeTiles(xt, x, s.Cols, s.Cols, n, tile)
-		ParallelFor(s.Rows, 16, func(lo, hi int) { spmmXT(y[lo:], s.Rows, v.sub(lo), hi-lo, x, s.Cols, n, xt, tile) })
+		t.op, t.tile = opSpmmXT, tile
+		t.xt = growF32(bp, xtLen(s.Cols, n, tile))
+		transposeTiles(t.xt, t.x, s.Cols, s.Cols, n, tile)
+		runTask(t, s.Rows, 16)
 		xtScratch.Put(bp)
 		return
 	}
-	ParallelFor(s.Rows, 16, func(lo, hi int) { spmm(y[lo:], s.Rows, v.sub(lo), hi-lo, x, s.Cols, n) })
+	runTask(t, s.Rows, 16)
 }
 
 // xtScratch holds transposed token tiles of Sparse24.MatMul.
