@@ -18,6 +18,7 @@ import os
 # a loop does several instructions per cache line.
 PF_DIST = int(os.environ.get("PF_DIST", "4096"))
 # The probe stays a plain read loop: prefetching did not make it faster.
+PF_INSN = os.environ.get("PF_INSN", "PREFETCHT0")
 SUM_PF = os.environ.get("SUM_PF", "0") == "1"
 SP_PF = int(os.environ.get("SP_PF", "8192"))
 
@@ -87,7 +88,7 @@ def dotrows(dt, isa):
     emit(f"\tJGE {name}_loop1")
     if PF_DIST:
         for line in range(0, 4 * V * es, 64):
-            emit(f"\tPREFETCHT0 {PF_DIST+line}(SI)(AX*{es})")
+            emit(f"\t{PF_INSN} {PF_DIST+line}(SI)(AX*{es})")
     for i in range(4):
         for s in ld(f"{i*V*es}(SI)(AX*{es})", f"{R}{4+i}"):
             emit("\t" + s)
@@ -354,8 +355,8 @@ def sp24rows_512(dt):
     emit(f"\tJGE {name}_loop1")
     if SP_PF:
         for line in range(0, 64 * es, 64):
-            emit(f"\tPREFETCHT0 {SP_PF+line}(SI)(AX*{es})")
-        emit(f"\tPREFETCHT0 {SP_PF//(4*es)}(R10)(R13*1)")
+            emit(f"\t{PF_INSN} {SP_PF+line}(SI)(AX*{es})")
+        emit(f"\t{PF_INSN} {SP_PF//(4*es)}(R10)(R13*1)")
     for i in range(4):
         sp24_idx512(f"{4*i}(R10)(R13*1)", f"Z{4+i}")
         emit(f"\tVMOVUPS {128*i}(DI)(AX*8), Z{8+i}")
@@ -575,7 +576,7 @@ def sum_kernel(isa):
     emit(f"\tJGE {name}_sum")
     if SUM_PF:
         for line in range(0, 8 * V * 4, 64):
-            emit(f"\tPREFETCHT0 {PF_DIST+line}(SI)(AX*4)")
+            emit(f"\t{PF_INSN} {PF_DIST+line}(SI)(AX*4)")
     for i in range(8):
         emit(f"\tVADDPS {i*V*4}(SI)(AX*4), {R}{i}, {R}{i}")
     emit(f"\tADDQ ${8*V}, AX")
@@ -772,11 +773,182 @@ def gemm4x3_256(dt):
     emit()
 
 
+
+def gemv4_512(dt):
+    """func gemv4<dt>_512(w *T, ldw int, x *float32, y *float32, rows, cols int)
+    Dense GEMV, 4 rows at a time (rows rounded down to 4, cols to 16): each
+    x vector is loaded once for 4 rows, so x traffic does not compete with
+    the weight streams when x does not fit in L1 (d_in = 11008: 44 KiB)."""
+    name = f"gemv4{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    W = ["SI", "R8", "R9", "R10"]
+    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, y *float32, rows, cols int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+    emit("\tMOVQ w+0(FP), SI")
+    emit("\tMOVQ ldw+8(FP), R11")
+    emit(f"\tSHLQ ${es.bit_length()-1}, R11")
+    emit("\tMOVQ x+16(FP), DI")
+    emit("\tMOVQ y+24(FP), DX")
+    emit("\tMOVQ rows+32(FP), CX")
+    emit("\tSHRQ $2, CX")
+    emit("\tMOVQ cols+40(FP), BX")
+    emit("\tANDQ $-16, BX")
+    emit("\tMOVQ BX, R12")
+    emit("\tANDQ $-32, R12")
+    emit(f"{name}_group:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({W[i-1]})(R11*1), {W[i]}")
+    for i in range(8):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop2:")
+    emit("\tCMPQ AX, R12")
+    emit(f"\tJGE {name}_loop1")
+    if PF_DIST:
+        for r in range(4):
+            for line in range(0, 32 * es, 64):
+                emit(f"\t{PF_INSN} {PF_DIST+line}({W[r]})(AX*{es})")
+    emit("\tVMOVUPS (DI)(AX*4), Z24")
+    emit("\tVMOVUPS 64(DI)(AX*4), Z25")
+    for r in range(4):
+        for s_ in ld(f"({W[r]})(AX*{es})", f"Z{16+r}"):
+            emit("\t" + s_)
+        for s_ in ld(f"{16*es}({W[r]})(AX*{es})", f"Z{20+r}"):
+            emit("\t" + s_)
+        emit(f"\tVFMADD231PS Z24, Z{16+r}, Z{r}")
+        emit(f"\tVFMADD231PS Z25, Z{20+r}, Z{4+r}")
+    emit("\tADDQ $32, AX")
+    emit(f"\tJMP {name}_loop2")
+    emit(f"{name}_loop1:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    emit("\tVMOVUPS (DI)(AX*4), Z24")
+    for r in range(4):
+        for s_ in ld(f"({W[r]})(AX*{es})", f"Z{16+r}"):
+            emit("\t" + s_)
+        emit(f"\tVFMADD231PS Z24, Z{16+r}, Z{r}")
+    emit("\tADDQ $16, AX")
+    emit(f"\tJMP {name}_loop1")
+    emit(f"{name}_sum:")
+    for r in range(4):
+        emit(f"\tVADDPS Z{4+r}, Z{r}, Z{r}")
+    for r in range(4):
+        emit(f"\tVEXTRACTF64X4 $1, Z{r}, Y16")
+        emit(f"\tVADDPS Y16, Y{r}, Y{r}")
+    for r in range(4):
+        emit(f"\tVEXTRACTF32X4 $1, Y{r}, X16")
+        emit(f"\tVADDPS X16, X{r}, X{r}")
+    emit("\tVHADDPS X1, X0, X0")
+    emit("\tVHADDPS X3, X2, X2")
+    emit("\tVHADDPS X2, X0, X0")
+    emit("\tVMOVUPS X0, (DX)")
+    emit("\tADDQ $16, DX")
+    emit("\tLEAQ (R10)(R11*1), SI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_group")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def sp24rows4_512(dt):
+    """func sp24Rows4<dt>_512(val *T, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+    2:4 GEMV, 4 rows at a time (rows rounded down to 4, kept to 16): the
+    32-column x window is loaded once into two registers and VPERMI2PS
+    (which overwrites the index register, built fresh per row anyway)
+    selects from it for each of the 4 rows."""
+    name = f"sp24Rows4{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    V = ["SI", "R8", "R9", "R10"]
+    I = ["R11", "R12", "R13", "R14"]
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $16-64")
+    emit("\tMOVQ ldv+8(FP), AX")
+    emit(f"\tSHLQ ${es.bit_length()-1}, AX")
+    emit("\tMOVQ AX, 0(SP)")
+    emit("\tMOVQ val+0(FP), SI")
+    emit("\tMOVQ idx+16(FP), R11")
+    emit("\tMOVQ x+32(FP), DI")
+    emit("\tMOVQ y+40(FP), DX")
+    emit("\tMOVQ rows+48(FP), CX")
+    emit("\tSHRQ $2, CX")
+    emit("\tMOVQ kept+56(FP), BX")
+    emit("\tANDQ $-16, BX")
+    emit("\tMOVQ BX, 8(SP)")
+    sp24_load_consts512()
+    emit(f"{name}_group:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    emit("\tMOVQ 0(SP), AX")
+    emit("\tMOVQ ldi+24(FP), BX")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({V[i-1]})(AX*1), {V[i]}")
+        emit(f"\tLEAQ ({I[i-1]})(BX*1), {I[i]}")
+    emit("\tMOVQ 8(SP), BX")
+    for i in range(4):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit("\tXORQ AX, AX")
+    emit("\tXORQ R15, R15")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    if SP_PF:
+        for r in range(4):
+            emit(f"\t{PF_INSN} {SP_PF}({V[r]})(AX*{es})")
+            if es == 4:
+                pass
+        emit("\tTESTQ $15, R15")
+        emit(f"\tJNZ {name}_nopf")
+        for r in range(4):
+            emit(f"\t{PF_INSN} {SP_PF//(4*es)}({I[r]})(R15*1)")
+        emit(f"{name}_nopf:")
+    emit("\tVMOVUPS (DI)(AX*8), Z24")
+    emit("\tVMOVUPS 64(DI)(AX*8), Z25")
+    for r in range(4):
+        sp24_idx512(f"({I[r]})(R15*1)", f"Z{16+r}")
+        emit(f"\tVPERMI2PS Z25, Z24, Z{16+r}")
+        for s_ in ld(f"({V[r]})(AX*{es})", f"Z{20+r}"):
+            emit("\t" + s_)
+        emit(f"\tVFMADD231PS Z{20+r}, Z{16+r}, Z{r}")
+    emit("\tADDQ $16, AX")
+    emit("\tADDQ $4, R15")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_sum:")
+    for r in range(4):
+        emit(f"\tVEXTRACTF64X4 $1, Z{r}, Y16")
+        emit(f"\tVADDPS Y16, Y{r}, Y{r}")
+    for r in range(4):
+        emit(f"\tVEXTRACTF32X4 $1, Y{r}, X16")
+        emit(f"\tVADDPS X16, X{r}, X{r}")
+    emit("\tVHADDPS X1, X0, X0")
+    emit("\tVHADDPS X3, X2, X2")
+    emit("\tVHADDPS X2, X0, X0")
+    emit("\tVMOVUPS X0, (DX)")
+    emit("\tADDQ $16, DX")
+    emit("\tMOVQ 0(SP), AX")
+    emit("\tLEAQ (R10)(AX*1), SI")
+    emit("\tMOVQ ldi+24(FP), AX")
+    emit("\tLEAQ (R14)(AX*1), R11")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_group")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def main():
     emit("// Code generated by asmgen/gen_amd64.py; DO NOT EDIT.")
     emit()
     emit('#include "textflag.h"')
     emit()
+    for dt in ("F32", "F16", "BF16"):
+        gemv4_512(dt)
     for dt in ("F32", "F16", "BF16"):
         dotrows(dt, "512")
         dotrows(dt, "256")
@@ -792,6 +964,7 @@ def main():
     sp24_consts()
     for dt in ("F32", "F16", "BF16"):
         sp24rows_512(dt)
+        sp24rows4_512(dt)
         sp24rows_256(dt)
         sp24gemm4x4_512(dt)
         sp24t_512(dt, 32)
