@@ -299,12 +299,12 @@ func spmvArch(y []float32, v sview, rows int, x []float32) int {
 }
 
 func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) bool {
-	if level != AVX512 {
-		return false
-	}
 	if tile := spmmTile(n); tile > 0 && rows >= 4 {
 		spmmTokensInLanes(y, ldy, v, rows, x, ldx, n, nil, tile)
 		return true
+	}
+	if level != AVX512 {
+		return false
 	}
 	const mr, nr = 4, 4
 	kc := v.ldv &^ 15
@@ -391,6 +391,15 @@ func sp24T4x64F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, ou
 //go:noescape
 func sp24T4x64BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
 
+//go:noescape
+func sp24T2x32F32_256(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T2x32F16_256(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T2x32BF16_256(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
 // f32Scratch holds transposed token tiles.
 var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
 
@@ -399,9 +408,9 @@ var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
 // where the reduction-in-lanes kernels do better).
 func spmmTile(n int) int {
 	switch {
-	case level != AVX512 || !hasBMI2 || n < 16:
+	case level < AVX2 || !hasBMI2 || n < 16:
 		return 0
-	case n >= 48:
+	case n >= 48 && level == AVX512:
 		return 64
 	}
 	return 32
@@ -417,7 +426,11 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 	strip := 32768 / tile // kept values per strip: 2·strip columns × tile tokens × 4 B = 256 KiB
 	cols := v.cols
 	kc := v.ldv &^ 15
-	rEnd := rows &^ 3
+	mr := 4 // rows per micro-kernel call
+	if level == AVX2 {
+		mr = 2
+	}
+	rEnd := rows &^ (mr - 1)
 	own := xtAll == nil
 	bp := f32Scratch.Get().(*[]float32)
 	need := rEnd * tile
@@ -447,9 +460,15 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 				acc = 1
 			}
 			xp := &xt[2*k0*tile]
-			for r0 := 0; r0 < rEnd; r0 += 4 {
+			for r0 := 0; r0 < rEnd; r0 += mr {
 				vo, io, op := r0*v.ldv+k0, r0*v.ldi+k0/4, &outs[r0*tile]
 				switch {
+				case level == AVX2 && v.dt == F32:
+					sp24T2x32F32_256(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case level == AVX2 && v.dt == F16:
+					sp24T2x32F16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case level == AVX2:
+					sp24T2x32BF16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
 				case v.dt == F32 && tile == 32:
 					sp24T4x32F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
 				case v.dt == F16 && tile == 32:
