@@ -1,30 +1,65 @@
-// Command armor-bench runs the armor benchmarks.
-//
-//	armor-bench kernels [--threads N] [--json] [...]
+// Command armor-bench measures models and kernels: perplexity, speed and
+// memory, dense vs 2:4 vs ARMOR.
 package main
 
 import (
 	"fmt"
-	"os"
+	"strings"
 
 	"github.com/armor-llm/armor/bench"
+	"io"
+	"os"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: armor-bench kernels [--threads N] [--json] [flags]")
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `armor-bench: measure models and kernels.
+
+With no command it runs the main demo: dense f16 vs plain 2:4 vs ARMOR
+(b = 128) on a synthetic model of Llama-3.2-1B's shape (random weights, exact
+shapes): prefill and decode tokens/s, weight bytes, peak RSS, ratios to dense
+and the decode roofline. The synthetic files are written once to the cache.
+
+Usage:
+  armor-bench [speed flags]                                 the demo (same as speed --synthetic llama-3.2-1b)
+  armor-bench speed -m MODEL... | --synthetic SHAPE [--json] [--plot F.svg] [--llamacpp PATH]
+  armor-bench ppl -m MODEL --text FILE [--ctx N] [--json]   perplexity (llama-perplexity's method)
+  armor-bench kernels [--threads N] [--json]               dense vs 2:4 vs ARMOR kernel speed
+
+Run 'armor-bench COMMAND -h' for a command's flags.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
+		args = append([]string{"demo"}, args...)
 	}
 	var err error
-	switch os.Args[1] {
+	switch args[0] {
+	case "demo":
+		err = speedCommand(args[1:], stdout, stderr, true)
+	case "speed":
+		err = speedCommand(args[1:], stdout, stderr, false)
+	case "speed-one":
+		err = speedOne(args[1:], stdout, stderr)
+	case "ppl":
+		err = pplCommand(args[1:], stdout, stderr)
 	case "kernels":
-		err = bench.Kernels(os.Args[2:], os.Stdout, os.Stderr)
+		err = bench.Kernels(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "armor-bench: unknown subcommand %q (want kernels)\n", os.Args[1])
-		os.Exit(2)
+		fmt.Fprintf(stderr, "armor-bench: unknown command %q\n\n%s", args[0], usage)
+		return 2
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "armor-bench:", err)
-		os.Exit(1)
+		if err == errUsage {
+			return 2
+		}
+		fmt.Fprintln(stderr, "armor-bench:", err)
+		return 1
 	}
+	return 0
 }

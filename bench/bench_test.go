@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/synth"
+	"github.com/armor-llm/armor/model/tensor"
+	"github.com/armor-llm/armor/runtime"
+)
+
+func tinyTransformer(t *testing.T) *runtime.Transformer {
+	c := model.Config{Arch: "llama", Dim: 32, Hidden: 48, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 8, Vocab: 40, Context: 64,
+		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: true}
+	dir := t.TempDir()
+	if err := synth.WriteHF(dir, c, tensor.F32, 5); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	tr, err := runtime.New(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// Perplexity equals a direct statement of llama-perplexity's rule computed
+// token by token through the decode path.
+func TestPerplexityWindows(t *testing.T) {
+	tr := tinyTransformer(t)
+	tokens := make([]int, 70) // 4 windows of 16 and 6 left over (dropped)
+	for i := range tokens {
+		tokens[i] = (i*7 + 3) % 40
+	}
+	const ctx, bos = 16, 1
+	got, err := Perplexity(tr, tokens, ctx, bos, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := tr.NewState(ctx)
+	var nll float64
+	n := 0
+	for c := 0; c < len(tokens)/ctx; c++ {
+		st.Reset()
+		w := append([]int(nil), tokens[c*ctx:(c+1)*ctx]...)
+		w[0] = bos
+		for j := 0; j < ctx-1; j++ {
+			l, _ := st.Forward([]int{w[j]}, false)
+			if j < ctx/2 {
+				continue
+			}
+			var z float64
+			for _, v := range l {
+				z += math.Exp(float64(v))
+			}
+			nll -= float64(l[w[j+1]]) - math.Log(z)
+			n++
+		}
+	}
+	want := math.Exp(nll / float64(n))
+	if got.Chunks != 4 || got.Scored != n || math.Abs(got.Perplexity-want)/want > 1e-5 {
+		t.Fatalf("got %+v; want %d windows, %d scored, perplexity %g", got, 4, n, want)
+	}
+	if _, err := Perplexity(tr, tokens[:10], ctx, bos, nil); err == nil || !strings.Contains(err.Error(), "fewer than one window") {
+		t.Fatalf("short text: %v", err)
+	}
+}
+
+func TestCompareAndTable(t *testing.T) {
+	rs := []SpeedResult{
+		{Model: "d", Variant: "dense", DType: "f16", PrefillTPS: 100, DecodeTPS: 10, WeightBytes: 1000, BytesPerToken: 800, ReadGBps: 1e-5},
+		{Model: "a", Variant: "armor", DType: "f16", PrefillTPS: 150, DecodeTPS: 13, WeightBytes: 700, BytesPerToken: 500, ReadGBps: 1e-5},
+		{Model: "x", Variant: "llama.cpp", Error: "did not run"},
+	}
+	Compare(rs)
+	a := rs[1]
+	if math.Abs(a.DecodeSpeedupVsDense-1.3) > 1e-9 || math.Abs(a.DecodeBoundSpeedup-1.6) > 1e-9 || math.Abs(a.PrefillSpeedupVsDense-1.5) > 1e-9 || math.Abs(a.WeightFractionOfDense-0.7) > 1e-9 {
+		t.Fatalf("ratios %+v", a)
+	}
+	if math.Abs(a.DecodeRooflineFraction-13/(1e4/500.0)) > 1e-9 {
+		t.Fatalf("roofline %v", a.DecodeRooflineFraction)
+	}
+	tab := FormatSpeedTable(rs)
+	if !strings.Contains(tab, "1.30×") || !strings.Contains(tab, "error: did not run") {
+		t.Fatalf("table:\n%s", tab)
+	}
+	p := filepath.Join(t.TempDir(), "c.svg")
+	if err := WriteSpeedPlot(p, rs); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); !strings.Contains(string(b), "<svg") || !strings.Contains(string(b), "armor") {
+		t.Fatal("plot content")
+	}
+}
+
+func TestParseLlamaBench(t *testing.T) {
+	out := []byte(`[{"build_commit":"abc","model_type":"llama 1B F16","model_size":2471645184,"n_prompt":512,"n_gen":0,"avg_ts":95.5},
+{"build_commit":"abc","model_type":"llama 1B F16","model_size":2471645184,"n_prompt":0,"n_gen":128,"avg_ts":13.4}]`)
+	rows, err := ParseLlamaBench(out)
+	if err != nil || len(rows) != 2 || rows[1].AvgTS != 13.4 {
+		t.Fatalf("%v %+v", err, rows)
+	}
+	if _, err := ParseLlamaBench([]byte("garbage")); err == nil {
+		t.Fatal("garbage accepted")
+	}
+	r := RunLlamaBench(filepath.Join(t.TempDir(), "nope"), "x.gguf", 8, 8, 1, 1)
+	if r.Error == "" || r.Variant != "llama.cpp" {
+		t.Fatalf("missing llama-bench: %+v", r)
+	}
+}

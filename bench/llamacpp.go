@@ -1,0 +1,107 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// FindLlamaBench resolves a llama-bench binary from a path that is the
+// binary itself or a folder holding it (directly, in bin/ or build/bin/).
+func FindLlamaBench(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("llama.cpp: %w", err)
+	}
+	if !st.IsDir() {
+		return path, nil
+	}
+	for _, sub := range []string{"llama-bench", "bin/llama-bench", "build/bin/llama-bench"} {
+		p := filepath.Join(path, sub)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("llama.cpp: no llama-bench in %s (build it with bench/llamacpp/build.sh)", path)
+}
+
+// llamaBenchRow is the part of llama-bench's JSON output we read.
+type llamaBenchRow struct {
+	NPrompt   int     `json:"n_prompt"`
+	NGen      int     `json:"n_gen"`
+	AvgTS     float64 `json:"avg_ts"`
+	ModelSize int64   `json:"model_size"`
+	ModelType string  `json:"model_type"`
+	Build     string  `json:"build_commit"`
+	Threads   int     `json:"n_threads"`
+}
+
+// RunLlamaBench times llama.cpp's prefill (pp) and decode (tg) on gguf with
+// llama-bench. Failures come back in the result's Error, so a table can
+// still be printed.
+func RunLlamaBench(path, gguf string, prompt, gen, threads, repeat int) SpeedResult {
+	r := SpeedResult{Model: gguf, Variant: "llama.cpp", Threads: threads, PromptTokens: prompt, GenTokens: gen}
+	r.Environment()
+	r.ISA = "llama.cpp"
+	bin, err := FindLlamaBench(path)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	cmd := exec.Command(bin, "-m", gguf, "-p", strconv.Itoa(prompt), "-n", strconv.Itoa(gen),
+		"-t", strconv.Itoa(threads), "-r", strconv.Itoa(max(1, repeat)), "-o", "json")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		r.Error = fmt.Sprintf("%s did not run: %v %s", bin, err, msg)
+		return r
+	}
+	rows, err := ParseLlamaBench(out.Bytes())
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	for _, row := range rows {
+		switch {
+		case row.NPrompt > 0 && row.NGen == 0:
+			r.PrefillTPS = row.AvgTS
+		case row.NGen > 0 && row.NPrompt == 0:
+			r.DecodeTPS = row.AvgTS
+		}
+		r.WeightBytes = row.ModelSize
+		r.DType = strings.ToLower(lastField(row.ModelType))
+		if row.Build != "" {
+			r.ISA = "llama.cpp " + row.Build
+		}
+	}
+	return r
+}
+
+func lastField(s string) string {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return ""
+	}
+	return f[len(f)-1]
+}
+
+// ParseLlamaBench reads llama-bench's -o json output.
+func ParseLlamaBench(b []byte) ([]llamaBenchRow, error) {
+	var rows []llamaBenchRow
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, fmt.Errorf("llama.cpp: cannot read llama-bench's JSON output: %v", err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("llama.cpp: llama-bench printed no results")
+	}
+	return rows, nil
+}

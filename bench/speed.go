@@ -1,0 +1,235 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/armor-llm/armor/kernels"
+	armrt "github.com/armor-llm/armor/runtime"
+)
+
+// SpeedResult is one model variant's speed and memory, as armor-bench
+// speed reports it (one JSON object per variant).
+type SpeedResult struct {
+	Model   string `json:"model"`
+	Variant string `json:"variant"` // dense, sparse24, armor or llama.cpp
+	DType   string `json:"dtype"`
+	Shape   string `json:"shape,omitempty"`
+	Threads int    `json:"threads"`
+
+	PromptTokens int     `json:"prompt_tokens"`
+	GenTokens    int     `json:"gen_tokens"`
+	PrefillTPS   float64 `json:"prefill_tps"`
+	DecodeTPS    float64 `json:"decode_tps"`
+
+	WeightBytes   int64 `json:"weight_bytes"`    // all tensors of the file
+	BytesPerToken int64 `json:"bytes_per_token"` // weights read per decoded token
+	KVBytes       int64 `json:"kv_cache_bytes"`
+	PeakRSSBytes  int64 `json:"peak_rss_bytes"`
+
+	ReadGBps               float64 `json:"read_gbps"`                // measured memory-read bandwidth
+	DecodeRooflineTPS      float64 `json:"decode_roofline_tps"`      // ReadGBps / BytesPerToken
+	DecodeRooflineFraction float64 `json:"decode_roofline_fraction"` // DecodeTPS / DecodeRooflineTPS
+	DecodeBoundSpeedup     float64 `json:"decode_bound_speedup"`     // dense bytes/token ÷ these bytes/token
+	DecodeSpeedupVsDense   float64 `json:"decode_speedup_vs_dense"`
+	PrefillSpeedupVsDense  float64 `json:"prefill_speedup_vs_dense"`
+	WeightFractionOfDense  float64 `json:"weight_fraction_of_dense"`
+
+	CPU       string `json:"cpu"`
+	ISA       string `json:"isa"`
+	GoVersion string `json:"go_version"`
+	Error     string `json:"error,omitempty"`
+}
+
+// SpeedOptions sets the measured workload.
+type SpeedOptions struct {
+	PromptTokens int // prefill: one batch of this many tokens
+	GenTokens    int // decode: this many single-token steps
+	Repeat       int // the median of this many runs is reported
+}
+
+// MeasureSpeed times prefill and decode on tr with random token ids (speed
+// does not depend on them) and returns the median tokens/s of each.
+func MeasureSpeed(tr *armrt.Transformer, o SpeedOptions) (prefill, decode float64, kvBytes int64, err error) {
+	ctx := o.PromptTokens + o.GenTokens + 1
+	if ctx > tr.Config.Context {
+		return 0, 0, 0, fmt.Errorf("speed: %d prompt + %d generated tokens exceed the model's context of %d", o.PromptTokens, o.GenTokens, tr.Config.Context)
+	}
+	st, err := tr.NewState(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	prompt := make([]int, o.PromptTokens)
+	for i := range prompt {
+		prompt[i] = rng.IntN(tr.Config.Vocab)
+	}
+	var pre, dec []float64
+	for r := 0; r < max(1, o.Repeat); r++ {
+		st.Reset()
+		t0 := time.Now()
+		logits, err := st.Forward(prompt, false)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		pre = append(pre, float64(len(prompt))/time.Since(t0).Seconds())
+		tok := argmax(logits)
+		t0 = time.Now()
+		for i := 0; i < o.GenTokens; i++ {
+			logits, err = st.Forward([]int{tok}, false)
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			tok = argmax(logits)
+		}
+		dec = append(dec, float64(o.GenTokens)/time.Since(t0).Seconds())
+	}
+	return median(pre), median(dec), st.KVBytes(), nil
+}
+
+func argmax(l []float32) int {
+	b := 0
+	for i, v := range l {
+		if v > l[b] {
+			b = i
+		}
+	}
+	return b
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+// ReadBandwidth measures the memory-read bandwidth in GB/s with the current
+// thread count: the best of a few parallel passes over a buffer much larger
+// than the caches.
+func ReadBandwidth(bytes int) float64 {
+	buf := make([]float32, bytes/4)
+	for i := range buf {
+		buf[i] = 1
+	}
+	best := 0.0
+	for r := 0; r < 5; r++ {
+		t0 := time.Now()
+		sums := make([]float32, len(buf)/(1<<16)+1)
+		kernels.ParallelFor(len(buf), 1<<16, func(lo, hi int) {
+			sums[lo>>16] = kernels.Sum(buf[lo:hi])
+		})
+		sec := time.Since(t0).Seconds()
+		benchSink += sums[0]
+		best = max(best, float64(bytes)/sec/1e9)
+	}
+	return best
+}
+
+// benchSink keeps the probe's sums alive so the reads are not optimized away.
+var benchSink float32
+
+// CPUName returns the processor model from /proc/cpuinfo, or GOARCH.
+func CPUName() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+// Environment fills the fields that say what produced a result.
+func (r *SpeedResult) Environment() {
+	r.CPU, r.ISA, r.GoVersion = CPUName(), kernels.ISA().String(), runtime.Version()
+}
+
+// Compare fills the ratios of every result to the dense variant of the
+// same shape (or model) measured in the same run.
+func Compare(rs []SpeedResult) {
+	var dense *SpeedResult
+	for i := range rs {
+		if rs[i].Variant == "dense" && rs[i].Error == "" && rs[i].DType != "f32" {
+			dense = &rs[i]
+			break
+		}
+	}
+	if dense == nil {
+		for i := range rs {
+			if rs[i].Variant == "dense" && rs[i].Error == "" {
+				dense = &rs[i]
+				break
+			}
+		}
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.ReadGBps > 0 && r.BytesPerToken > 0 {
+			r.DecodeRooflineTPS = r.ReadGBps * 1e9 / float64(r.BytesPerToken)
+			r.DecodeRooflineFraction = r.DecodeTPS / r.DecodeRooflineTPS
+		}
+		if dense == nil || r.Error != "" {
+			continue
+		}
+		if r.BytesPerToken > 0 {
+			r.DecodeBoundSpeedup = float64(dense.BytesPerToken) / float64(r.BytesPerToken)
+		}
+		if dense.DecodeTPS > 0 {
+			r.DecodeSpeedupVsDense = r.DecodeTPS / dense.DecodeTPS
+		}
+		if dense.PrefillTPS > 0 {
+			r.PrefillSpeedupVsDense = r.PrefillTPS / dense.PrefillTPS
+		}
+		if dense.WeightBytes > 0 && r.WeightBytes > 0 {
+			r.WeightFractionOfDense = float64(r.WeightBytes) / float64(dense.WeightBytes)
+		}
+	}
+}
+
+// FormatSpeedTable prints results as an aligned text table.
+func FormatSpeedTable(rs []SpeedResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-34s %-9s %-5s %10s %9s %10s %10s %10s %8s %8s %8s %8s\n",
+		"model", "variant", "dtype", "prefill/s", "×dense", "decode/s", "×dense", "bound×", "roofline", "weights", "×dense", "peakRSS")
+	for _, r := range rs {
+		name := filepath.Base(r.Model)
+		if len(name) > 34 {
+			name = "…" + name[len(name)-33:]
+		}
+		if r.Error != "" {
+			fmt.Fprintf(&b, "%-34s %-9s %-5s  error: %s\n", name, r.Variant, r.DType, r.Error)
+			continue
+		}
+		ratio := func(v float64) string {
+			if v == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f×", v)
+		}
+		roof := "-"
+		if r.DecodeRooflineFraction > 0 {
+			roof = fmt.Sprintf("%.0f%%", 100*r.DecodeRooflineFraction)
+		}
+		gib := func(n int64) string {
+			if n <= 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
+		}
+		fmt.Fprintf(&b, "%-34s %-9s %-5s %10.1f %9s %10.2f %10s %10s %8s %8s %8s %8s\n",
+			name, r.Variant, r.DType, r.PrefillTPS, ratio(r.PrefillSpeedupVsDense), r.DecodeTPS, ratio(r.DecodeSpeedupVsDense),
+			ratio(r.DecodeBoundSpeedup), roof, gib(r.WeightBytes), ratio(r.WeightFractionOfDense), gib(r.PeakRSSBytes))
+	}
+	return b.String()
+}

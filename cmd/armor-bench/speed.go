@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/armor-llm/armor/bench"
+	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/synth"
+	"github.com/armor-llm/armor/model/tensor"
+	armrt "github.com/armor-llm/armor/runtime"
+)
+
+type modelList []string
+
+func (m *modelList) String() string     { return strings.Join(*m, ",") }
+func (m *modelList) Set(v string) error { *m = append(*m, v); return nil }
+
+type speedFlags struct {
+	models                          modelList
+	synthetic, dtype, plot, cache   string
+	llamacpp                        string
+	prompt, gen, threads, repeat, b int
+	jsonOut                         bool
+}
+
+func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&f.models, "m", "model to measure (repeatable): .armor, GGUF, HF directory or llama2.c")
+	fs.StringVar(&f.synthetic, "synthetic", "", "measure dense, 2:4 and ARMOR variants of a synthetic model of this shape: llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b, stories110m, llama-2-7b")
+	fs.StringVar(&f.dtype, "dtype", "f16", "value dtype of synthetic models: f16, bf16 or f32")
+	fs.IntVar(&f.b, "block-size", 128, "ARMOR block size of synthetic models")
+	fs.StringVar(&f.cache, "cache", defaultCache(), "folder for synthetic model files (reused between runs)")
+	fs.IntVar(&f.prompt, "prompt-tokens", 512, "prefill: prompt length in tokens")
+	fs.IntVar(&f.gen, "gen-tokens", 128, "decode: tokens generated one at a time")
+	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "threads")
+	fs.IntVar(&f.repeat, "repeat", 1, "runs per variant; the median is reported")
+	fs.StringVar(&f.llamacpp, "llamacpp", os.Getenv("ARMOR_LLAMACPP"), "llama-bench binary (or its folder): also time llama.cpp on the GGUF of the same model (env ARMOR_LLAMACPP)")
+	fs.StringVar(&f.plot, "plot", "", "write a bar chart of tokens/s and memory to this .svg file")
+	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON array, one object per variant")
+	return fs
+}
+
+func defaultCache() string {
+	if d := os.Getenv("ARMOR_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "armor", "synthetic")
+	}
+	return filepath.Join(os.TempDir(), "armor-synthetic")
+}
+
+const speedHelp = `armor-bench speed: prefill and decode tokens/s, weight bytes and peak RSS of
+each model variant, side by side, with ratios to the dense variant measured in
+the same run and the memory-bandwidth roofline of decode (bytes read per token
+÷ measured read bandwidth). Each variant runs in its own process, so peak RSS
+is its own and only one variant is in memory at a time.
+
+  armor-bench speed --synthetic llama-3.2-1b      dense f16 vs 2:4 vs ARMOR (b=128)
+  armor-bench speed -m a.armor -m b.gguf           any models
+
+Synthetic models have random weights at the exact shapes of real ones (speed
+does not depend on the values); they are written once into --cache.
+
+Flags:
+`
+
+func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
+	f := &speedFlags{}
+	fs := speedFlagSet("armor-bench speed", stderr, f)
+	fs.Usage = func() { fmt.Fprint(stderr, speedHelp); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	if demo && f.synthetic == "" && len(f.models) == 0 {
+		f.synthetic = "llama-3.2-1b"
+	}
+	if f.synthetic == "" && len(f.models) == 0 {
+		fs.Usage()
+		return errors.New("speed: give -m MODEL (repeatable) or --synthetic SHAPE")
+	}
+	if f.threads < 1 || f.prompt < 1 || f.gen < 1 || f.repeat < 1 {
+		return errors.New("speed: --threads, --prompt-tokens, --gen-tokens and --repeat must be at least 1")
+	}
+	dt, err := kernels.ParseDType(f.dtype)
+	if err != nil {
+		return fmt.Errorf("speed: --dtype: %w", err)
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(stderr, "armor-bench: "+format+"\n", a...) }
+	type job struct{ path, variant, shape string }
+	var jobs []job
+	var ggufForLlama string
+	if f.synthetic != "" {
+		cfg, err := synth.Shape(f.synthetic)
+		if err != nil {
+			return fmt.Errorf("speed: --synthetic: %w", err)
+		}
+		if err := os.MkdirAll(f.cache, 0o755); err != nil {
+			return fmt.Errorf("speed: --cache: %w", err)
+		}
+		tdt := map[kernels.DType]tensor.DType{kernels.F32: tensor.F32, kernels.F16: tensor.F16, kernels.BF16: tensor.BF16}[dt]
+		for _, v := range []synth.Variant{synth.Dense, synth.Sparse24, synth.Armor} {
+			name := fmt.Sprintf("%s-%s-%s", f.synthetic, v, dt)
+			if v == synth.Armor {
+				name += fmt.Sprintf("-b%d", f.b)
+			}
+			path := filepath.Join(f.cache, name+".armor")
+			if _, err := os.Stat(path); err != nil {
+				say("writing synthetic %s (%s, %s) to %s", f.synthetic, v, dt, path)
+				t0 := time.Now()
+				err := synth.WriteArmor(path, cfg, synth.ArmorOptions{Variant: v, DType: tdt, Block: f.b, Seed: 1,
+					Progress: progressLine(stderr, "  tensors")})
+				if err != nil {
+					return err
+				}
+				say("  done in %s", time.Since(t0).Round(time.Second))
+			}
+			jobs = append(jobs, job{path, string(v), f.synthetic})
+		}
+		if f.llamacpp != "" {
+			ggufForLlama = filepath.Join(f.cache, fmt.Sprintf("%s-dense-%s.gguf", f.synthetic, dt))
+			if _, err := os.Stat(ggufForLlama); err != nil {
+				say("writing synthetic GGUF %s for llama.cpp", ggufForLlama)
+				if err := synth.WriteGGUF(ggufForLlama, cfg, tdt, 1); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, m := range f.models {
+		jobs = append(jobs, job{m, "", ""})
+		if strings.HasSuffix(m, ".gguf") && ggufForLlama == "" {
+			ggufForLlama = m
+		}
+	}
+	say("measuring the read bandwidth with %d threads", f.threads)
+	kernels.SetThreads(f.threads)
+	gbps := bench.ReadBandwidth(1 << 30)
+	say("  %.1f GB/s", gbps)
+	var results []bench.SpeedResult
+	for _, j := range jobs {
+		say("timing %s: %d-token prefill, %d-token decode, %d thread(s)", j.path, f.prompt, f.gen, f.threads)
+		r := runChild(j.path, f)
+		if r.Variant == "" {
+			r.Variant = j.variant
+		}
+		r.Shape = j.shape
+		r.ReadGBps = gbps
+		if r.Error != "" {
+			say("  error: %s", r.Error)
+		} else {
+			say("  prefill %.1f tok/s, decode %.2f tok/s, peak RSS %s", r.PrefillTPS, r.DecodeTPS, armrt.FormatBytes(r.PeakRSSBytes))
+		}
+		results = append(results, r)
+	}
+	if f.llamacpp != "" {
+		if ggufForLlama == "" {
+			say("--llamacpp: no GGUF among the models; llama.cpp not run")
+		} else {
+			say("timing llama.cpp (llama-bench) on %s", ggufForLlama)
+			r := bench.RunLlamaBench(f.llamacpp, ggufForLlama, f.prompt, f.gen, f.threads, f.repeat)
+			r.ReadGBps, r.Shape = gbps, f.synthetic
+			if r.Error != "" {
+				say("  llama.cpp: %s", r.Error)
+			}
+			results = append(results, r)
+		}
+	}
+	bench.Compare(results)
+	if f.plot != "" {
+		if err := bench.WriteSpeedPlot(f.plot, results); err != nil {
+			say("--plot: %v", err)
+		} else {
+			say("chart written to %s", f.plot)
+		}
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	fmt.Fprintf(stdout, "\n%s, %s kernels, %d threads, %s; read bandwidth %.1f GB/s\n", bench.CPUName(), kernels.ISA(), f.threads, runtime.Version(), gbps)
+	fmt.Fprintf(stdout, "prefill: %d-token prompt; decode: %d tokens; roofline = decode tok/s ÷ (bandwidth ÷ bytes read per token)\n\n", f.prompt, f.gen)
+	fmt.Fprint(stdout, bench.FormatSpeedTable(results))
+	return nil
+}
+
+// runChild measures one model in a fresh process of this program, so its
+// peak RSS is its own and models are never in memory together.
+func runChild(path string, f *speedFlags) bench.SpeedResult {
+	fail := func(err error) bench.SpeedResult {
+		return bench.SpeedResult{Model: path, Threads: f.threads, Error: err.Error()}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	cmd := exec.Command(exe, "speed-one", "-m", path, "--prompt-tokens", strconv.Itoa(f.prompt),
+		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", strconv.Itoa(f.repeat))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fail(errors.New(msg))
+	}
+	var r bench.SpeedResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return fail(fmt.Errorf("bad output from the measuring process: %v", err))
+	}
+	return r
+}
+
+// speedOne is the child side of runChild: it measures one model and prints
+// one JSON object.
+func speedOne(args []string, stdout, stderr io.Writer) error {
+	f := &speedFlags{}
+	fs := speedFlagSet("armor-bench speed-one", stderr, f)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if len(f.models) != 1 {
+		return errors.New("speed-one: exactly one -m")
+	}
+	path := f.models[0]
+	if err := checkFits(path); err != nil {
+		return err
+	}
+	kernels.SetThreads(f.threads)
+	ld, err := armrt.Open(path, "", false)
+	if err != nil {
+		return err
+	}
+	defer ld.Close()
+	r := bench.SpeedResult{Model: path, Threads: f.threads, PromptTokens: f.prompt, GenTokens: f.gen}
+	r.Variant, r.DType = describe(ld.Model)
+	r.WeightBytes = ld.Model.WeightBytes()
+	r.BytesPerToken = ld.Tr.WeightBytes()
+	r.PrefillTPS, r.DecodeTPS, r.KVBytes, err = bench.MeasureSpeed(ld.Tr, bench.SpeedOptions{PromptTokens: f.prompt, GenTokens: f.gen, Repeat: f.repeat})
+	if err != nil {
+		return err
+	}
+	r.PeakRSSBytes = armrt.PeakRSS()
+	r.Environment()
+	return json.NewEncoder(stdout).Encode(r)
+}
+
+// describe names a model's variant (dense, sparse24, armor) and value dtype.
+func describe(m *model.Model) (variant, dtype string) {
+	variant = "dense"
+	if h := m.ArmorHeaderOf(); h != nil {
+		for _, l := range h.Linears {
+			if l.Kind == "armor" {
+				variant = "armor"
+				break
+			}
+			if l.Kind == "sparse24" {
+				variant = "sparse24"
+			}
+		}
+	}
+	for _, n := range []string{"blk.0.ffn_up.weight", "blk.0.ffn_up.s24_values"} {
+		if t := m.Tensors[n]; t != nil {
+			return variant, strings.ToLower(t.DType.String())
+		}
+	}
+	return variant, "?"
+}
+
+// checkFits refuses, before loading, a model larger than the available memory.
+func checkFits(path string) error {
+	st, err := os.Stat(path)
+	if err != nil || st.IsDir() {
+		return nil
+	}
+	avail := memAvailable()
+	if avail > 0 && st.Size() > avail {
+		return fmt.Errorf("%s: %s of weights do not fit in the %s of available memory", path, armrt.FormatBytes(st.Size()), armrt.FormatBytes(avail))
+	}
+	return nil
+}
+
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
+			fs := strings.Fields(rest)
+			if len(fs) > 0 {
+				n, _ := strconv.ParseInt(fs[0], 10, 64)
+				return n * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// progressLine reports done/total on one redrawn line.
+func progressLine(w io.Writer, label string) func(done, total int) {
+	return newProgress(w, label, false)
+}

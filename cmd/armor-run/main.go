@@ -1,0 +1,296 @@
+// Command armor-run generates text and chats with a model: .armor, GGUF,
+// Hugging Face directory or llama2.c checkpoint.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/model/chat"
+	armrt "github.com/armor-llm/armor/runtime"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+type options struct {
+	model, tokenizer, prompt, promptFile, system, template string
+	n, ctx, threads, topK, repeatLastN                     int
+	temp, topP, minP, repeatPenalty                        float64
+	seed                                                   int64
+	chat, noBOS, jsonOut, quiet                            bool
+	stops                                                  stringList
+}
+
+const usage = `armor-run: generate text or chat with a language model.
+
+Usage:
+  armor-run -m MODEL -p PROMPT [-n N] [sampling flags]
+  armor-run -m MODEL --chat [--system TEXT]
+
+MODEL is a .armor file, a GGUF file, a Hugging Face directory (config.json +
+safetensors + tokenizer.json) or a llama2.c checkpoint (.bin, with
+tokenizer.bin beside it or --tokenizer).
+
+The prompt and its continuation are streamed to stdout; load time, prompt and
+generation speed and memory go to stderr at the end. --temp 0 is greedy
+decoding. In --chat mode each line you type is one user turn, rendered with
+the model's chat template; Ctrl-C stops the current answer, Ctrl-D ends.
+
+Flags:
+`
+
+func parse(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("armor-run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
+	fs.StringVar(&o.model, "m", "", "model file or directory (required)")
+	fs.StringVar(&o.model, "model", "", "same as -m")
+	fs.StringVar(&o.tokenizer, "tokenizer", "", "tokenizer to use instead of the model's: tokenizer.json directory, tokenizer.model, llama2.c tokenizer.bin or GGUF")
+	fs.StringVar(&o.prompt, "p", "", "prompt")
+	fs.StringVar(&o.prompt, "prompt", "", "same as -p")
+	fs.StringVar(&o.promptFile, "f", "", "read the prompt from this file")
+	fs.IntVar(&o.n, "n", 256, "tokens to generate (-1: until end of text or context)")
+	fs.IntVar(&o.ctx, "ctx", 0, "context size in tokens (0: the model's, at most 4096)")
+	fs.IntVar(&o.threads, "threads", runtime.NumCPU(), "threads")
+	fs.Float64Var(&o.temp, "temp", 0.8, "temperature (0: greedy)")
+	fs.IntVar(&o.topK, "top-k", 40, "top-k sampling (0: off)")
+	fs.Float64Var(&o.topP, "top-p", 0.95, "top-p sampling (1: off)")
+	fs.Float64Var(&o.minP, "min-p", 0.05, "min-p sampling (0: off)")
+	fs.Float64Var(&o.repeatPenalty, "repeat-penalty", 1.0, "repetition penalty (1: off)")
+	fs.IntVar(&o.repeatLastN, "repeat-last-n", 64, "tokens the repetition penalty looks back over")
+	fs.Int64Var(&o.seed, "seed", -1, "random seed (-1: random)")
+	fs.BoolVar(&o.chat, "chat", false, "interactive chat")
+	fs.StringVar(&o.system, "system", "", "system message for --chat")
+	fs.StringVar(&o.template, "chat-template", "", "built-in chat template to use instead of the model's: chatml, llama3, llama2, plain")
+	fs.Var(&o.stops, "stop", "stop when this text is generated (repeatable)")
+	fs.BoolVar(&o.noBOS, "no-bos", false, "do not start the prompt with BOS")
+	fs.BoolVar(&o.jsonOut, "json", false, "print a JSON summary (text, tokens, speed) to stdout instead of streaming")
+	fs.BoolVar(&o.quiet, "quiet", false, "do not print the statistics to stderr")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags go before values: -p \"text\")", fs.Arg(0))
+	}
+	if o.model == "" {
+		return nil, errors.New("no model: give one with -m MODEL")
+	}
+	if o.promptFile != "" {
+		b, err := os.ReadFile(o.promptFile)
+		if err != nil {
+			return nil, fmt.Errorf("-f: %w", err)
+		}
+		o.prompt = string(b)
+	}
+	if !o.chat && o.prompt == "" {
+		return nil, errors.New("no prompt: give one with -p TEXT or -f FILE, or use --chat")
+	}
+	if o.threads < 1 {
+		return nil, fmt.Errorf("--threads %d: must be at least 1", o.threads)
+	}
+	if o.temp < 0 || o.topP < 0 || o.minP < 0 || o.repeatPenalty <= 0 {
+		return nil, errors.New("sampling flags out of range: --temp, --top-p, --min-p must be ≥ 0 and --repeat-penalty > 0")
+	}
+	if o.seed < 0 {
+		o.seed = time.Now().UnixNano() & (1<<62 - 1)
+	}
+	return o, nil
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, err := parse(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "armor-run:", err)
+		return 2
+	}
+	kernels.SetThreads(o.threads)
+	ld, err := armrt.Open(o.model, o.tokenizer, true)
+	if err != nil {
+		fmt.Fprintln(stderr, "armor-run:", err)
+		return 1
+	}
+	defer ld.Close()
+	ctx := o.ctx
+	if ctx <= 0 {
+		ctx = min(ld.Tr.Config.Context, 4096)
+	}
+	if ctx > ld.Tr.Config.Context {
+		fmt.Fprintf(stderr, "armor-run: --ctx %d exceeds the model's context of %d\n", ctx, ld.Tr.Config.Context)
+		return 2
+	}
+	sc := armrt.SamplerConfig{Temp: float32(o.temp), TopK: o.topK, TopP: float32(o.topP), MinP: float32(o.minP),
+		RepeatPenalty: float32(o.repeatPenalty), RepeatLastN: o.repeatLastN, Seed: uint64(o.seed)}
+	sess, err := armrt.NewSession(ld.Tr, ld.Tok, ctx, sc)
+	if err != nil {
+		fmt.Fprintln(stderr, "armor-run:", err)
+		return 1
+	}
+	if o.chat {
+		return chatLoop(o, ld, sess, stdin, stdout, stderr)
+	}
+	prompt := ld.Tok.Encode(o.prompt, ld.Tok.AddBOSDefault() && !o.noBOS)
+	sigctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	w := bufio.NewWriter(stdout)
+	emit := func(s string) { w.WriteString(s); w.Flush() }
+	if o.jsonOut {
+		emit = nil
+	} else {
+		emit(o.prompt)
+	}
+	res, err := sess.Generate(sigctx, prompt, o.n, o.stops, emit)
+	if err != nil {
+		w.Flush()
+		fmt.Fprintln(stderr, "\narmor-run:", err)
+		return 1
+	}
+	if o.jsonOut {
+		json.NewEncoder(w).Encode(map[string]any{
+			"model": o.model, "prompt": o.prompt, "prompt_tokens": prompt, "tokens": res.Tokens, "text": res.Text,
+			"stop_reason": res.StopReason, "prompt_tps": res.PromptTPS(), "decode_tps": res.GenTPS(),
+			"load_seconds": ld.LoadTime.Seconds(), "weight_bytes": ld.Tr.WeightBytes(), "peak_rss_bytes": armrt.PeakRSS(),
+			"threads": o.threads, "seed": o.seed,
+		})
+	} else {
+		w.WriteString("\n")
+	}
+	w.Flush()
+	if !o.quiet {
+		printStats(stderr, ld, sess, res)
+	}
+	if res.StopReason == "context" {
+		fmt.Fprintf(stderr, "armor-run: stopped: the context of %d tokens is full (raise --ctx, model maximum %d)\n", sess.State.Capacity, ld.Tr.Config.Context)
+	}
+	return 0
+}
+
+func printStats(w io.Writer, ld *armrt.Loaded, sess *armrt.Session, res *armrt.Result) {
+	fmt.Fprintf(w, "\nload time    = %8.2f ms\n", float64(ld.LoadTime.Microseconds())/1000)
+	fmt.Fprintf(w, "prompt eval  = %8.2f ms / %4d tokens (%8.2f tokens/s)\n", float64(res.PromptTime.Microseconds())/1000, res.PromptTokens, res.PromptTPS())
+	fmt.Fprintf(w, "generation   = %8.2f ms / %4d tokens (%8.2f tokens/s)\n", float64(res.GenTime.Microseconds())/1000, len(res.Tokens), res.GenTPS())
+	fmt.Fprintf(w, "weights      = %s read per token; KV cache %s; peak RSS %s; %d threads, %s kernels\n",
+		armrt.FormatBytes(ld.Tr.WeightBytes()), armrt.FormatBytes(sess.State.KVBytes()), armrt.FormatBytes(armrt.PeakRSS()), kernels.Threads(), kernelsISA())
+}
+
+func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader, stdout, stderr io.Writer) int {
+	tmpl, err := chatTemplate(o, ld)
+	if err != nil {
+		fmt.Fprintln(stderr, "armor-run:", err)
+		return 1
+	}
+	var msgs []chat.Message
+	if o.system != "" {
+		msgs = append(msgs, chat.Message{Role: "system", Content: o.system})
+	}
+	// Ctrl-C during an answer stops that answer; at the prompt it exits.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
+	in := bufio.NewScanner(stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	w := bufio.NewWriter(stdout)
+	fmt.Fprintf(stderr, "armor-run: chatting with %s (%s). Ctrl-C stops an answer, Ctrl-D ends.\n", o.model, ld.Tr.Config.Arch)
+	bos := ""
+	if b := ld.Tok.BOS(); b >= 0 {
+		bos = ld.Tok.Piece(b)
+	}
+	for {
+		fmt.Fprint(stdout, "> ")
+		if !in.Scan() {
+			fmt.Fprintln(stdout)
+			return 0
+		}
+		line := strings.TrimSpace(in.Text())
+		if line == "" {
+			continue
+		}
+		msgs = append(msgs, chat.Message{Role: "user", Content: line})
+		text, err := tmpl.Render(msgs, true)
+		if err != nil {
+			fmt.Fprintln(stderr, "armor-run:", err)
+			return 1
+		}
+		addBOS := ld.Tok.AddBOSDefault() && !o.noBOS && !chat.StartsWithBOS(text, bos)
+		prompt := ld.Tok.Encode(text, addBOS)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-sigs:
+				cancel()
+			case <-done:
+			}
+		}()
+		res, err := sess.Generate(ctx, prompt, o.n, o.stops, func(s string) { w.WriteString(s); w.Flush() })
+		close(done)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(stderr, "\narmor-run:", err)
+			var full *armrt.ErrContextFull
+			if errors.As(err, &full) || strings.Contains(err.Error(), "does not fit the context") {
+				msgs = msgs[:len(msgs)-1]
+				continue
+			}
+			return 1
+		}
+		fmt.Fprintln(w)
+		w.Flush()
+		if res.StopReason == "interrupted" {
+			fmt.Fprintln(stderr, "[stopped]")
+		}
+		msgs = append(msgs, chat.Message{Role: "assistant", Content: strings.TrimSpace(res.Text)})
+		if !o.quiet {
+			fmt.Fprintf(stderr, "[%d prompt tokens at %.1f t/s, %d tokens at %.1f t/s]\n", res.PromptTokens, res.PromptTPS(), len(res.Tokens), res.GenTPS())
+		}
+	}
+}
+
+// chatTemplate picks the model's Jinja template, or a built-in one.
+func chatTemplate(o *options, ld *armrt.Loaded) (chat.Template, error) {
+	name := o.template
+	if name == "" {
+		if src := ld.Model.ChatTemplate(); src != "" {
+			bos, eos := "", ""
+			if b := ld.Tok.BOS(); b >= 0 {
+				bos = ld.Tok.Piece(b)
+			}
+			if e := ld.Tok.EOS(); e >= 0 {
+				eos = ld.Tok.Piece(e)
+			}
+			t, err := chat.FromJinja(src, bos, eos)
+			if err == nil {
+				return t, nil
+			}
+			fmt.Fprintf(os.Stderr, "armor-run: the model's chat template does not compile (%v); using a built-in one\n", err)
+		}
+		name = chat.GuessBuiltin(func(text string) bool {
+			ids := ld.Tok.Encode(text, false)
+			return len(ids) == 1
+		})
+	}
+	return chat.Builtin(name)
+}
+
+func kernelsISA() string { return kernels.ISA().String() }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/armor-llm/armor/internal/testdata"
+)
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, strings.NewReader(""), &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestGreedyDeterministic(t *testing.T) {
+	m := testdata.File(t, "models/stories260K.gguf")
+	code, out1, errs := runCmd("-m", m, "-p", "Once upon a time", "-n", "24", "--temp", "0", "--threads", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	_, out2, _ := runCmd("-m", m, "-p", "Once upon a time", "-n", "24", "--temp", "0", "--threads", "2")
+	if out1 != out2 || !strings.HasPrefix(out1, "Once upon a time") || len(out1) < 40 {
+		t.Fatalf("greedy output differs between 1 and 2 threads or is too short:\n%q\n%q", out1, out2)
+	}
+	if !strings.Contains(errs, "tokens/s") {
+		t.Errorf("no statistics on stderr: %q", errs)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	m := testdata.File(t, "models/stories260K.gguf")
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.gguf")
+	os.WriteFile(junk, []byte("GGUF\x03\x00\x00\x00\x01"), 0o644)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-p", "hi"}, 2, "no model"},
+		{[]string{"-m", m}, 2, "no prompt"},
+		{[]string{"-m", filepath.Join(dir, "nope.gguf"), "-p", "x"}, 1, "nope.gguf"},
+		{[]string{"-m", junk, "-p", "x"}, 1, "junk.gguf"},
+		{[]string{"-m", m, "-p", strings.Repeat("Once upon a time ", 20), "--ctx", "16"}, 1, "does not fit the context"},
+		{[]string{"-m", m, "-p", "x", "--ctx", "100000"}, 2, "exceeds the model's context"},
+		{[]string{"-m", m, "-p", "x", "--threads", "0"}, 2, "--threads"},
+		{[]string{"-m", m, "-p", "x", "stray"}, 2, "unexpected argument"},
+	}
+	for _, c := range cases {
+		code, _, errs := runCmd(c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", c.args, code, errs, c.code, c.want)
+		}
+	}
+}
+
+func TestChatEndsOnEOF(t *testing.T) {
+	m := testdata.File(t, "models/stories260K.gguf")
+	var o, e bytes.Buffer
+	code := run([]string{"-m", m, "--chat", "-n", "8", "--temp", "0"}, strings.NewReader("Tell me a story\n"), &o, &e)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e.String())
+	}
+	if !strings.Contains(o.String(), "> ") || len(o.String()) < 8 {
+		t.Fatalf("chat output %q", o.String())
+	}
+}

@@ -1,0 +1,392 @@
+package model
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/armor-llm/armor/model/mmap"
+	"github.com/armor-llm/armor/model/tensor"
+)
+
+// The .armor format is specified in ARMOR_FORMAT.md; this file is its only
+// reader and writer.
+
+const (
+	armorVersion   = 1
+	armorAlign     = 64
+	armorMaxHeader = 256 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ArmorHeader is the JSON header of an .armor file.
+type ArmorHeader struct {
+	Format     string                 `json:"format"` // "armor"
+	Version    int                    `json:"version"`
+	Config     Config                 `json:"config"`
+	Vocab      *Vocab                 `json:"vocab,omitempty"`
+	Linears    map[string]ArmorLinear `json:"linears"`
+	Tensors    []ArmorTensor          `json:"tensors"`
+	Provenance map[string]any         `json:"provenance,omitempty"`
+	Layers     map[string]LayerResult `json:"layers,omitempty"`
+}
+
+// ArmorLinear says how a linear layer is stored: "dense" (NAME.weight),
+// "sparse24" (NAME.s24_values, NAME.s24_idx) or "armor" (those plus
+// NAME.pre and NAME.post block-diagonal wrappers of Block × Block blocks).
+type ArmorLinear struct {
+	Kind  string `json:"kind"`
+	Block int    `json:"block,omitempty"`
+}
+
+// LayerResult records what conversion achieved on one linear layer.
+type LayerResult struct {
+	Method     string  `json:"method"`
+	ProxyLoss  float64 `json:"proxy_loss"`
+	NoWagPLoss float64 `json:"nowag_p_loss,omitempty"`
+	Iters      int     `json:"iters,omitempty"`
+	Seconds    float64 `json:"seconds,omitempty"`
+}
+
+// ArmorTensor locates one tensor in the data section.
+type ArmorTensor struct {
+	Name   string `json:"name"`
+	DType  string `json:"dtype"`
+	Shape  []int  `json:"shape"`
+	Offset int64  `json:"offset"` // from the start of the data section
+	Size   int64  `json:"size"`
+	CRC32C string `json:"crc32c"` // 8 hex digits, Castagnoli
+}
+
+// ArmorWriter writes an .armor file: tensors are declared up front (so the
+// header can be written first), then their data streamed in order. The file
+// appears at its path only when Close succeeds.
+type ArmorWriter struct {
+	path   string
+	tmp    *os.File
+	w      *bufio.Writer
+	hdr    ArmorHeader
+	next   int   // index of the next tensor to write
+	pos    int64 // bytes written into the data section
+	hdrLen int64
+	crcs   []uint32
+}
+
+// CreateArmor starts a file at path. hdr.Tensors gives every tensor's name,
+// dtype and shape in write order; offsets and sizes are filled in here.
+func CreateArmor(path string, hdr ArmorHeader) (*ArmorWriter, error) {
+	hdr.Format, hdr.Version = "armor", armorVersion
+	var off int64
+	seen := map[string]bool{}
+	for i := range hdr.Tensors {
+		t := &hdr.Tensors[i]
+		if seen[t.Name] {
+			return nil, fmt.Errorf("armor: %s: tensor %s declared twice", path, t.Name)
+		}
+		seen[t.Name] = true
+		dt, ok := tensor.ParseDType(t.DType)
+		if !ok {
+			return nil, fmt.Errorf("armor: %s: tensor %s: unknown dtype %q", path, t.Name, t.DType)
+		}
+		n := int64(1)
+		for _, d := range t.Shape {
+			n *= int64(d)
+		}
+		size, err := tensor.ByteSize(dt, n)
+		if err != nil {
+			return nil, fmt.Errorf("armor: %s: tensor %s: %w", path, t.Name, err)
+		}
+		t.Offset, t.Size, t.CRC32C = off, size, "00000000"
+		off = (off + size + armorAlign - 1) / armorAlign * armorAlign
+	}
+	hj, err := json.Marshal(&hdr)
+	if err != nil {
+		return nil, fmt.Errorf("armor: header: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.armor")
+	if err != nil {
+		return nil, fmt.Errorf("armor: cannot write %s: %w", path, err)
+	}
+	aw := &ArmorWriter{path: path, tmp: tmp, w: bufio.NewWriterSize(tmp, 1<<20), hdr: hdr, hdrLen: int64(len(hj)), crcs: make([]uint32, len(hdr.Tensors))}
+	if err := aw.writeHeader(hj); err != nil {
+		aw.Abort()
+		return nil, err
+	}
+	return aw, nil
+}
+
+func (aw *ArmorWriter) writeHeader(hj []byte) error {
+	var pre [16]byte
+	copy(pre[:], armorMagic)
+	binary.LittleEndian.PutUint32(pre[4:], armorVersion)
+	binary.LittleEndian.PutUint64(pre[8:], uint64(len(hj)))
+	aw.w.Write(pre[:])
+	aw.w.Write(hj)
+	_, err := aw.w.Write(make([]byte, armorPad(16+int64(len(hj)))))
+	if err != nil {
+		return fmt.Errorf("armor: %s: %w", aw.path, err)
+	}
+	return nil
+}
+
+func armorPad(n int64) int64 { return (armorAlign - n%armorAlign) % armorAlign }
+
+// WriteTensor writes the data of the next declared tensor.
+func (aw *ArmorWriter) WriteTensor(name string, data []byte) error {
+	if aw.next >= len(aw.hdr.Tensors) {
+		return fmt.Errorf("armor: %s: tensor %s was not declared", aw.path, name)
+	}
+	t := &aw.hdr.Tensors[aw.next]
+	if t.Name != name {
+		return fmt.Errorf("armor: %s: tensor %s written where %s was declared", aw.path, name, t.Name)
+	}
+	if int64(len(data)) != t.Size {
+		return fmt.Errorf("armor: %s: tensor %s has %d bytes, declared %d", aw.path, name, len(data), t.Size)
+	}
+	aw.crcs[aw.next] = crc32.Checksum(data, castagnoli)
+	aw.w.Write(data)
+	pad := armorPad(t.Size)
+	if aw.next == len(aw.hdr.Tensors)-1 {
+		pad = 0
+	}
+	if _, err := aw.w.Write(make([]byte, pad)); err != nil {
+		return fmt.Errorf("armor: %s: %w", aw.path, err)
+	}
+	aw.next++
+	return nil
+}
+
+// Close finishes the file: it fills in the checksums and renames the
+// temporary file into place.
+func (aw *ArmorWriter) Close() error {
+	if aw.next != len(aw.hdr.Tensors) {
+		aw.Abort()
+		return fmt.Errorf("armor: %s: %d of %d tensors written", aw.path, aw.next, len(aw.hdr.Tensors))
+	}
+	fail := func(err error) error {
+		aw.Abort()
+		return fmt.Errorf("armor: %s: %w", aw.path, err)
+	}
+	if err := aw.w.Flush(); err != nil {
+		return fail(err)
+	}
+	for i := range aw.hdr.Tensors {
+		aw.hdr.Tensors[i].CRC32C = fmt.Sprintf("%08x", aw.crcs[i])
+	}
+	hj, err := json.Marshal(&aw.hdr)
+	if err != nil {
+		return fail(err)
+	}
+	if int64(len(hj)) != aw.hdrLen { // fixed-width checksums keep the length
+		return fail(errors.New("header length changed"))
+	}
+	if _, err := aw.tmp.WriteAt(hj, 16); err != nil {
+		return fail(err)
+	}
+	if err := aw.tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := aw.tmp.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(aw.tmp.Name(), aw.path); err != nil {
+		os.Remove(aw.tmp.Name())
+		return fmt.Errorf("armor: %w", err)
+	}
+	return nil
+}
+
+// Abort removes the temporary file.
+func (aw *ArmorWriter) Abort() {
+	aw.tmp.Close()
+	os.Remove(aw.tmp.Name())
+}
+
+// ReadArmorHeader parses the header of an .armor file without mapping it.
+func ReadArmorHeader(path string) (*ArmorHeader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("armor: %w", err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	var pre [16]byte
+	if _, err := io.ReadFull(f, pre[:]); err != nil {
+		return nil, fmt.Errorf("armor: %s: truncated header", path)
+	}
+	hdr, _, err := parseArmorPrefix(path, pre[:], st.Size(), func(n int64) ([]byte, error) {
+		b := make([]byte, n)
+		_, err := io.ReadFull(f, b)
+		return b, err
+	})
+	return hdr, err
+}
+
+func parseArmorPrefix(path string, pre []byte, fileSize int64, read func(n int64) ([]byte, error)) (*ArmorHeader, int64, error) {
+	if string(pre[:4]) != armorMagic {
+		return nil, 0, fmt.Errorf("armor: %s: bad magic", path)
+	}
+	if v := binary.LittleEndian.Uint32(pre[4:]); v != armorVersion {
+		return nil, 0, fmt.Errorf("armor: %s: format version %d is not supported (this build reads version %d)", path, v, armorVersion)
+	}
+	n := binary.LittleEndian.Uint64(pre[8:])
+	if n > armorMaxHeader || int64(n) > fileSize-16 {
+		return nil, 0, fmt.Errorf("armor: %s: header of %d bytes does not fit in a %d-byte file (truncated?)", path, n, fileSize)
+	}
+	hj, err := read(int64(n))
+	if err != nil {
+		return nil, 0, fmt.Errorf("armor: %s: truncated header: %w", path, err)
+	}
+	var hdr ArmorHeader
+	if err := json.Unmarshal(hj, &hdr); err != nil {
+		return nil, 0, fmt.Errorf("armor: %s: header: %w", path, err)
+	}
+	dataStart := 16 + int64(n)
+	dataStart += armorPad(dataStart)
+	return &hdr, dataStart, nil
+}
+
+// loadArmor maps an .armor file, verifies every tensor's checksum, and
+// returns the model with its tensors as views on the mapping.
+func loadArmor(path string) (*Model, error) {
+	mf, err := mmap.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	m, err := parseArmor(path, mf.Data)
+	if err != nil {
+		mf.Close()
+		return nil, err
+	}
+	m.closers = append(m.closers, mf.Close)
+	return m, nil
+}
+
+func parseArmor(path string, b []byte) (*Model, error) {
+	if len(b) < 16 {
+		return nil, fmt.Errorf("armor: %s: truncated file", path)
+	}
+	hdr, dataStart, err := parseArmorPrefix(path, b[:16], int64(len(b)), func(n int64) ([]byte, error) { return b[16 : 16+n], nil })
+	if err != nil {
+		return nil, err
+	}
+	if dataStart > int64(len(b)) {
+		return nil, fmt.Errorf("armor: %s: truncated after the header", path)
+	}
+	data := b[dataStart:]
+	m := &Model{Path: path, Format: "armor", Config: hdr.Config, Tensors: map[string]*tensor.Tensor{},
+		Meta: map[string]any{"header": hdr}}
+	verify := os.Getenv("ARMOR_NO_VERIFY") != "1"
+	for _, at := range hdr.Tensors {
+		dt, ok := tensor.ParseDType(at.DType)
+		if !ok {
+			return nil, fmt.Errorf("armor: %s: tensor %s: unknown dtype %q", path, at.Name, at.DType)
+		}
+		n := int64(1)
+		for _, d := range at.Shape {
+			if d < 0 || d > 1<<40 {
+				return nil, fmt.Errorf("armor: %s: tensor %s: bad shape %v", path, at.Name, at.Shape)
+			}
+			n *= int64(d)
+		}
+		size, err := tensor.ByteSize(dt, n)
+		if err != nil || size != at.Size {
+			return nil, fmt.Errorf("armor: %s: tensor %s: size %d does not match shape %v of %s", path, at.Name, at.Size, at.Shape, at.DType)
+		}
+		if at.Offset < 0 || at.Offset%armorAlign != 0 || at.Offset > int64(len(data)) || at.Size > int64(len(data))-at.Offset {
+			return nil, fmt.Errorf("armor: %s: tensor %s: data [%d, %d) outside the file (truncated?)", path, at.Name, at.Offset, at.Offset+at.Size)
+		}
+		view := data[at.Offset : at.Offset+at.Size]
+		if verify {
+			want, err := strconv.ParseUint(at.CRC32C, 16, 32)
+			if err != nil {
+				return nil, fmt.Errorf("armor: %s: tensor %s: bad checksum field %q", path, at.Name, at.CRC32C)
+			}
+			if got := crc32.Checksum(view, castagnoli); got != uint32(want) {
+				return nil, fmt.Errorf("armor: %s: tensor %s is corrupted (crc32c %08x, header says %s)", path, at.Name, got, at.CRC32C)
+			}
+		}
+		if m.Tensors[at.Name] != nil {
+			return nil, fmt.Errorf("armor: %s: tensor %s appears twice", path, at.Name)
+		}
+		m.Tensors[at.Name] = &tensor.Tensor{Name: at.Name, DType: dt, Shape: append([]int(nil), at.Shape...), Data: view}
+	}
+	for name, l := range hdr.Linears {
+		switch l.Kind {
+		case "dense":
+		case "sparse24", "armor":
+			if l.Kind == "armor" && l.Block <= 0 {
+				return nil, fmt.Errorf("armor: %s: linear %s: block size %d", path, name, l.Block)
+			}
+		default:
+			return nil, fmt.Errorf("armor: %s: linear %s: unknown kind %q", path, name, l.Kind)
+		}
+	}
+	m.Vocab = hdr.Vocab
+	return m, nil
+}
+
+// ArmorHeaderOf returns the header of a model loaded from an .armor file.
+func (m *Model) ArmorHeaderOf() *ArmorHeader {
+	h, _ := m.Meta["header"].(*ArmorHeader)
+	return h
+}
+
+// ArmorPart is one tensor to write, with its data produced on demand so
+// that a writer holds one tensor in memory at a time.
+type ArmorPart struct {
+	Name  string
+	DType tensor.DType
+	Shape []int
+	Data  func() ([]byte, error)
+}
+
+// ArmorSpec is everything an .armor file holds.
+type ArmorSpec struct {
+	Config     Config
+	Vocab      *Vocab // must be self-contained (Vocab.Embedded)
+	Linears    map[string]ArmorLinear
+	Parts      []ArmorPart
+	Provenance map[string]any
+	Layers     map[string]LayerResult
+	// Progress, if set, is called after each tensor is written.
+	Progress func(done, total int)
+}
+
+// WriteArmor writes spec to path atomically.
+func WriteArmor(path string, spec *ArmorSpec) error {
+	if err := spec.Config.Validate(); err != nil {
+		return fmt.Errorf("armor: %s: %w", path, err)
+	}
+	hdr := ArmorHeader{Config: spec.Config, Vocab: spec.Vocab, Linears: spec.Linears, Provenance: spec.Provenance, Layers: spec.Layers}
+	for _, p := range spec.Parts {
+		hdr.Tensors = append(hdr.Tensors, ArmorTensor{Name: p.Name, DType: p.DType.String(), Shape: p.Shape})
+	}
+	w, err := CreateArmor(path, hdr)
+	if err != nil {
+		return err
+	}
+	for i, p := range spec.Parts {
+		b, err := p.Data()
+		if err != nil {
+			w.Abort()
+			return fmt.Errorf("armor: %s: tensor %s: %w", path, p.Name, err)
+		}
+		if err := w.WriteTensor(p.Name, b); err != nil {
+			w.Abort()
+			return err
+		}
+		if spec.Progress != nil {
+			spec.Progress(i+1, len(spec.Parts))
+		}
+	}
+	return w.Close()
+}

@@ -1,0 +1,172 @@
+package runtime
+
+import (
+	"fmt"
+
+	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/tensor"
+)
+
+// Sparse is a 2:4 linear layer over the kernels' packed layout.
+type Sparse struct {
+	W    kernels.Sparse24
+	Bias []float32
+}
+
+func (s *Sparse) In() int  { return s.W.Cols }
+func (s *Sparse) Out() int { return s.W.Rows }
+func (s *Sparse) Forward(y, x []float32) {
+	s.W.MatVec(y, x)
+	addBias(y, s.Bias, 1)
+}
+func (s *Sparse) ForwardBatch(y, x []float32, n int) {
+	s.W.MatMul(y, x, n)
+	addBias(y, s.Bias, n)
+}
+func (s *Sparse) WeightBytes() int64 { return s.W.Bytes() + int64(4*len(s.Bias)) }
+
+// Armor is an ARMOR linear layer: y = Post·(Core·(Pre·x)) + bias, fused in
+// the kernels.
+type Armor struct{ L *kernels.Armor }
+
+func (a *Armor) In() int                            { return a.L.In() }
+func (a *Armor) Out() int                           { return a.L.Out() }
+func (a *Armor) Forward(y, x []float32)             { a.L.MatVec(y, x) }
+func (a *Armor) ForwardBatch(y, x []float32, n int) { a.L.MatMul(y, x, n) }
+func (a *Armor) WeightBytes() int64                 { return a.L.Bytes() }
+
+// u16 views (or, when unaligned, copies) f16/bf16 tensor data.
+func u16(t *tensor.Tensor) []uint16 {
+	if v, ok := t.U16View(); ok {
+		return v
+	}
+	out := make([]uint16, len(t.Data)/2)
+	for i := range out {
+		out[i] = uint16(t.Data[2*i]) | uint16(t.Data[2*i+1])<<8
+	}
+	return out
+}
+
+// values fills the value slice of a kernel matrix from t.
+func values(t *tensor.Tensor) (kernels.DType, []float32, []uint16, error) {
+	switch t.DType {
+	case tensor.F32:
+		return kernels.F32, t.ToF32(), nil, nil
+	case tensor.F16:
+		return kernels.F16, nil, u16(t), nil
+	case tensor.BF16:
+		return kernels.BF16, nil, u16(t), nil
+	}
+	return 0, nil, nil, fmt.Errorf("tensor %s: dtype %v cannot hold packed weights", t.Name, t.DType)
+}
+
+// NewSparse24 builds the kernels' 2:4 matrix from NAME.s24_values
+// [rows, cols/2] and NAME.s24_idx [rows, ceil(cols/8)] (U8).
+func NewSparse24(vals, idx *tensor.Tensor, cols int) (*kernels.Sparse24, error) {
+	if len(vals.Shape) != 2 || vals.Shape[1]*2 != cols {
+		return nil, fmt.Errorf("tensor %s: shape %v does not hold %d columns of 2:4 values", vals.Name, vals.Shape, cols)
+	}
+	rows := vals.Shape[0]
+	if idx.DType != tensor.U8 || idx.Elements() != rows*kernels.IdxStride(cols) {
+		return nil, fmt.Errorf("tensor %s: %v %v, want U8 [%d %d]", idx.Name, idx.DType, idx.Shape, rows, kernels.IdxStride(cols))
+	}
+	dt, f, h, err := values(vals)
+	if err != nil {
+		return nil, err
+	}
+	s := &kernels.Sparse24{DType: dt, Rows: rows, Cols: cols, F32: f, U16: h, Idx: idx.Data}
+	if err := s.Check(); err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", vals.Name, err)
+	}
+	return s, nil
+}
+
+// NewBlockDiag builds an n × n block-diagonal matrix of block b from t.
+func NewBlockDiag(t *tensor.Tensor, n, b int) (*kernels.BlockDiag, error) {
+	if t.Elements() != kernels.BlockDiagLen(n, b) {
+		return nil, fmt.Errorf("tensor %s: %d values, want %d for %d×%d with blocks of %d", t.Name, t.Elements(), kernels.BlockDiagLen(n, b), n, n, b)
+	}
+	dt, f, h, err := values(t)
+	if err != nil {
+		return nil, err
+	}
+	d := &kernels.BlockDiag{DType: dt, N: n, B: b, F32: f, U16: h}
+	if err := d.Check(); err != nil {
+		return nil, fmt.Errorf("tensor %s: %w", t.Name, err)
+	}
+	return d, nil
+}
+
+// ArmorFileBuilder builds the linear layers of an .armor model by the kind
+// its header records for each.
+func ArmorFileBuilder(m *model.Model) LinearBuilder {
+	hdr := m.ArmorHeaderOf()
+	return func(m *model.Model, name string) (Linear, error) {
+		kind := model.ArmorLinear{Kind: "dense"}
+		if hdr != nil {
+			if k, ok := hdr.Linears[name]; ok {
+				kind = k
+			}
+		}
+		if kind.Kind == "dense" {
+			return DenseBuilder(m, name)
+		}
+		rows, cols := linearShape(m, name)
+		if rows == 0 {
+			return nil, fmt.Errorf("linear %s: unknown shape", name)
+		}
+		vals, idx := m.Tensors[name+".s24_values"], m.Tensors[name+".s24_idx"]
+		if vals == nil || idx == nil {
+			return nil, fmt.Errorf("linear %s (%s): tensors %s.s24_values and %s.s24_idx are required", name, kind.Kind, name, name)
+		}
+		core, err := NewSparse24(vals, idx, cols)
+		if err != nil {
+			return nil, err
+		}
+		if core.Rows != rows {
+			return nil, fmt.Errorf("linear %s: %d rows, want %d", name, core.Rows, rows)
+		}
+		var bias []float32
+		if b := m.Tensors[name+".bias"]; b != nil {
+			if b.Elements() != rows {
+				return nil, fmt.Errorf("tensor %s: %d elements, want %d", b.Name, b.Elements(), rows)
+			}
+			bias = b.ToF32()
+		}
+		if kind.Kind == "sparse24" {
+			return &Sparse{W: *core, Bias: bias}, nil
+		}
+		pre, post := m.Tensors[name+".pre"], m.Tensors[name+".post"]
+		if pre == nil || post == nil {
+			return nil, fmt.Errorf("linear %s (armor): tensors %s.pre and %s.post are required", name, name, name)
+		}
+		bp, err := NewBlockDiag(pre, cols, kind.Block)
+		if err != nil {
+			return nil, err
+		}
+		bq, err := NewBlockDiag(post, rows, kind.Block)
+		if err != nil {
+			return nil, err
+		}
+		a := &kernels.Armor{Pre: bp, Core: core, Post: bq, Bias: bias}
+		if err := a.Check(); err != nil {
+			return nil, fmt.Errorf("linear %s: %w", name, err)
+		}
+		return &Armor{L: a}, nil
+	}
+}
+
+// linearShape gives [d_out, d_in] of a canonical linear name.
+func linearShape(m *model.Model, name string) (int, int) {
+	c := m.Config
+	if name == "output" || name == "token_embd" {
+		return c.Vocab, c.Dim
+	}
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '.' {
+			return c.LinearShape(name[i+1:])
+		}
+	}
+	return 0, 0
+}

@@ -1,0 +1,352 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/tensor"
+)
+
+// Transformer is a decoder-only model ready to run: Llama, Qwen2 and Qwen3
+// differ only in the data held here (biases, q/k norms, RoPE pairing).
+type Transformer struct {
+	Config model.Config
+	embed  *tensor.Tensor
+	layers []block
+	norm   []float32
+	output Linear
+	freqs  []float64 // RoPE frequencies, HeadDim/2
+}
+
+type block struct {
+	attnNorm, ffnNorm          []float32
+	qNorm, kNorm               []float32 // nil unless Config.QKNorm
+	q, k, v, o, gate, up, down Linear
+}
+
+// LinearBuilder makes the Linear for a canonical weight name (without
+// ".weight"), e.g. "blk.3.attn_q". The default builds Dense layers.
+type LinearBuilder func(m *model.Model, name string) (Linear, error)
+
+// DenseBuilder builds a Dense layer from name.weight and name.bias.
+func DenseBuilder(m *model.Model, name string) (Linear, error) {
+	w := m.Tensors[name+".weight"]
+	if w == nil {
+		return nil, fmt.Errorf("tensor %s.weight is missing", name)
+	}
+	return NewDense(w, m.Tensors[name+".bias"])
+}
+
+// New builds a Transformer over m's tensors. build may be nil (dense).
+func New(m *model.Model, build LinearBuilder) (*Transformer, error) {
+	if build == nil {
+		build = DenseBuilder
+	}
+	c := m.Config
+	tr := &Transformer{Config: c, embed: m.Tensors["token_embd.weight"], freqs: c.RopeFreqs()}
+	if rf := m.Tensors["rope_freqs.weight"]; rf != nil {
+		// llama.cpp's precomputed Llama 3 factors divide the frequencies.
+		for i, f := range rf.ToF32() {
+			tr.freqs[i] /= float64(f)
+		}
+	}
+	vec := func(name string) []float32 {
+		if t := m.Tensors[name]; t != nil {
+			return t.ToF32()
+		}
+		return nil
+	}
+	tr.norm = vec("output_norm.weight")
+	var err error
+	lin := func(name string, in, out int) Linear {
+		if err != nil {
+			return nil
+		}
+		var l Linear
+		l, err = build(m, name)
+		if err == nil && (l.In() != in || l.Out() != out) {
+			err = fmt.Errorf("linear %s is %d×%d, want %d×%d", name, l.Out(), l.In(), out, in)
+		}
+		if err != nil {
+			err = fmt.Errorf("runtime: %s: %w", m.Path, err)
+		}
+		return l
+	}
+	for l := 0; l < c.Layers; l++ {
+		p := fmt.Sprintf("blk.%d.", l)
+		b := block{attnNorm: vec(p + "attn_norm.weight"), ffnNorm: vec(p + "ffn_norm.weight")}
+		if c.QKNorm {
+			b.qNorm, b.kNorm = vec(p+"attn_q_norm.weight"), vec(p+"attn_k_norm.weight")
+		}
+		b.q = lin(p+"attn_q", c.Dim, c.QDim())
+		b.k = lin(p+"attn_k", c.Dim, c.KVDim())
+		b.v = lin(p+"attn_v", c.Dim, c.KVDim())
+		b.o = lin(p+"attn_output", c.QDim(), c.Dim)
+		b.gate = lin(p+"ffn_gate", c.Dim, c.Hidden)
+		b.up = lin(p+"ffn_up", c.Dim, c.Hidden)
+		b.down = lin(p+"ffn_down", c.Hidden, c.Dim)
+		tr.layers = append(tr.layers, b)
+	}
+	if c.Tied {
+		tr.output = lin("token_embd", c.Dim, c.Vocab)
+	} else {
+		tr.output = lin("output", c.Dim, c.Vocab)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tr, nil
+}
+
+// WeightBytes is the bytes read per token: every linear layer, the output
+// head, norms and one embedding row.
+func (tr *Transformer) WeightBytes() int64 {
+	n := tr.output.WeightBytes()
+	for _, b := range tr.layers {
+		for _, l := range []Linear{b.q, b.k, b.v, b.o, b.gate, b.up, b.down} {
+			n += l.WeightBytes()
+		}
+	}
+	return n + int64(len(tr.embed.Data)/tr.Config.Vocab)
+}
+
+// Linears returns every linear layer of block l in forward order (q, k, v,
+// o, gate, up, down), for tools that inspect or replace them.
+func (tr *Transformer) Linears(l int) []Linear {
+	b := tr.layers[l]
+	return []Linear{b.q, b.k, b.v, b.o, b.gate, b.up, b.down}
+}
+
+// State holds the KV cache and the scratch buffers of one sequence.
+type State struct {
+	tr       *Transformer
+	Capacity int // positions the KV cache holds
+	Pos      int // positions filled
+	maxBatch int
+	k, v     [][]float32 // per layer: Capacity × KVDim
+
+	x, xb, q, kk, vv, att, hb, hb2, logits []float32
+	scores                                 []float32 // Heads × Capacity
+	cos, sin                               []float32 // maxBatch × HeadDim/2
+}
+
+// DefaultBatch is the largest number of prompt tokens run at once.
+const DefaultBatch = 512
+
+// NewState allocates a KV cache for ctx positions (≤ the model's context).
+func (tr *Transformer) NewState(ctx int) (*State, error) {
+	c := tr.Config
+	if ctx <= 0 || ctx > c.Context {
+		return nil, fmt.Errorf("runtime: context %d out of range (model context is %d)", ctx, c.Context)
+	}
+	mb := min(DefaultBatch, ctx)
+	s := &State{tr: tr, Capacity: ctx, maxBatch: mb}
+	for range c.Layers {
+		s.k = append(s.k, make([]float32, ctx*c.KVDim()))
+		s.v = append(s.v, make([]float32, ctx*c.KVDim()))
+	}
+	s.x = make([]float32, mb*c.Dim)
+	s.xb = make([]float32, mb*max(c.Dim, c.QDim()))
+	s.q = make([]float32, mb*c.QDim())
+	s.kk = make([]float32, mb*c.KVDim())
+	s.vv = make([]float32, mb*c.KVDim())
+	s.att = make([]float32, mb*c.QDim())
+	s.hb = make([]float32, mb*c.Hidden)
+	s.hb2 = make([]float32, mb*c.Hidden)
+	s.scores = make([]float32, c.Heads*ctx)
+	s.cos = make([]float32, mb*c.HeadDim/2)
+	s.sin = make([]float32, mb*c.HeadDim/2)
+	return s, nil
+}
+
+// KVBytes is the size of the KV cache.
+func (s *State) KVBytes() int64 { return int64(2*len(s.k)) * int64(len(s.k[0])) * 4 }
+
+// Reset empties the KV cache.
+func (s *State) Reset() { s.Pos = 0 }
+
+// Truncate drops cached positions from n on.
+func (s *State) Truncate(n int) {
+	if n < s.Pos {
+		s.Pos = max(n, 0)
+	}
+}
+
+// ErrContextFull is returned when tokens would not fit in the KV cache.
+type ErrContextFull struct{ Pos, Add, Capacity int }
+
+func (e *ErrContextFull) Error() string {
+	return fmt.Sprintf("context full: %d tokens cached + %d new exceed the context of %d", e.Pos, e.Add, e.Capacity)
+}
+
+// Forward runs tokens through the model at positions Pos.. and appends them
+// to the KV cache. With all=false it returns the logits of the last token
+// (Vocab values); with all=true the logits of every token (len(tokens)×Vocab,
+// returned as one fresh slice). The last-token slice is reused by the next
+// call.
+func (s *State) Forward(tokens []int, all bool) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("runtime: no tokens to run")
+	}
+	if s.Pos+len(tokens) > s.Capacity {
+		return nil, &ErrContextFull{s.Pos, len(tokens), s.Capacity}
+	}
+	vocab := s.tr.Config.Vocab
+	for _, t := range tokens {
+		if t < 0 || t >= vocab {
+			return nil, fmt.Errorf("runtime: token id %d out of range (vocab %d)", t, vocab)
+		}
+	}
+	var out []float32
+	if all {
+		out = make([]float32, len(tokens)*vocab)
+	}
+	for i := 0; i < len(tokens); i += s.maxBatch {
+		chunk := tokens[i:min(i+s.maxBatch, len(tokens))]
+		last := i+len(chunk) == len(tokens)
+		var dst []float32
+		if all {
+			dst = out[i*vocab : (i+len(chunk))*vocab]
+		}
+		logits := s.forward(chunk, all, last)
+		if all {
+			copy(dst, logits)
+		} else if last {
+			out = logits
+		}
+	}
+	return out, nil
+}
+
+// forward runs one batch of at most maxBatch tokens.
+func (s *State) forward(tokens []int, all, last bool) []float32 {
+	tr, c := s.tr, s.tr.Config
+	n := len(tokens)
+	dim, qd, kvd, hd := c.Dim, c.QDim(), c.KVDim(), c.HeadDim
+	x := s.x[:n*dim]
+	for t, tok := range tokens {
+		tr.embed.Row(x[t*dim:(t+1)*dim], tok)
+	}
+	s.ropeTables(n)
+	eps := float32(c.NormEps)
+	xb := s.xb[:n*dim]
+	for l := range tr.layers {
+		b := &tr.layers[l]
+		for t := 0; t < n; t++ {
+			kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], b.attnNorm, eps)
+		}
+		q, k, v := s.q[:n*qd], s.kk[:n*kvd], s.vv[:n*kvd]
+		b.q.ForwardBatch(q, xb, n)
+		b.k.ForwardBatch(k, xb, n)
+		b.v.ForwardBatch(v, xb, n)
+		half := hd / 2
+		for t := 0; t < n; t++ {
+			cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+			for h := 0; h < c.Heads; h++ {
+				head := q[t*qd+h*hd : t*qd+(h+1)*hd]
+				if b.qNorm != nil {
+					kernels.RMSNorm(head, head, b.qNorm, eps)
+				}
+				s.rope(head, cos, sin)
+			}
+			for h := 0; h < c.KVHeads; h++ {
+				head := k[t*kvd+h*hd : t*kvd+(h+1)*hd]
+				if b.kNorm != nil {
+					kernels.RMSNorm(head, head, b.kNorm, eps)
+				}
+				s.rope(head, cos, sin)
+			}
+		}
+		copy(s.k[l][s.Pos*kvd:], k)
+		copy(s.v[l][s.Pos*kvd:], v)
+		att := s.att[:n*qd]
+		s.attention(l, q, att, n)
+		ob := s.xb[:n*dim]
+		b.o.ForwardBatch(ob, att, n)
+		for i := range x {
+			x[i] += ob[i]
+		}
+		for t := 0; t < n; t++ {
+			kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], b.ffnNorm, eps)
+		}
+		hb, hb2 := s.hb[:n*c.Hidden], s.hb2[:n*c.Hidden]
+		b.gate.ForwardBatch(hb, xb, n)
+		b.up.ForwardBatch(hb2, xb, n)
+		kernels.SiLUMul(hb, hb2)
+		b.down.ForwardBatch(ob, hb, n)
+		for i := range x {
+			x[i] += ob[i]
+		}
+	}
+	s.Pos += n
+	if !all && !last {
+		return nil
+	}
+	rows := n
+	if !all {
+		rows = 1
+		x = x[(n-1)*dim:]
+	}
+	xb = s.xb[:rows*dim]
+	for t := 0; t < rows; t++ {
+		kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], tr.norm, eps)
+	}
+	if len(s.logits) < rows*c.Vocab {
+		s.logits = make([]float32, rows*c.Vocab)
+	}
+	logits := s.logits[:rows*c.Vocab]
+	tr.output.ForwardBatch(logits, xb, rows)
+	return logits
+}
+
+func (s *State) rope(head, cos, sin []float32) {
+	if s.tr.Config.RopeHalves {
+		kernels.RoPEHalves(head, cos, sin)
+	} else {
+		kernels.RoPEPairs(head, cos, sin)
+	}
+}
+
+// ropeTables fills cos/sin for positions Pos..Pos+n-1, in float64 so that
+// long positions keep their precision.
+func (s *State) ropeTables(n int) {
+	half := s.tr.Config.HeadDim / 2
+	for t := 0; t < n; t++ {
+		p := float64(s.Pos + t)
+		for i, f := range s.tr.freqs {
+			sn, cs := math.Sincos(p * f)
+			s.cos[t*half+i], s.sin[t*half+i] = float32(cs), float32(sn)
+		}
+	}
+}
+
+// attention computes causal multi-head attention for n new tokens against
+// the cache of layer l, in parallel over heads.
+func (s *State) attention(l int, q, out []float32, n int) {
+	c := s.tr.Config
+	qd, kvd, hd := c.QDim(), c.KVDim(), c.HeadDim
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	kc, vc := s.k[l], s.v[l]
+	kernels.ParallelFor(c.Heads, 1, func(lo, hi int) {
+		for h := lo; h < hi; h++ {
+			kvh := h / group
+			sc := s.scores[h*s.Capacity : (h+1)*s.Capacity]
+			for t := 0; t < n; t++ {
+				qh := q[t*qd+h*hd : t*qd+(h+1)*hd]
+				npos := s.Pos + t + 1
+				for p := 0; p < npos; p++ {
+					sc[p] = kernels.Dot(qh, kc[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd]) * scale
+				}
+				kernels.Softmax(sc[:npos])
+				o := out[t*qd+h*hd : t*qd+(h+1)*hd]
+				clear(o)
+				for p := 0; p < npos; p++ {
+					kernels.Axpy(sc[p], vc[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd], o)
+				}
+			}
+		}
+	})
+}
