@@ -221,13 +221,13 @@ func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n
 }
 
 //go:noescape
-func sp24RowsF32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsF32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsBF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsBF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
 func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
@@ -272,13 +272,15 @@ func spmvArch(y []float32, v sview, rows int, x []float32) int {
 		}
 		if r4 < rows {
 			v := v.sub(r4)
+			// Software prefetch runs at least 2 rows and 8 KiB ahead.
+			pf := max(2, (8192+v.ldv*v.dt.Size()-1)/(v.ldv*v.dt.Size()))
 			switch v.dt {
 			case F32:
-				sp24RowsF32_512(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k)
+				sp24RowsF32_512(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k, pf)
 			case F16:
-				sp24RowsF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k)
+				sp24RowsF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k, pf)
 			default:
-				sp24RowsBF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k)
+				sp24RowsBF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k, pf)
 			}
 		}
 	case AVX2:

@@ -1901,8 +1901,8 @@ DATA sp24shift256<>+24(SB)/4, $12
 DATA sp24shift256<>+28(SB)/4, $14
 GLOBL sp24shift256<>(SB), RODATA|NOPTR, $32
 
-// func sp24RowsF32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
-TEXT ·sp24RowsF32_512(SB), NOSPLIT, $0-64
+// func sp24RowsF32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
+TEXT ·sp24RowsF32_512(SB), NOSPLIT, $0-72
 	MOVQ val+0(FP), SI
 	MOVQ ldv+8(FP), R8
 	SHLQ $2, R8
@@ -1915,6 +1915,12 @@ TEXT ·sp24RowsF32_512(SB), NOSPLIT, $0-64
 	ANDQ $-16, BX
 	MOVQ BX, R9
 	ANDQ $-64, R9
+	MOVQ pfrows+64(FP), R12
+	IMULQ R8, R12
+	ADDQ SI, R12
+	MOVQ pfrows+64(FP), R14
+	IMULQ R11, R14
+	ADDQ R10, R14
 	VMOVDQU32 sp24shift512<>(SB), Z31
 	VMOVDQU32 sp24base512<>(SB), Z30
 	VPBROADCASTD sp24three<>(SB), Z29
@@ -1930,11 +1936,11 @@ sp24RowsF32_512_row:
 sp24RowsF32_512_loop4:
 	CMPQ AX, R9
 	JGE sp24RowsF32_512_loop1
-	PREFETCHT0 8192(SI)(AX*4)
-	PREFETCHT0 8256(SI)(AX*4)
-	PREFETCHT0 8320(SI)(AX*4)
-	PREFETCHT0 8384(SI)(AX*4)
-	PREFETCHT0 512(R10)(R13*1)
+	PREFETCHT0 0(R12)(AX*4)
+	PREFETCHT0 64(R12)(AX*4)
+	PREFETCHT0 128(R12)(AX*4)
+	PREFETCHT0 192(R12)(AX*4)
+	PREFETCHT0 (R14)(R13*1)
 	VPBROADCASTD 0(R10)(R13*1), Z4
 	VPSRLVD Z31, Z4, Z4
 	VPTERNLOGD $0xEA, Z30, Z29, Z4
@@ -1995,6 +2001,8 @@ sp24RowsF32_512_sum:
 	ADDQ $4, DX
 	ADDQ R8, SI
 	ADDQ R11, R10
+	ADDQ R8, R12
+	ADDQ R11, R14
 	DECQ CX
 	JMP sp24RowsF32_512_row
 sp24RowsF32_512_done:
@@ -3617,8 +3625,8 @@ sp24T2x32F32_256_done:
 	VZEROUPPER
 	RET
 
-// func sp24RowsF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
-TEXT ·sp24RowsF16_512(SB), NOSPLIT, $0-64
+// func sp24RowsF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
+TEXT ·sp24RowsF16_512(SB), NOSPLIT, $0-72
 	MOVQ val+0(FP), SI
 	MOVQ ldv+8(FP), R8
 	SHLQ $1, R8
@@ -3631,6 +3639,12 @@ TEXT ·sp24RowsF16_512(SB), NOSPLIT, $0-64
 	ANDQ $-16, BX
 	MOVQ BX, R9
 	ANDQ $-64, R9
+	MOVQ pfrows+64(FP), R12
+	IMULQ R8, R12
+	ADDQ SI, R12
+	MOVQ pfrows+64(FP), R14
+	IMULQ R11, R14
+	ADDQ R10, R14
 	VMOVDQU32 sp24shift512<>(SB), Z31
 	VMOVDQU32 sp24base512<>(SB), Z30
 	VPBROADCASTD sp24three<>(SB), Z29
@@ -3646,9 +3660,9 @@ sp24RowsF16_512_row:
 sp24RowsF16_512_loop4:
 	CMPQ AX, R9
 	JGE sp24RowsF16_512_loop1
-	PREFETCHT0 8192(SI)(AX*2)
-	PREFETCHT0 8256(SI)(AX*2)
-	PREFETCHT0 1024(R10)(R13*1)
+	PREFETCHT0 0(R12)(AX*2)
+	PREFETCHT0 64(R12)(AX*2)
+	PREFETCHT0 (R14)(R13*1)
 	VPBROADCASTD 0(R10)(R13*1), Z4
 	VPSRLVD Z31, Z4, Z4
 	VPTERNLOGD $0xEA, Z30, Z29, Z4
@@ -3709,6 +3723,8 @@ sp24RowsF16_512_sum:
 	ADDQ $4, DX
 	ADDQ R8, SI
 	ADDQ R11, R10
+	ADDQ R8, R12
+	ADDQ R11, R14
 	DECQ CX
 	JMP sp24RowsF16_512_row
 sp24RowsF16_512_done:
@@ -5355,8 +5371,8 @@ sp24T2x32F16_256_done:
 	VZEROUPPER
 	RET
 
-// func sp24RowsBF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
-TEXT ·sp24RowsBF16_512(SB), NOSPLIT, $0-64
+// func sp24RowsBF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
+TEXT ·sp24RowsBF16_512(SB), NOSPLIT, $0-72
 	MOVQ val+0(FP), SI
 	MOVQ ldv+8(FP), R8
 	SHLQ $1, R8
@@ -5369,6 +5385,12 @@ TEXT ·sp24RowsBF16_512(SB), NOSPLIT, $0-64
 	ANDQ $-16, BX
 	MOVQ BX, R9
 	ANDQ $-64, R9
+	MOVQ pfrows+64(FP), R12
+	IMULQ R8, R12
+	ADDQ SI, R12
+	MOVQ pfrows+64(FP), R14
+	IMULQ R11, R14
+	ADDQ R10, R14
 	VMOVDQU32 sp24shift512<>(SB), Z31
 	VMOVDQU32 sp24base512<>(SB), Z30
 	VPBROADCASTD sp24three<>(SB), Z29
@@ -5384,9 +5406,9 @@ sp24RowsBF16_512_row:
 sp24RowsBF16_512_loop4:
 	CMPQ AX, R9
 	JGE sp24RowsBF16_512_loop1
-	PREFETCHT0 8192(SI)(AX*2)
-	PREFETCHT0 8256(SI)(AX*2)
-	PREFETCHT0 1024(R10)(R13*1)
+	PREFETCHT0 0(R12)(AX*2)
+	PREFETCHT0 64(R12)(AX*2)
+	PREFETCHT0 (R14)(R13*1)
 	VPBROADCASTD 0(R10)(R13*1), Z4
 	VPSRLVD Z31, Z4, Z4
 	VPTERNLOGD $0xEA, Z30, Z29, Z4
@@ -5452,6 +5474,8 @@ sp24RowsBF16_512_sum:
 	ADDQ $4, DX
 	ADDQ R8, SI
 	ADDQ R11, R10
+	ADDQ R8, R12
+	ADDQ R11, R14
 	DECQ CX
 	JMP sp24RowsBF16_512_row
 sp24RowsBF16_512_done:

@@ -21,6 +21,8 @@ PF_DIST = int(os.environ.get("PF_DIST", "4096"))
 PF_INSN = os.environ.get("PF_INSN", "PREFETCHT0")
 SUM_PF = os.environ.get("SUM_PF", "0") == "1"
 SP_PF = int(os.environ.get("SP_PF", "8192"))
+DENSE_PF_ROWS = int(os.environ.get("DENSE_PF_ROWS", "0"))
+SP_PF_ROWS = int(os.environ.get("SP_PF_ROWS", "2"))
 
 
 def emit(s=""):
@@ -83,10 +85,15 @@ def dotrows(dt, isa):
     for i in range(4):
         emit(f"\tVXORPS {R}{i}, {R}{i}, {R}{i}")
     emit("\tXORQ AX, AX")
+    if DENSE_PF_ROWS:
+        emit(f"\tLEAQ (SI)(R8*{DENSE_PF_ROWS}), R10")
     emit(f"{name}_loop4:")
     emit("\tCMPQ AX, R9")
     emit(f"\tJGE {name}_loop1")
-    if PF_DIST:
+    if DENSE_PF_ROWS:
+        for line in range(0, 4 * V * es, 64):
+            emit(f"\t{PF_INSN} {line}(R10)(AX*{es})")
+    elif PF_DIST:
         for line in range(0, 4 * V * es, 64):
             emit(f"\t{PF_INSN} {PF_DIST+line}(SI)(AX*{es})")
     for i in range(4):
@@ -320,7 +327,7 @@ def sp24_load_consts512():
 
 
 def sp24rows_512(dt):
-    """func sp24Rows<dt>_512(val *T, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+    """func sp24Rows<dt>_512(val *T, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
     y[r] = Σ_{k<kept'} val[r,k]·x[4(k/2)+p(r,k)], kept' = kept rounded down to
     16. Per 16 kept values: one 32-bit index word becomes 16 lane indices
     (broadcast, variable shift, ternary-logic and/or with the group base)
@@ -328,8 +335,8 @@ def sp24rows_512(dt):
     name = f"sp24Rows{dt}_512"
     es = esize(dt)
     ld = load512(dt)
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
     emit("\tMOVQ val+0(FP), SI")
     emit("\tMOVQ ldv+8(FP), R8")
     emit(f"\tSHLQ ${es.bit_length()-1}, R8")
@@ -342,6 +349,15 @@ def sp24rows_512(dt):
     emit("\tANDQ $-16, BX")
     emit("\tMOVQ BX, R9")
     emit("\tANDQ $-64, R9")
+    if SP_PF_ROWS:
+        # R12, R14: the values and indices pfrows rows ahead; they advance
+        # with SI and R10.
+        emit("\tMOVQ pfrows+64(FP), R12")
+        emit("\tIMULQ R8, R12")
+        emit("\tADDQ SI, R12")
+        emit("\tMOVQ pfrows+64(FP), R14")
+        emit("\tIMULQ R11, R14")
+        emit("\tADDQ R10, R14")
     sp24_load_consts512()
     emit(f"{name}_row:")
     emit("\tTESTQ CX, CX")
@@ -350,13 +366,17 @@ def sp24rows_512(dt):
         emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
     emit("\tXORQ AX, AX")
     emit("\tXORQ R13, R13")
+
     emit(f"{name}_loop4:")
     emit("\tCMPQ AX, R9")
     emit(f"\tJGE {name}_loop1")
-    if SP_PF:
+    if SP_PF_ROWS:
+        # Prefetch the same columns SP_PF_ROWS rows ahead: right for whole
+        # rows (rows are contiguous) and for the column strips of wide
+        # matrices (the next rows of the strip are what comes next).
         for line in range(0, 64 * es, 64):
-            emit(f"\t{PF_INSN} {SP_PF+line}(SI)(AX*{es})")
-        emit(f"\t{PF_INSN} {SP_PF//(4*es)}(R10)(R13*1)")
+            emit(f"\t{PF_INSN} {line}(R12)(AX*{es})")
+        emit(f"\t{PF_INSN} (R14)(R13*1)")
     for i in range(4):
         sp24_idx512(f"{4*i}(R10)(R13*1)", f"Z{4+i}")
         emit(f"\tVMOVUPS {128*i}(DI)(AX*8), Z{8+i}")
@@ -395,6 +415,9 @@ def sp24rows_512(dt):
     emit("\tADDQ $4, DX")
     emit("\tADDQ R8, SI")
     emit("\tADDQ R11, R10")
+    if SP_PF_ROWS:
+        emit("\tADDQ R8, R12")
+        emit("\tADDQ R11, R14")
     emit("\tDECQ CX")
     emit(f"\tJMP {name}_row")
     emit(f"{name}_done:")
