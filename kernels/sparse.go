@@ -245,7 +245,7 @@ func spmv(y []float32, v sview, rows int, x []float32) {
 		// byte of weights).
 		ns := (v.cols + stripCols - 1) / stripCols
 		sw := (v.cols/ns + 7) &^ 7
-		var part [16]float32
+		var part [64]float32 // rows per block: few strip switches, each costing un-prefetched rows
 		for r0 := 0; r0 < rows; r0 += len(part) {
 			rb := min(len(part), rows-r0)
 			vr := v.sub(r0)
