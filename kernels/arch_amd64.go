@@ -230,13 +230,13 @@ func sp24RowsF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *f
 func sp24RowsBF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsBF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsBF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
 func sp24Gemm4x4F32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
@@ -288,13 +288,14 @@ func spmvArch(y []float32, v sview, rows int, x []float32) int {
 		if k == 0 {
 			return 0
 		}
+		pf := max(2, (8192+v.ldv*v.dt.Size()-1)/(v.ldv*v.dt.Size()))
 		switch v.dt {
 		case F32:
-			sp24RowsF32_256(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsF32_256(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		case F16:
-			sp24RowsF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		default:
-			sp24RowsBF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsBF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		}
 	}
 	return k

@@ -2119,8 +2119,8 @@ sp24Rows4F32_512_done:
 	VZEROUPPER
 	RET
 
-// func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
-TEXT ·sp24RowsF32_256(SB), NOSPLIT, $0-64
+// func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
+TEXT ·sp24RowsF32_256(SB), NOSPLIT, $0-72
 	MOVQ val+0(FP), SI
 	MOVQ ldv+8(FP), R8
 	SHLQ $2, R8
@@ -2133,6 +2133,12 @@ TEXT ·sp24RowsF32_256(SB), NOSPLIT, $0-64
 	ANDQ $-8, BX
 	MOVQ BX, R9
 	ANDQ $-16, R9
+	MOVQ pfrows+64(FP), R12
+	IMULQ R8, R12
+	ADDQ SI, R12
+	MOVQ pfrows+64(FP), R14
+	IMULQ R11, R14
+	ADDQ R10, R14
 	VMOVDQU sp24shift256<>(SB), Y15
 sp24RowsF32_256_row:
 	TESTQ CX, CX
@@ -2144,6 +2150,8 @@ sp24RowsF32_256_row:
 sp24RowsF32_256_loop2:
 	CMPQ AX, R9
 	JGE sp24RowsF32_256_loop1
+	PREFETCHT0 0(R12)(AX*4)
+	PREFETCHT0 (R14)(R13*1)
 	VPBROADCASTW 0(R10)(R13*1), Y4
 	VPSRLVD Y15, Y4, Y4
 	VMOVUPS 0(DI)(AX*8), X5
@@ -2198,6 +2206,8 @@ sp24RowsF32_256_sum:
 	ADDQ $4, DX
 	ADDQ R8, SI
 	ADDQ R11, R10
+	ADDQ R8, R12
+	ADDQ R11, R14
 	DECQ CX
 	JMP sp24RowsF32_256_row
 sp24RowsF32_256_done:
@@ -3841,8 +3851,8 @@ sp24Rows4F16_512_done:
 	VZEROUPPER
 	RET
 
-// func sp24RowsF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
-TEXT ·sp24RowsF16_256(SB), NOSPLIT, $0-64
+// func sp24RowsF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
+TEXT ·sp24RowsF16_256(SB), NOSPLIT, $0-72
 	MOVQ val+0(FP), SI
 	MOVQ ldv+8(FP), R8
 	SHLQ $1, R8
@@ -3855,6 +3865,12 @@ TEXT ·sp24RowsF16_256(SB), NOSPLIT, $0-64
 	ANDQ $-8, BX
 	MOVQ BX, R9
 	ANDQ $-16, R9
+	MOVQ pfrows+64(FP), R12
+	IMULQ R8, R12
+	ADDQ SI, R12
+	MOVQ pfrows+64(FP), R14
+	IMULQ R11, R14
+	ADDQ R10, R14
 	VMOVDQU sp24shift256<>(SB), Y15
 sp24RowsF16_256_row:
 	TESTQ CX, CX
@@ -3866,6 +3882,8 @@ sp24RowsF16_256_row:
 sp24RowsF16_256_loop2:
 	CMPQ AX, R9
 	JGE sp24RowsF16_256_loop1
+	PREFETCHT0 0(R12)(AX*2)
+	PREFETCHT0 (R14)(R13*1)
 	VPBROADCASTW 0(R10)(R13*1), Y4
 	VPSRLVD Y15, Y4, Y4
 	VMOVUPS 0(DI)(AX*8), X5
@@ -3920,6 +3938,8 @@ sp24RowsF16_256_sum:
 	ADDQ $4, DX
 	ADDQ R8, SI
 	ADDQ R11, R10
+	ADDQ R8, R12
+	ADDQ R11, R14
 	DECQ CX
 	JMP sp24RowsF16_256_row
 sp24RowsF16_256_done:
@@ -5596,8 +5616,8 @@ sp24Rows4BF16_512_done:
 	VZEROUPPER
 	RET
 
-// func sp24RowsBF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
-TEXT ·sp24RowsBF16_256(SB), NOSPLIT, $0-64
+// func sp24RowsBF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
+TEXT ·sp24RowsBF16_256(SB), NOSPLIT, $0-72
 	MOVQ val+0(FP), SI
 	MOVQ ldv+8(FP), R8
 	SHLQ $1, R8
@@ -5610,6 +5630,12 @@ TEXT ·sp24RowsBF16_256(SB), NOSPLIT, $0-64
 	ANDQ $-8, BX
 	MOVQ BX, R9
 	ANDQ $-16, R9
+	MOVQ pfrows+64(FP), R12
+	IMULQ R8, R12
+	ADDQ SI, R12
+	MOVQ pfrows+64(FP), R14
+	IMULQ R11, R14
+	ADDQ R10, R14
 	VMOVDQU sp24shift256<>(SB), Y15
 sp24RowsBF16_256_row:
 	TESTQ CX, CX
@@ -5621,6 +5647,8 @@ sp24RowsBF16_256_row:
 sp24RowsBF16_256_loop2:
 	CMPQ AX, R9
 	JGE sp24RowsBF16_256_loop1
+	PREFETCHT0 0(R12)(AX*2)
+	PREFETCHT0 (R14)(R13*1)
 	VPBROADCASTW 0(R10)(R13*1), Y4
 	VPSRLVD Y15, Y4, Y4
 	VMOVUPS 0(DI)(AX*8), X5
@@ -5678,6 +5706,8 @@ sp24RowsBF16_256_sum:
 	ADDQ $4, DX
 	ADDQ R8, SI
 	ADDQ R11, R10
+	ADDQ R8, R12
+	ADDQ R11, R14
 	DECQ CX
 	JMP sp24RowsBF16_256_row
 sp24RowsBF16_256_done:

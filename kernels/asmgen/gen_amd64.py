@@ -437,8 +437,8 @@ def sp24rows_256(dt):
     name = f"sp24Rows{dt}_256"
     es = esize(dt)
     ld = load256(dt)
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
     emit("\tMOVQ val+0(FP), SI")
     emit("\tMOVQ ldv+8(FP), R8")
     emit(f"\tSHLQ ${es.bit_length()-1}, R8")
@@ -451,6 +451,13 @@ def sp24rows_256(dt):
     emit("\tANDQ $-8, BX")
     emit("\tMOVQ BX, R9")
     emit("\tANDQ $-16, R9")
+    if SP_PF_ROWS:
+        emit("\tMOVQ pfrows+64(FP), R12")
+        emit("\tIMULQ R8, R12")
+        emit("\tADDQ SI, R12")
+        emit("\tMOVQ pfrows+64(FP), R14")
+        emit("\tIMULQ R11, R14")
+        emit("\tADDQ R10, R14")
     emit("\tVMOVDQU sp24shift256<>(SB), Y15")
     emit(f"{name}_row:")
     emit("\tTESTQ CX, CX")
@@ -478,6 +485,10 @@ def sp24rows_256(dt):
     emit(f"{name}_loop2:")
     emit("\tCMPQ AX, R9")
     emit(f"\tJGE {name}_loop1")
+    if SP_PF_ROWS:
+        for line in range(0, 16 * es, 64):
+            emit(f"\t{PF_INSN} {line}(R12)(AX*{es})")
+        emit(f"\t{PF_INSN} (R14)(R13*1)")
     unit(0, 0, 0, 0, 0)
     unit(1, 64, 2, 8 * es, 1)
     emit("\tADDQ $16, AX")
@@ -502,6 +513,9 @@ def sp24rows_256(dt):
     emit("\tADDQ $4, DX")
     emit("\tADDQ R8, SI")
     emit("\tADDQ R11, R10")
+    if SP_PF_ROWS:
+        emit("\tADDQ R8, R12")
+        emit("\tADDQ R11, R14")
     emit("\tDECQ CX")
     emit(f"\tJMP {name}_row")
     emit(f"{name}_done:")
