@@ -362,10 +362,16 @@ func sumF32_512(x *float32, n int) float32
 //go:noescape
 func sumF32_256(x *float32, n int) float32
 
-func sumArch(x []float32) (float32, int) {
+//go:noescape
+func sumF32PF_512(x *float32, n int) float32
+
+func sumArch(x []float32, pf bool) (float32, int) {
 	switch level {
 	case AVX512:
 		if n := len(x) &^ 127; n > 0 {
+			if pf {
+				return sumF32PF_512(&x[0], n), n
+			}
 			return sumF32_512(&x[0], n), n
 		}
 	case AVX2:

@@ -592,14 +592,14 @@ def sp24gemm4x4_512(dt):
 
 
 
-def sum_kernel(isa):
+def sum_kernel(isa, pf=False):
     """func sumF32_<isa>(x *float32, n int) float32: Σ x[i] over n rounded
     down to 8 vectors; the memory-read bandwidth probe (8 independent
     accumulators, one load per vector, nothing else)."""
     wide = isa == "512"
     V = 16 if wide else 8
     R = "Z" if wide else "Y"
-    name = f"sumF32_{isa}"
+    name = f"sumF32{'PF' if pf else ''}_{isa}"
     emit(f"// func {name}(x *float32, n int) float32")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-20")
     emit("\tMOVQ x+0(FP), SI")
@@ -611,7 +611,7 @@ def sum_kernel(isa):
     emit(f"{name}_loop:")
     emit("\tCMPQ AX, BX")
     emit(f"\tJGE {name}_sum")
-    if SUM_PF:
+    if pf:
         for line in range(0, 8 * V * 4, 64):
             emit(f"\t{PF_INSN} {PF_DIST+line}(SI)(AX*4)")
     for i in range(8):
@@ -1071,6 +1071,7 @@ def main():
     for dt in ("F32", "F16", "BF16"):
         gemm4x3_256(dt)
     sum_kernel("512")
+    sum_kernel("512", True)
     axpy("512")
     axpy("256")
     sum_kernel("256")
