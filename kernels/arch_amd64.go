@@ -49,19 +49,10 @@ func gemm4x4BF16DP_512(w *uint16, ldw int, x *uint16, ldx int, y *float32, ldy i
 func gemv4F32_512(w *float32, ldw int, x *float32, y *float32, rows, cols int)
 
 //go:noescape
-func sp24Rows4F32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
-
-//go:noescape
 func gemv4F16_512(w *uint16, ldw int, x *float32, y *float32, rows, cols int)
 
 //go:noescape
-func sp24Rows4F16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
-
-//go:noescape
 func gemv4BF16_512(w *uint16, ldw int, x *float32, y *float32, rows, cols int)
-
-//go:noescape
-func sp24Rows4BF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
 
 func gemvArch(y []float32, w wview, rows, cols int, x []float32) int {
 	var c int
@@ -256,32 +247,15 @@ func spmvArch(y []float32, v sview, rows int, x []float32) int {
 		if k == 0 {
 			return 0
 		}
-		r4 := rows &^ 3
-		if !rows4Sparse {
-			r4 = 0
-		}
-		if r4 > 0 {
-			switch v.dt {
-			case F32:
-				sp24Rows4F32_512(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], r4, k)
-			case F16:
-				sp24Rows4F16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], r4, k)
-			default:
-				sp24Rows4BF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], r4, k)
-			}
-		}
-		if r4 < rows {
-			v := v.sub(r4)
-			// Software prefetch runs at least 2 rows and 8 KiB ahead.
-			pf := max(2, (8192+v.ldv*v.dt.Size()-1)/(v.ldv*v.dt.Size()))
-			switch v.dt {
-			case F32:
-				sp24RowsF32_512(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k, pf)
-			case F16:
-				sp24RowsF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k, pf)
-			default:
-				sp24RowsBF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[r4], rows-r4, k, pf)
-			}
+		// Software prefetch runs at least 2 rows and 8 KiB ahead.
+		pf := max(2, (8192+v.ldv*v.dt.Size()-1)/(v.ldv*v.dt.Size()))
+		switch v.dt {
+		case F32:
+			sp24RowsF32_512(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
+		case F16:
+			sp24RowsF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
+		default:
+			sp24RowsBF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		}
 	case AVX2:
 		k = (v.cols / 2) &^ 7
@@ -565,7 +539,3 @@ func axpyArch(a float32, x, y []float32) int {
 	return 0
 }
 
-// rows4Sparse enables the 4-row 2:4 GEMV kernels; measured slower than
-// one row at a time on this machine (4 streams 8 KiB apart alias in L1),
-// so they are kept for experiments only.
-var rows4Sparse = false
