@@ -538,4 +538,3 @@ func axpyArch(a float32, x, y []float32) int {
 	}
 	return 0
 }
-
