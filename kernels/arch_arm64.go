@@ -32,12 +32,57 @@ func gemvArch(y []float32, w wview, rows, cols int, x []float32) int {
 }
 
 // GEMM on arm64 runs as one NEON GEMV per token (no register-blocked kernel
-// yet), and 2:4 products use the portable code.
+// yet); so does the 2:4 GEMM.
 func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n int) bool {
 	return false
 }
 
-func spmvArch(y []float32, v sview, rows int, x []float32) int { return 0 }
+//go:noescape
+func sp24RowsF32_neon(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int, tbl *[256][16]byte)
+
+//go:noescape
+func sp24RowsF16_neon(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int, tbl *[256][16]byte)
+
+//go:noescape
+func sp24RowsBF16_neon(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int, tbl *[256][16]byte)
+
+// sp24TBL maps an index byte (positions p0..p3 of 4 kept values, the first
+// two in one group, the last two in the next) to the TBL byte indices of
+// those x values in a two-register table holding the two groups' x.
+var sp24TBL = func() (t [256][16]byte) {
+	for b := range 256 {
+		for k := 0; k < 4; k++ {
+			p := b >> (2 * k) & 3
+			base := 4 * p
+			if k >= 2 {
+				base += 16
+			}
+			for i := 0; i < 4; i++ {
+				t[b][4*k+i] = byte(base + i)
+			}
+		}
+	}
+	return
+}()
+
+func spmvArch(y []float32, v sview, rows int, x []float32) int {
+	if level != NEON {
+		return 0
+	}
+	k := (v.cols / 2) &^ 15
+	if k == 0 {
+		return 0
+	}
+	switch v.dt {
+	case F32:
+		sp24RowsF32_neon(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, &sp24TBL)
+	case F16:
+		sp24RowsF16_neon(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, &sp24TBL)
+	default:
+		sp24RowsBF16_neon(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, &sp24TBL)
+	}
+	return k
+}
 
 func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) bool { return false }
 

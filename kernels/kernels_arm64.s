@@ -45,6 +45,74 @@ dotRowsF32_neon_sum:
 dotRowsF32_neon_done:
 	RET
 
+// func sp24RowsF32_neon(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int, tbl *[256][16]byte)
+TEXT ·sp24RowsF32_neon(SB), NOSPLIT, $0-72
+	MOVD val+0(FP), R0
+	MOVD ldv+8(FP), R1
+	LSL $2, R1, R1
+	MOVD idx+16(FP), R2
+	MOVD ldi+24(FP), R3
+	MOVD x+32(FP), R4
+	MOVD y+40(FP), R5
+	MOVD rows+48(FP), R6
+	MOVD kept+56(FP), R7
+	AND $~15, R7, R7
+	MOVD tbl+64(FP), R8
+sp24RowsF32_neon_row:
+	CBZ R6, sp24RowsF32_neon_done
+	MOVD R0, R9
+	MOVD R2, R10
+	MOVD R4, R11
+	MOVD R7, R12
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+sp24RowsF32_neon_loop:
+	CBZ R12, sp24RowsF32_neon_sum
+	VLD1.P 64(R11), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P 64(R11), [V4.S4, V5.S4, V6.S4, V7.S4]
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V20.B16]
+	VTBL V20.B16, [V0.B16, V1.B16], V24.B16
+	VLD1.P 16(R9), [V28.S4]
+	VFMLA V28.S4, V24.S4, V16.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V21.B16]
+	VTBL V21.B16, [V2.B16, V3.B16], V25.B16
+	VLD1.P 16(R9), [V29.S4]
+	VFMLA V29.S4, V25.S4, V17.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V22.B16]
+	VTBL V22.B16, [V4.B16, V5.B16], V26.B16
+	VLD1.P 16(R9), [V30.S4]
+	VFMLA V30.S4, V26.S4, V18.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V23.B16]
+	VTBL V23.B16, [V6.B16, V7.B16], V27.B16
+	VLD1.P 16(R9), [V31.S4]
+	VFMLA V31.S4, V27.S4, V19.S4
+	SUB $16, R12, R12
+	B sp24RowsF32_neon_loop
+sp24RowsF32_neon_sum:
+	WORD $0x4e31d610 // FADD V16.4S, V16.4S, V17.4S
+	WORD $0x4e33d652 // FADD V18.4S, V18.4S, V19.4S
+	WORD $0x4e32d610 // FADD V16.4S, V16.4S, V18.4S
+	WORD $0x6e30d610 // FADDP V16.4S, V16.4S, V16.4S
+	WORD $0x7e30da10 // FADDP S16, V16.2S
+	FMOVS F16, (R5)
+	ADD $4, R5, R5
+	ADD R1, R0, R0
+	ADD R3, R2, R2
+	SUB $1, R6, R6
+	B sp24RowsF32_neon_row
+sp24RowsF32_neon_done:
+	RET
+
 // func dotRowsF16_neon(w *uint16, ldw int, x *float32, y *float32, rows, cols int)
 TEXT ·dotRowsF16_neon(SB), NOSPLIT, $0-48
 	MOVD w+0(FP), R0
@@ -92,6 +160,78 @@ dotRowsF16_neon_sum:
 dotRowsF16_neon_done:
 	RET
 
+// func sp24RowsF16_neon(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int, tbl *[256][16]byte)
+TEXT ·sp24RowsF16_neon(SB), NOSPLIT, $0-72
+	MOVD val+0(FP), R0
+	MOVD ldv+8(FP), R1
+	LSL $1, R1, R1
+	MOVD idx+16(FP), R2
+	MOVD ldi+24(FP), R3
+	MOVD x+32(FP), R4
+	MOVD y+40(FP), R5
+	MOVD rows+48(FP), R6
+	MOVD kept+56(FP), R7
+	AND $~15, R7, R7
+	MOVD tbl+64(FP), R8
+sp24RowsF16_neon_row:
+	CBZ R6, sp24RowsF16_neon_done
+	MOVD R0, R9
+	MOVD R2, R10
+	MOVD R4, R11
+	MOVD R7, R12
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+sp24RowsF16_neon_loop:
+	CBZ R12, sp24RowsF16_neon_sum
+	VLD1.P 64(R11), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P 64(R11), [V4.S4, V5.S4, V6.S4, V7.S4]
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V20.B16]
+	VTBL V20.B16, [V0.B16, V1.B16], V24.B16
+	VLD1.P 8(R9), [V28.H4]
+	WORD $0x0e217b9c // FCVTL V28.4S, V28.4H
+	VFMLA V28.S4, V24.S4, V16.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V21.B16]
+	VTBL V21.B16, [V2.B16, V3.B16], V25.B16
+	VLD1.P 8(R9), [V29.H4]
+	WORD $0x0e217bbd // FCVTL V29.4S, V29.4H
+	VFMLA V29.S4, V25.S4, V17.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V22.B16]
+	VTBL V22.B16, [V4.B16, V5.B16], V26.B16
+	VLD1.P 8(R9), [V30.H4]
+	WORD $0x0e217bde // FCVTL V30.4S, V30.4H
+	VFMLA V30.S4, V26.S4, V18.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V23.B16]
+	VTBL V23.B16, [V6.B16, V7.B16], V27.B16
+	VLD1.P 8(R9), [V31.H4]
+	WORD $0x0e217bff // FCVTL V31.4S, V31.4H
+	VFMLA V31.S4, V27.S4, V19.S4
+	SUB $16, R12, R12
+	B sp24RowsF16_neon_loop
+sp24RowsF16_neon_sum:
+	WORD $0x4e31d610 // FADD V16.4S, V16.4S, V17.4S
+	WORD $0x4e33d652 // FADD V18.4S, V18.4S, V19.4S
+	WORD $0x4e32d610 // FADD V16.4S, V16.4S, V18.4S
+	WORD $0x6e30d610 // FADDP V16.4S, V16.4S, V16.4S
+	WORD $0x7e30da10 // FADDP S16, V16.2S
+	FMOVS F16, (R5)
+	ADD $4, R5, R5
+	ADD R1, R0, R0
+	ADD R3, R2, R2
+	SUB $1, R6, R6
+	B sp24RowsF16_neon_row
+sp24RowsF16_neon_done:
+	RET
+
 // func dotRowsBF16_neon(w *uint16, ldw int, x *float32, y *float32, rows, cols int)
 TEXT ·dotRowsBF16_neon(SB), NOSPLIT, $0-48
 	MOVD w+0(FP), R0
@@ -137,5 +277,77 @@ dotRowsBF16_neon_sum:
 	SUB $1, R4, R4
 	B dotRowsBF16_neon_row
 dotRowsBF16_neon_done:
+	RET
+
+// func sp24RowsBF16_neon(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int, tbl *[256][16]byte)
+TEXT ·sp24RowsBF16_neon(SB), NOSPLIT, $0-72
+	MOVD val+0(FP), R0
+	MOVD ldv+8(FP), R1
+	LSL $1, R1, R1
+	MOVD idx+16(FP), R2
+	MOVD ldi+24(FP), R3
+	MOVD x+32(FP), R4
+	MOVD y+40(FP), R5
+	MOVD rows+48(FP), R6
+	MOVD kept+56(FP), R7
+	AND $~15, R7, R7
+	MOVD tbl+64(FP), R8
+sp24RowsBF16_neon_row:
+	CBZ R6, sp24RowsBF16_neon_done
+	MOVD R0, R9
+	MOVD R2, R10
+	MOVD R4, R11
+	MOVD R7, R12
+	VEOR V16.B16, V16.B16, V16.B16
+	VEOR V17.B16, V17.B16, V17.B16
+	VEOR V18.B16, V18.B16, V18.B16
+	VEOR V19.B16, V19.B16, V19.B16
+sp24RowsBF16_neon_loop:
+	CBZ R12, sp24RowsBF16_neon_sum
+	VLD1.P 64(R11), [V0.S4, V1.S4, V2.S4, V3.S4]
+	VLD1.P 64(R11), [V4.S4, V5.S4, V6.S4, V7.S4]
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V20.B16]
+	VTBL V20.B16, [V0.B16, V1.B16], V24.B16
+	VLD1.P 8(R9), [V28.H4]
+	WORD $0x2e613b9c // SHLL V28.4S, V28.4H
+	VFMLA V28.S4, V24.S4, V16.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V21.B16]
+	VTBL V21.B16, [V2.B16, V3.B16], V25.B16
+	VLD1.P 8(R9), [V29.H4]
+	WORD $0x2e613bbd // SHLL V29.4S, V29.4H
+	VFMLA V29.S4, V25.S4, V17.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V22.B16]
+	VTBL V22.B16, [V4.B16, V5.B16], V26.B16
+	VLD1.P 8(R9), [V30.H4]
+	WORD $0x2e613bde // SHLL V30.4S, V30.4H
+	VFMLA V30.S4, V26.S4, V18.S4
+	MOVBU.P 1(R10), R13
+	ADD R13<<4, R8, R14
+	VLD1 (R14), [V23.B16]
+	VTBL V23.B16, [V6.B16, V7.B16], V27.B16
+	VLD1.P 8(R9), [V31.H4]
+	WORD $0x2e613bff // SHLL V31.4S, V31.4H
+	VFMLA V31.S4, V27.S4, V19.S4
+	SUB $16, R12, R12
+	B sp24RowsBF16_neon_loop
+sp24RowsBF16_neon_sum:
+	WORD $0x4e31d610 // FADD V16.4S, V16.4S, V17.4S
+	WORD $0x4e33d652 // FADD V18.4S, V18.4S, V19.4S
+	WORD $0x4e32d610 // FADD V16.4S, V16.4S, V18.4S
+	WORD $0x6e30d610 // FADDP V16.4S, V16.4S, V16.4S
+	WORD $0x7e30da10 // FADDP S16, V16.2S
+	FMOVS F16, (R5)
+	ADD $4, R5, R5
+	ADD R1, R0, R0
+	ADD R3, R2, R2
+	SUB $1, R6, R6
+	B sp24RowsBF16_neon_row
+sp24RowsBF16_neon_done:
 	RET
 
