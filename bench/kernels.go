@@ -118,49 +118,64 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 			pr = probe()
 			pr.ProbeGBps = pr.GBps
 			res = append(res, pr)
-			for _, kind := range []string{"dense", "sparse24", "armor"} {
-				var bytes int64
+			// Build all three variants first, then time them in alternation
+			// (round by round, keeping each one's fastest round), so that
+			// bandwidth drift on a shared machine hits them alike.
+			kinds := []string{"dense", "sparse24", "armor"}
+			layers := make([][]linear, len(kinds))
+			bytes := make([]int64, len(kinds))
+			for k, kind := range kinds {
 				var mk func() linear
 				switch kind {
 				case "dense":
-					bytes = int64(rows) * int64(cols) * int64(dt.Size())
+					bytes[k] = int64(rows) * int64(cols) * int64(dt.Size())
 					mk = func() linear { return randDense(rng, dt, rows, cols) }
 				case "sparse24":
-					s := randSparse(rng, dt, rows, cols)
-					bytes = s.Bytes()
+					bytes[k] = (&kernels.Sparse24{DType: dt, Rows: rows, Cols: cols}).Bytes()
 					mk = func() linear { return randSparse(rng, dt, rows, cols) }
 				case "armor":
 					a := randArmor(rng, dt, rows, cols, *block)
-					bytes = a.Bytes()
+					bytes[k] = a.Bytes()
 					mk = func() linear { return randArmor(rng, dt, rows, cols, *block) }
 				}
-				copies := int(max(1, (ws+bytes-1)/bytes))
-				ls := make([]linear, copies)
-				for i := range ls {
-					ls[i] = mk()
+				copies := int(max(1, (ws+bytes[k]-1)/bytes[k]))
+				for range copies {
+					layers[k] = append(layers[k], mk())
 				}
-				for _, op := range ops {
-					n := 1
-					if op == "gemm" {
-						n = *batch
+			}
+			for _, op := range ops {
+				n := 1
+				if op == "gemm" {
+					n = *batch
+				}
+				x := make([]float32, n*cols)
+				for i := range x {
+					x[i] = float32(rng.float() - 0.5)
+				}
+				y := make([]float32, n*rows)
+				secs := make([]float64, len(kinds))
+				for k := range secs {
+					secs[k] = math.Inf(1)
+				}
+				for range *repeat {
+					for k := range kinds {
+						ls := layers[k]
+						secs[k] = min(secs[k], timeIt(*minTime, func(i int) { ls[i%len(ls)].MatMul(y, x, n) }))
 					}
-					x := make([]float32, n*cols)
-					for i := range x {
-						x[i] = float32(rng.float() - 0.5)
-					}
-					y := make([]float32, n*rows)
-					sec := best(func(i int) { ls[i%copies].MatMul(y, x, n) })
+				}
+				for k, kind := range kinds {
+					sec := secs[k]
 					r := KernelResult{Kernel: kind, Op: op, DType: dt.String(), Rows: rows, Cols: cols, Batch: n,
-						Threads: *threads, ISA: isa, Seconds: sec, Bytes: bytes, GBps: float64(bytes) / sec / 1e9,
+						Threads: *threads, ISA: isa, Seconds: sec, Bytes: bytes[k], GBps: float64(bytes[k]) / sec / 1e9,
 						GFlops: 2 * float64(rows) * float64(cols) * float64(n) / sec / 1e9, ProbeGBps: pr.GBps}
 					if kind == "armor" {
 						r.Block = *block
 					}
 					res = append(res, r)
 				}
-				ls = nil
-				runtime.GC()
 			}
+			layers = nil
+			runtime.GC()
 		}
 	}
 	// Ratios to dense of the same op, dtype, shape and threads.
