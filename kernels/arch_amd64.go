@@ -538,3 +538,26 @@ func axpyArch(a float32, x, y []float32) int {
 	}
 	return 0
 }
+
+//go:noescape
+func axpyRows_512(y *float32, a *float32, w *float32, ld, rows, cols int)
+
+//go:noescape
+func axpyRows_256(y *float32, a *float32, w *float32, ld, rows, cols int)
+
+// axpyRowsArch returns how many leading columns of y it handled.
+func axpyRowsArch(y, a, w []float32, ld int) int {
+	switch level {
+	case AVX512:
+		if c := len(y) &^ 15; c > 0 {
+			axpyRows_512(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+	case AVX2:
+		if c := len(y) &^ 7; c > 0 {
+			axpyRows_256(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+	}
+	return 0
+}

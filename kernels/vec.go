@@ -99,3 +99,39 @@ func RoPEHalves(x, cos, sin []float32) {
 		x[i+h] = a*sin[i] + b*cos[i]
 	}
 }
+
+// DotRows computes y[r] = Σ_j w[r·ld+j]·x[j] for r < len(y), j < len(x):
+// a product with a strided f32 matrix, e.g. the attention scores of one
+// head against the K cache (ld = the cache's row stride). It runs on the
+// calling goroutine.
+func DotRows(y, w []float32, ld int, x []float32) {
+	rows, cols := len(y), len(x)
+	if rows == 0 {
+		return
+	}
+	_ = w[(rows-1)*ld+cols-1]
+	gemv(y, wview{dt: F32, f32: w, ld: ld}, rows, cols, x)
+}
+
+// AxpyRows computes y[j] += Σ_r a[r]·w[r·ld+j] for r < len(a), j < len(y):
+// the weighted sum of strided rows, e.g. attention's sum of V-cache rows.
+// It runs on the calling goroutine.
+func AxpyRows(y, a, w []float32, ld int) {
+	rows, cols := len(a), len(y)
+	if rows == 0 || cols == 0 {
+		return
+	}
+	_ = w[(rows-1)*ld+cols-1]
+	done := 0
+	if level != Generic {
+		done = axpyRowsArch(y, a, w, ld)
+	}
+	if done < cols {
+		for r, s := range a {
+			row := w[r*ld : r*ld+cols]
+			for j := done; j < cols; j++ {
+				y[j] += s * row[j]
+			}
+		}
+	}
+}

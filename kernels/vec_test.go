@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -116,4 +117,35 @@ func TestSmallKernels(t *testing.T) {
 		}
 	}
 
+}
+
+func TestDotRowsAxpyRows(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, rows := range []int{1, 2, 3, 17, 64} {
+			for _, cols := range []int{1, 7, 16, 33, 64, 100, 128} {
+				ld := cols + r.IntN(9)
+				w := randVec(r, (rows-1)*ld+cols)
+				x := randVec(r, cols)
+				y := poisoned(rows)
+				DotRows(y, w, ld, x)
+				want, abs := refGemm(func(i, j int) float64 { return float64(w[i*ld+j]) }, rows, cols, x, 1)
+				checkClose(t, fmt.Sprintf("DotRows %dx%d ld %d", rows, cols, ld), y, want, abs, cols)
+
+				a := randVec(r, rows)
+				o := randVec(r, cols)
+				want2, abs2 := make([]float64, cols), make([]float64, cols)
+				for j := range o {
+					want2[j], abs2[j] = float64(o[j]), math.Abs(float64(o[j]))
+					for i := range a {
+						p := float64(a[i]) * float64(w[i*ld+j])
+						want2[j] += p
+						abs2[j] += math.Abs(p)
+					}
+				}
+				AxpyRows(o, a, w, ld)
+				checkClose(t, fmt.Sprintf("AxpyRows %dx%d ld %d", rows, cols, ld), o, want2, abs2, rows)
+			}
+		}
+	})
 }
