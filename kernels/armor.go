@@ -23,6 +23,8 @@ type Armor struct {
 
 	mu      sync.Mutex
 	t, u    []float32 // Pre·x (n × In) and core rows (n × Out)
+	xt      []float32 // Pre·x as token tiles, when the 2:4 GEMM uses them
+	tile    int
 	x, y    []float32 // arguments of the call in progress
 	n       int
 	pre, pp func(lo, hi int) // built once: no closure per call
@@ -83,10 +85,19 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 		a.pp = a.corePost
 	}
 	a.x, a.y, a.n = x[:n*in], y[:n*out], n
-	ParallelFor(in, 16, a.pre)
+	parallel(in, 16, funcRanger(a.pre))
+	a.tile = 0
+	if n > 1 {
+		if a.tile = spmmTile(n); a.tile > 0 {
+			if l := xtLen(in, n, a.tile); len(a.xt) < l {
+				a.xt = make([]float32, l)
+			}
+			transposeTiles(a.xt, a.t, in, in, n, a.tile)
+		}
+	}
 	// Chunks start on Post block boundaries, so each block is done by one
 	// thread from its core rows to its outputs.
-	ParallelFor(out, a.Post.B, a.pp)
+	parallel(out, a.Post.B, funcRanger(a.pp))
 	a.x, a.y = nil, nil
 }
 
@@ -100,7 +111,11 @@ func (a *Armor) corePost(lo, hi int) {
 			spmv(a.u[r0:], core.sub(r0), s, a.t[:in])
 			gemv(a.y[r0:], w, s, s, a.u[r0:r0+s])
 		} else {
-			spmm(a.u[r0:], out, core.sub(r0), s, a.t[:n*in], in, n)
+			if a.tile > 0 {
+				spmmXT(a.u[r0:], out, core.sub(r0), s, a.t[:n*in], in, n, a.xt, a.tile)
+			} else {
+				spmm(a.u[r0:], out, core.sub(r0), s, a.t[:n*in], in, n)
+			}
 			gemm(a.y[r0:], out, w, s, s, a.u[r0:], out, n)
 		}
 		if a.Bias != nil {
