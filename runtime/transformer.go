@@ -337,15 +337,16 @@ func (s *State) attention(l int, q, out []float32, n int) {
 			for t := 0; t < n; t++ {
 				qh := q[t*qd+h*hd : t*qd+(h+1)*hd]
 				npos := s.Pos + t + 1
-				for p := 0; p < npos; p++ {
-					sc[p] = kernels.Dot(qh, kc[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd]) * scale
+				// Scores against this head's keys: rows of the cache at
+				// stride kvd, then softmax, then the weighted sum of values.
+				kernels.DotRows(sc[:npos], kc[kvh*hd:], kvd, qh)
+				for p := range sc[:npos] {
+					sc[p] *= scale
 				}
 				kernels.Softmax(sc[:npos])
 				o := out[t*qd+h*hd : t*qd+(h+1)*hd]
 				clear(o)
-				for p := 0; p < npos; p++ {
-					kernels.Axpy(sc[p], vc[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd], o)
-				}
+				kernels.AxpyRows(o, sc[:npos], vc[kvh*hd:], kvd)
 			}
 		}
 	})
