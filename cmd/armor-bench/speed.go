@@ -214,6 +214,8 @@ func runChild(path string, f *speedFlags) bench.SpeedResult {
 	}
 	cmd := exec.Command(exe, "speed-one", "-m", path, "--prompt-tokens", strconv.Itoa(f.prompt),
 		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", strconv.Itoa(f.repeat))
+	// A test binary re-executed as a child runs main's run() (TestMain).
+	cmd.Env = append(os.Environ(), "ARMOR_BENCH_AS_MAIN=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
