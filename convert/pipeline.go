@@ -183,6 +183,9 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 		for _, n := range names {
 			if lo := loadCheckpoint(opt.PartsDir, n, keyOf(n)); lo != nil {
 				lo.Report.Resumed = true
+				if !opt.Sequential {
+					lo = lo.light()
+				}
 				results[n] = lo
 				totalWork -= layerWork[n]
 				finished++
@@ -251,6 +254,13 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 						errs <- err
 						cancel()
 						return
+					}
+					if !opt.Sequential {
+						// The data lives in the checkpoint until the file is
+						// written: memory holds one layer per worker, not the
+						// whole converted model. (Sequential calibration runs
+						// the converted layers, so it keeps them.)
+						lo = lo.light()
 					}
 					mu.Lock()
 					results[n] = lo
@@ -457,6 +467,34 @@ func layerKey(base string, src *model.Model, name string) string {
 		h.Write(t.Data)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// light returns a copy of lo without the tensor data (kept in its checkpoint).
+func (lo *layerOut) light() *layerOut {
+	out := *lo
+	out.Parts = slices.Clone(lo.Parts)
+	for i := range out.Parts {
+		out.Parts[i].Data = nil
+	}
+	return &out
+}
+
+// ckptCache holds the last checkpoint read back, as the writer asks for the
+// tensors of one layer one after the other.
+type ckptCache struct {
+	name string
+	lo   *layerOut
+}
+
+func (c *ckptCache) load(dir, name, key string) (*layerOut, error) {
+	if c.name != name {
+		lo := loadCheckpoint(dir, name, key)
+		if lo == nil {
+			return nil, fmt.Errorf("convert: the checkpoint of layer %s in %s is missing or damaged (run again with --resume to redo it)", name, dir)
+		}
+		c.name, c.lo = name, lo
+	}
+	return c.lo, nil
 }
 
 func checkpointPath(dir, name string) string { return filepath.Join(dir, name+".ckpt") }
@@ -681,6 +719,7 @@ func buildSpec(src *model.Model, results map[string]*layerOut, names []string, o
 		}
 		spec.Vocab = v
 	}
+	cache := &ckptCache{}
 	linear := map[string]bool{}
 	for _, n := range names {
 		linear[n+".weight"] = true
@@ -714,12 +753,21 @@ func buildSpec(src *model.Model, results map[string]*layerOut, names []string, o
 			return nil, fmt.Errorf("convert: layer %s was not converted", n)
 		}
 		spec.Linears[n] = lo.Linear
-		for _, p := range lo.Parts {
+		for i, p := range lo.Parts {
 			dt, ok := tensor.ParseDType(p.DType)
 			if !ok {
 				return nil, fmt.Errorf("convert: layer %s: bad dtype %q", n, p.DType)
 			}
-			spec.Parts = append(spec.Parts, model.ArmorPart{Name: p.Name, DType: dt, Shape: p.Shape, Data: func() ([]byte, error) { return p.Data, nil }})
+			spec.Parts = append(spec.Parts, model.ArmorPart{Name: p.Name, DType: dt, Shape: p.Shape, Data: func() ([]byte, error) {
+				if p.Data != nil {
+					return p.Data, nil
+				}
+				full, err := cache.load(opt.PartsDir, n, lo.Key)
+				if err != nil {
+					return nil, err
+				}
+				return full.Parts[i].Data, nil
+			}})
 		}
 		r := lo.Report
 		spec.Layers[n] = model.LayerResult{Method: opt.Method, ProxyLoss: r.ProxyLoss, NoWagPLoss: r.NoWagPLoss, Iters: r.Iters, Seconds: r.Seconds}
