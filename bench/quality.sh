@@ -33,7 +33,8 @@ mkdir -p "$bin"
 (cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/armor-convert ./cmd/armor-bench)
 
 rows=("dense:" "magnitude:" "wanda:" "nowag-p:" "sparsegpt:"
-	"armor:4" "armor:8" "armor:16" "armor-fast:4" "armor-fast:8" "armor-fast:16")
+	"armor:4" "armor:8" "armor:16" "armor-fast:4" "armor-fast:8" "armor-fast:16"
+	"armor-fast-h:4" "armor-fast-h:8" "armor-fast-h:16")
 if [[ -n ${ONLY:-} ]]; then
 	read -r -a rows <<<"$ONLY"
 fi

@@ -24,7 +24,7 @@ import (
 )
 
 // Methods lists the --method values Convert accepts.
-var Methods = []string{"dense", "magnitude", "wanda", "sparsegpt", "nowag-p", "armor", "armor-fast"}
+var Methods = []string{"dense", "magnitude", "wanda", "sparsegpt", "nowag-p", "armor", "armor-fast", "armor-fast-h"}
 
 // ConvertOptions controls Convert. Zero values select the defaults.
 type ConvertOptions struct {
@@ -36,6 +36,9 @@ type ConvertOptions struct {
 	Threads    int          // cores to use (default GOMAXPROCS)
 	Resume     bool         // reuse the per-layer checkpoints of an interrupted run
 	Sequential bool         // collect each block's statistics from the already-converted blocks
+	// RefineRounds: armor-fast-h's rounds of full-Hessian L-BFGS steps
+	// after ArmorFast (0: RefineFullH's default).
+	RefineRounds int
 	// PartsDir holds the per-layer checkpoints (default OUT + ".parts").
 	// It is removed when the file is complete.
 	PartsDir string
@@ -64,6 +67,9 @@ type LayerReport struct {
 	Cols       int     `json:"cols"`
 	ProxyLoss  float64 `json:"proxy_loss"`
 	NoWagPLoss float64 `json:"nowag_p_loss"`
+	// FullHLoss: relative output error under the full XXᵀ (FullHLoss), for
+	// the methods that collect it (sparsegpt, armor-fast-h).
+	FullHLoss  float64 `json:"full_h_loss,omitempty"`
 	Iters      int     `json:"iters,omitempty"`
 	Seconds    float64 `json:"seconds"`
 	Params     int64   `json:"params"`         // stored values (kept core values + wrappers)
@@ -195,7 +201,7 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	}
 
 	// Statistics.
-	needFull := opt.Method == "sparsegpt"
+	needFull := opt.Method == "sparsegpt" || opt.Method == "armor-fast-h"
 	var stats *Stats
 	calibrate := func(layers []string, build runtime.LinearBuilder, m *model.Model) (*Stats, error) {
 		t0 := time.Now()
@@ -360,7 +366,9 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	return rep, nil
 }
 
-func isArmor(method string) bool { return method == "armor" || method == "armor-fast" }
+func isArmor(method string) bool {
+	return method == "armor" || method == "armor-fast" || method == "armor-fast-h"
+}
 
 // linearNames lists every linear layer of every block, in file order.
 func linearNames(c model.Config) []string {
@@ -442,7 +450,7 @@ func checkOptions(src *model.Model, seqs [][]int, out string, opt *ConvertOption
 // layer itself: method, options, calibration tokens.
 func fingerprint(src *model.Model, seqs [][]int, opt ConvertOptions) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "v1|%s|%d|%d|%s|%d|%v|%d|", opt.Method, opt.Block, opt.Iters, opt.DType, opt.Seed, opt.Sequential, len(seqs))
+	fmt.Fprintf(h, "v1|%s|%d|%d|%s|%d|%v|%d|%d|", opt.Method, opt.Block, opt.Iters, opt.DType, opt.Seed, opt.Sequential, opt.RefineRounds, len(seqs))
 	var b [8]byte
 	for _, s := range seqs {
 		binary.LittleEndian.PutUint64(b[:], uint64(len(s)))
@@ -634,13 +642,20 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 			return nil, wrap(errors.New("no full XXᵀ statistics were collected"))
 		}
 		s24, err = SparseGPT(w, full, 128)
-	case "armor", "armor-fast":
+	case "armor", "armor-fast", "armor-fast-h":
 		o := Options{Block: opt.Block, Iters: opt.Iters, Seed: opt.Seed, Threads: threads, Progress: progress, Ctx: ctx}
 		var f *Factorization
 		if opt.Method == "armor" {
 			f, err = Armor(w, h, o)
 		} else {
 			f, err = ArmorFast(w, h, o)
+		}
+		if err == nil && opt.Method == "armor-fast-h" {
+			if full == nil {
+				return nil, wrap(errors.New("no full XXᵀ statistics were collected"))
+			}
+			o.Iters = opt.RefineRounds
+			f, err = RefineFullH(f, w, full, o)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -684,6 +699,11 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 			return nil, wrap(err)
 		}
 		lo.Report.ProxyLoss, lo.Report.NoWagPLoss = loss, nowag
+	}
+	if full != nil {
+		if lo.Report.FullHLoss, err = FullHLoss(w, full, approx); err != nil {
+			return nil, wrap(err)
+		}
 	}
 	lo.Report.Seconds = time.Since(t0).Seconds()
 	return lo, nil

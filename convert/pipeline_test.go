@@ -105,19 +105,33 @@ func densifyFile(t *testing.T, m *model.Model, name string) []float64 {
 // proxy loss is at most NoWag-P's.
 func TestConvertEveryMethod(t *testing.T) {
 	m, seqs := smallCalib(t)
-	st, err := Calibrate(m, seqs, CalibOptions{})
+	full, err := Calibrate(m, seqs, CalibOptions{Full: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := full
+	fullH, sgpt := map[string]float64{}, map[string]float64{}
+	defer func() {
+		// armor-fast-h (b = 8, a few sweeps and rounds) has a lower mean
+		// output error (full-Hessian loss) than SparseGPT.
+		sumA, sumS := 0.0, 0.0
+		for n, v := range fullH {
+			sumA += v
+			sumS += sgpt[n]
+		}
+		if len(fullH) == 35 && !(sumA < sumS) {
+			t.Errorf("armor-fast-h mean full-Hessian loss %v, SparseGPT's %v", sumA/35, sumS/35)
+		}
+	}()
 	dir := t.TempDir()
 	for _, c := range []struct {
 		method      string
 		block, iter int
 	}{{"dense", 0, 0}, {"magnitude", 0, 0}, {"wanda", 0, 0}, {"nowag-p", 0, 0}, {"sparsegpt", 0, 0},
-		{"armor", 4, 30}, {"armor-fast", 8, 10}, {"armor-fast", 12, 5}} {
+		{"armor", 4, 30}, {"armor-fast", 8, 10}, {"armor-fast", 12, 5}, {"armor-fast-h", 8, 5}} {
 		t.Run(c.method, func(t *testing.T) {
 			out := filepath.Join(dir, c.method+".armor")
-			rep, err := Convert(m, seqs, out, ConvertOptions{Method: c.method, Block: c.block, Iters: c.iter, DType: tensor.F32, Threads: 2, Seed: 1})
+			rep, err := Convert(m, seqs, out, ConvertOptions{Method: c.method, Block: c.block, Iters: c.iter, DType: tensor.F32, Threads: 2, Seed: 1, RefineRounds: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,6 +173,20 @@ func TestConvertEveryMethod(t *testing.T) {
 				case "nowag-p":
 					if relErr(lr.ProxyLoss, lr.NoWagPLoss) > 1e-12 {
 						t.Fatalf("%s: NoWag-P's loss %v differs from the NoWag-P reference %v", name, lr.ProxyLoss, lr.NoWagPLoss)
+					}
+				case "sparsegpt", "armor-fast-h":
+					// These minimize the output error under the full XXᵀ.
+					fl, err := FullHLoss(W, full.Full[name], got)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if e := math.Abs(fl - lr.FullHLoss); !(fl > 0) || e > 1e-5*max(fl, 1e-3) {
+						t.Fatalf("%s: full-Hessian loss of the stored layer %v, reported %v", name, fl, lr.FullHLoss)
+					}
+					if c.method == "armor-fast-h" {
+						fullH[name] = lr.FullHLoss
+					} else {
+						sgpt[name] = lr.FullHLoss
 					}
 				case "armor", "armor-fast":
 					if !(lr.ProxyLoss <= lr.NoWagPLoss*(1+1e-12)) {

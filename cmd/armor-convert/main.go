@@ -43,6 +43,10 @@ Methods:
   sparsegpt   OBS-style pruning with the full XXᵀ (SparseGPT)
   armor       ARMOR, the paper's reference schedule (Adam + sparse-core steps)
   armor-fast  ARMOR by alternating exact minimizations (ours; far less work)
+  armor-fast-h  armor-fast, then A, B and the kept values of S refined by L-BFGS
+              for the output error under the full XXᵀ (what SparseGPT
+              minimizes) with the mask fixed (ours; best quality; collects an
+              in×in matrix per layer input, so it suits small models)
 Every method but dense calibrates: the texts are tokenized and cut into
 sequences of --calib-seq tokens starting with BOS, --calib-tokens in all
 (chosen with --seed), and run once through the dense model to collect each
@@ -135,7 +139,7 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *iters < 0 {
 		return usageErr(stderr, "--iters %d must not be negative", *iters)
 	}
-	isArmor := *method == "armor" || *method == "armor-fast"
+	isArmor := strings.HasPrefix(*method, "armor")
 	if isArmor && (*block < 4 || *block%4 != 0) {
 		return fmt.Errorf("--block-size %d is not a positive multiple of 4 (the 2:4 groups of 4 must not straddle blocks)", *block)
 	}
