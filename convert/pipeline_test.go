@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/synth"
 	"github.com/armor-llm/armor/model/tensor"
 	"github.com/armor-llm/armor/runtime"
 )
@@ -417,5 +418,77 @@ func TestConvertBadInput(t *testing.T) {
 		if _, err := os.Stat(out); !os.IsNotExist(err) {
 			t.Fatalf("%+v: output written", c.opt)
 		}
+	}
+}
+
+// A Hugging Face checkpoint of Qwen2's kind (q/k/v biases, untied output
+// head, bf16 weights) with block sizes that leave ragged last blocks: the
+// converted file keeps the biases and the head, and runs like the densified
+// factorization it stores.
+func TestConvertHFQwen2(t *testing.T) {
+	c := model.Config{Arch: "qwen2", Dim: 48, Hidden: 72, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 12, Vocab: 64, Context: 64,
+		NormEps: 1e-6, RopeTheta: 10000, RopeHalves: true, Tied: false, QKBias: true}
+	dir := t.TempDir()
+	if err := synth.WriteHF(filepath.Join(dir, "hf"), c, tensor.BF16, 5); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(filepath.Join(dir, "hf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	rng := newRng(8)
+	seqs := make([][]int, 8)
+	for i := range seqs {
+		for j := 0; j < 32; j++ {
+			seqs[i] = append(seqs[i], rng.IntN(c.Vocab))
+		}
+	}
+	out := filepath.Join(dir, "q.armor")
+	// b = 20 divides none of 24, 48, 72.
+	if _, err := Convert(m, seqs, out, ConvertOptions{Method: "armor-fast", Block: 20, Iters: 5, DType: tensor.F32}); err != nil {
+		t.Fatal(err)
+	}
+	ld, err := runtime.Open(out, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld.Close()
+	cm := ld.Model
+	for _, n := range []string{"output.weight", "blk.1.attn_q.bias", "blk.0.attn_v.bias", "output_norm.weight"} {
+		if cm.Tensors[n] == nil || !slices.Equal(cm.Tensors[n].ToF32(), m.Tensors[n].ToF32()) {
+			t.Fatalf("tensor %s not copied", n)
+		}
+	}
+	dense, err := runtime.New(cm, func(mm *model.Model, name string) (runtime.Linear, error) {
+		if _, ok := cm.ArmorHeaderOf().Linears[name]; !ok {
+			return runtime.DenseBuilder(mm, name)
+		}
+		rows, cols := shapeOf(cm, name)
+		W := densifyFile(t, cm, name)
+		f := make([]float32, len(W))
+		for i, v := range W {
+			f[i] = float32(v)
+		}
+		wt := &tensor.Tensor{Name: name + ".weight", DType: tensor.F32, Shape: []int{rows, cols}, Data: synth.Encode(f, tensor.F32)}
+		return runtime.NewDense(wt, cm.Tensors[name+".bias"])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := ld.Tr.NewState(32)
+	sb, _ := dense.NewState(32)
+	la, err := sa.Forward(seqs[0], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, _ := sb.Forward(seqs[0], true)
+	var num, den float64
+	for i := range la {
+		num += float64(la[i]-lb[i]) * float64(la[i]-lb[i])
+		den += float64(lb[i]) * float64(lb[i])
+	}
+	if rel := math.Sqrt(num / den); !(rel < 1e-4) {
+		t.Fatalf("converted model's logits differ from its densified layers by %g", rel)
 	}
 }
