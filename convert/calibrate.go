@@ -133,14 +133,17 @@ func (a *accum) finish() (h, full []float64) {
 		h[j] = v * inv
 	}
 	if a.full != nil {
+		// In place: the accumulator becomes the result, so the statistics
+		// are held once.
 		m := a.in
-		full = make([]float64, m*m)
+		full = a.full
 		for i := 0; i < m; i++ {
 			for j := i; j < m; j++ {
-				v := a.full[i*m+j] * inv
+				v := full[i*m+j] * inv
 				full[i*m+j], full[j*m+i] = v, v
 			}
 		}
+		a.full = nil
 	}
 	return h, full
 }

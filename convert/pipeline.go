@@ -36,6 +36,10 @@ type ConvertOptions struct {
 	Threads    int          // cores to use (default GOMAXPROCS)
 	Resume     bool         // reuse the per-layer checkpoints of an interrupted run
 	Sequential bool         // collect each block's statistics from the already-converted blocks
+	// FullBudget bounds the bytes of full XXᵀ statistics (sparsegpt,
+	// armor-fast-h) collected in one calibration pass (0: 4 GiB; negative:
+	// always one block per pass).
+	FullBudget int64
 	// RefineRounds: armor-fast-h's rounds of full-Hessian L-BFGS steps
 	// after ArmorFast (0: RefineFullH's default).
 	RefineRounds int
@@ -216,7 +220,18 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 			pending = append(pending, n)
 		}
 	}
-	if len(seqs) > 0 && !opt.Sequential && len(pending) > 0 {
+	// Block by block: under --sequential, and when the full XXᵀ of every
+	// layer input at once would not fit in FullBudget (each pass over the
+	// calibration text then keeps one block's matrices).
+	perBlock := opt.Sequential
+	if needFull {
+		budget := opt.FullBudget
+		if budget == 0 {
+			budget = 4 << 30
+		}
+		perBlock = perBlock || fullBytes(src.Config) > budget
+	}
+	if len(seqs) > 0 && !perBlock && len(pending) > 0 {
 		var err error
 		if stats, err = calibrate(pending, nil, src); err != nil {
 			return nil, err
@@ -297,7 +312,7 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 		return ctx.Err()
 	}
 
-	if opt.Sequential && len(seqs) > 0 {
+	if perBlock && len(seqs) > 0 {
 		for l := 0; l < src.Config.Layers; l++ {
 			var todo []string
 			for _, n := range model.LayerLinears(l) {
@@ -316,8 +331,12 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 					before[n] = results[n]
 				}
 			}
-			view := convertedView(src, before)
-			st, err := calibrate(todo, runtime.ArmorFileBuilder(view), view)
+			view, build := src, runtime.LinearBuilder(nil)
+			if opt.Sequential {
+				view = convertedView(src, before)
+				build = runtime.ArmorFileBuilder(view)
+			}
+			st, err := calibrate(todo, build, view)
 			if err != nil {
 				return nil, err
 			}
@@ -364,6 +383,14 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	os.RemoveAll(opt.PartsDir)
 	rep.Seconds = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// fullBytes is the memory of the full XXᵀ of every distinct layer input of
+// a model: per block, the attention input, the attention output's input,
+// the FFN input and the down projection's input.
+func fullBytes(c model.Config) int64 {
+	per := int64(c.Dim)*int64(c.Dim)*2 + int64(c.QDim())*int64(c.QDim()) + int64(c.Hidden)*int64(c.Hidden)
+	return 8 * per * int64(c.Layers)
 }
 
 func isArmor(method string) bool {

@@ -3,6 +3,7 @@ package convert
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -490,5 +491,37 @@ func TestConvertHFQwen2(t *testing.T) {
 	}
 	if rel := math.Sqrt(num / den); !(rel < 1e-4) {
 		t.Fatalf("converted model's logits differ from its densified layers by %g", rel)
+	}
+}
+
+// Collecting the full XXᵀ one block per calibration pass (to bound memory)
+// gives exactly the statistics of the single pass.
+func TestConvertFullPerBlock(t *testing.T) {
+	m, seqs := smallCalib(t)
+	dir := t.TempDir()
+	var reps [2]*Report
+	for i, budget := range []int64{0, -1} {
+		passes := 0
+		var err error
+		reps[i], err = Convert(m, seqs, filepath.Join(dir, fmt.Sprint(i, ".armor")), ConvertOptions{Method: "sparsegpt", DType: tensor.F32, FullBudget: budget,
+			Progress: func(p Progress) {
+				if p.Stage == "calibrate" && p.Done == p.Total {
+					passes++
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int{1, m.Config.Layers}[i]; passes != want {
+			t.Fatalf("budget %d: %d calibration passes, want %d", budget, passes, want)
+		}
+	}
+	for k, l := range reps[0].Layers {
+		if l.ProxyLoss != reps[1].Layers[k].ProxyLoss || l.FullHLoss != reps[1].Layers[k].FullHLoss || !(l.FullHLoss > 0) {
+			t.Fatalf("%s: one pass %+v, per block %+v", l.Name, l, reps[1].Layers[k])
+		}
+	}
+	if fullBytes(m.Config) != 8*5*(64*64*3+172*172) {
+		t.Fatalf("fullBytes(stories260K) = %d", fullBytes(m.Config))
 	}
 }
