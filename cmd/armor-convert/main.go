@@ -77,11 +77,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	}
-	fmt.Fprintln(stderr, "armor-convert:", err)
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintln(stderr, "armor-convert: interrupted; no output written (finished layers are kept: rerun with --resume)")
+		fmt.Fprintln(stderr, "\narmor-convert: interrupted; no output written (finished layers are kept: rerun with --resume)")
 		return 130
 	}
+	fmt.Fprintln(stderr, "armor-convert:", err)
 	return 1
 }
 
