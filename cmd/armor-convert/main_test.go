@@ -109,3 +109,31 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestSynthetic(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "s.armor")
+	code, stdout, stderr := runCmd("--synthetic", "stories110m", "--method", "sparse24", "-o", out)
+	if code != 0 || !strings.Contains(stdout, "synthetic stories110m") {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Config.Dim != 768 || m.Config.Layers != 12 || m.ArmorHeaderOf().Linears["blk.11.ffn_down"].Kind != "sparse24" {
+		t.Fatalf("config %+v", m.Config)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--synthetic", "llama-9b", "--method", "armor", "-o", out}, "unknown shape"},
+		{[]string{"--synthetic", "stories110m", "--method", "wanda", "-o", out}, "dense, sparse24 or armor"},
+		{[]string{"--synthetic", "stories110m", "--method", "armor", "--block-size", "6", "-o", out}, "multiple of 4"},
+	} {
+		if code, _, stderr := runCmd(c.args...); code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, %s", c.args, code, stderr)
+		}
+	}
+}
