@@ -96,7 +96,11 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 		a.pp = a.corePost
 	}
 	a.x, a.y, a.n = x[:n*in], y[:n*out], n
-	parallel(in, 16, funcRanger(a.pre))
+	par := parallel
+	if in*out/2*n < minParallelWork {
+		par = func(n, _ int, fn ranger) { fn.run(0, n) }
+	}
+	par(in, 16, funcRanger(a.pre))
 	a.tile = 0
 	if n > 1 {
 		if a.tile = spmmTile(n); a.tile > 0 {
@@ -106,7 +110,7 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 	}
 	// Chunks start on Post block boundaries, so each block is done by one
 	// thread from its core rows to its outputs.
-	parallel(out, a.Post.B, funcRanger(a.pp))
+	par(out, a.Post.B, funcRanger(a.pp))
 	a.x, a.y, a.t, a.u, a.xt = nil, nil, nil, nil, nil
 }
 

@@ -330,7 +330,11 @@ func (s *State) attention(l int, q, out []float32, n int) {
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	kc, vc := s.k[l], s.v[l]
-	kernels.ParallelFor(c.Heads, 1, func(lo, hi int) {
+	par := kernels.ParallelFor
+	if 2*c.Heads*n*(s.Pos+n)*hd < 1<<15 { // too little work to wake the pool
+		par = func(n, _ int, fn func(lo, hi int)) { fn(0, n) }
+	}
+	par(c.Heads, 1, func(lo, hi int) {
 		for h := lo; h < hi; h++ {
 			kvh := h / group
 			sc := s.scores[h*s.Capacity : (h+1)*s.Capacity]

@@ -142,6 +142,8 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 					return err
 				}
 			}
+			// Our runtime on the very file llama.cpp runs, for a like-for-like row.
+			jobs = append(jobs, job{ggufForLlama, "dense", f.synthetic})
 		}
 	}
 	for _, m := range f.models {
