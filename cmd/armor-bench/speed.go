@@ -194,6 +194,8 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 		}
 	}
 	if f.jsonOut {
+		// The human table still goes to stderr, so one run gives both.
+		fmt.Fprint(stderr, "\n"+bench.FormatSpeedTable(results))
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
