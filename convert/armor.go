@@ -137,6 +137,10 @@ func adamStep(p, g, m, v []float64, t int) {
 
 // lossGradient sets G = dL/dŴ = 2 (Ŵ − W̄) diag(h) / Z.
 func (st *state) lossGradient(What, G []float64) {
+	if st.full != nil {
+		st.full.loss(st, What, G)
+		return
+	}
 	m := st.m
 	for i := 0; i < st.n; i++ {
 		for j := 0; j < m; j++ {

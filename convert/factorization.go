@@ -73,6 +73,10 @@ type state struct {
 	M       []uint8
 	threads int
 	ops     atomic.Int64 // multiply-adds spent
+
+	// full, when set, replaces the diagonal proxy by the output error of
+	// the full Hessian (see RefineFullH).
+	full *fullLoss
 }
 
 func (st *state) add(k int) { st.ops.Add(int64(k)) }
@@ -210,6 +214,9 @@ func (st *state) addBlockwise(bounds []int, other int) {
 
 // lossOf evaluates the normalized proxy loss for a given Ŵ.
 func (st *state) lossOf(What []float64) float64 {
+	if st.full != nil {
+		return st.full.loss(st, What, nil)
+	}
 	m := st.m
 	sum := 0.0
 	for i := 0; i < st.n; i++ {

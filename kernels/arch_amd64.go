@@ -34,7 +34,25 @@ func gemm4x4F16_512(w *uint16, ldw int, x *float32, ldx int, y *float32, ldy int
 func gemm4x4BF16_512(w *uint16, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
 
 //go:noescape
+func gemm4x3F32_256(w *float32, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
+
+//go:noescape
+func gemm4x3F16_256(w *uint16, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
+
+//go:noescape
+func gemm4x3BF16_256(w *uint16, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
+
+//go:noescape
 func gemm4x4BF16DP_512(w *uint16, ldw int, x *uint16, ldx int, y *float32, ldy int, cols, acc int)
+
+//go:noescape
+func gemv4F32_512(w *float32, ldw int, x *float32, y *float32, rows, cols int)
+
+//go:noescape
+func gemv4F16_512(w *uint16, ldw int, x *float32, y *float32, rows, cols int)
+
+//go:noescape
+func gemv4BF16_512(w *uint16, ldw int, x *float32, y *float32, rows, cols int)
 
 func gemvArch(y []float32, w wview, rows, cols int, x []float32) int {
 	var c int
@@ -44,13 +62,31 @@ func gemvArch(y []float32, w wview, rows, cols int, x []float32) int {
 		if c == 0 {
 			return 0
 		}
-		switch w.dt {
-		case F32:
-			dotRowsF32_512(&w.f32[0], w.ld, &x[0], &y[0], rows, c)
-		case F16:
-			dotRowsF16_512(&w.u16[0], w.ld, &x[0], &y[0], rows, c)
-		default:
-			dotRowsBF16_512(&w.u16[0], w.ld, &x[0], &y[0], rows, c)
+		// Groups of 4 rows share each x load; the rest go one by one.
+		r4 := rows &^ 3
+		if cols <= wideCols {
+			r4 = 0
+		}
+		if r4 > 0 {
+			switch w.dt {
+			case F32:
+				gemv4F32_512(&w.f32[0], w.ld, &x[0], &y[0], r4, c)
+			case F16:
+				gemv4F16_512(&w.u16[0], w.ld, &x[0], &y[0], r4, c)
+			default:
+				gemv4BF16_512(&w.u16[0], w.ld, &x[0], &y[0], r4, c)
+			}
+		}
+		if r4 < rows {
+			w := w.sub(r4)
+			switch w.dt {
+			case F32:
+				dotRowsF32_512(&w.f32[0], w.ld, &x[0], &y[r4], rows-r4, c)
+			case F16:
+				dotRowsF16_512(&w.u16[0], w.ld, &x[0], &y[r4], rows-r4, c)
+			default:
+				dotRowsBF16_512(&w.u16[0], w.ld, &x[0], &y[r4], rows-r4, c)
+			}
 		}
 	case AVX2:
 		c = cols &^ 7
@@ -77,17 +113,21 @@ const gemmKC = 1024
 var bf16Scratch = sync.Pool{New: func() any { return new([]uint16) }}
 
 func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n int) bool {
-	if level != AVX512 {
+	var mr, nr, vw int
+	switch level {
+	case AVX512:
+		mr, nr, vw = 4, 4, 16
+	case AVX2:
+		mr, nr, vw = 4, 3, 8
+	default:
 		return false
 	}
-	const mr, nr = 4, 4
-	vw := 16
-	dp := w.dt == BF16 && useBF16Dot
+	dp := level == AVX512 && w.dt == BF16 && useBF16Dot
 	if dp {
 		vw = 32
 	}
 	c := cols &^ (vw - 1)
-	rEnd, tEnd := rows&^(mr-1), n&^(nr-1)
+	rEnd, tEnd := rows&^(mr-1), n/nr*nr
 	if c == 0 || rEnd == 0 || tEnd == 0 {
 		return false
 	}
@@ -118,6 +158,12 @@ func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n
 			for t0 := 0; t0 < tEnd; t0 += nr {
 				yp := &y[t0*ldy+r0]
 				switch {
+				case level == AVX2 && w.dt == F32:
+					gemm4x3F32_256(&w.f32[r0*w.ld+j0], w.ld, &x[t0*ldx+j0], ldx, yp, ldy, kw, acc)
+				case level == AVX2 && w.dt == F16:
+					gemm4x3F16_256(&w.u16[r0*w.ld+j0], w.ld, &x[t0*ldx+j0], ldx, yp, ldy, kw, acc)
+				case level == AVX2:
+					gemm4x3BF16_256(&w.u16[r0*w.ld+j0], w.ld, &x[t0*ldx+j0], ldx, yp, ldy, kw, acc)
 				case dp:
 					gemm4x4BF16DP_512(&w.u16[r0*w.ld+j0], w.ld, &xb[t0*ldx+j0], ldx, yp, ldy, kw, acc)
 				case w.dt == F32:
@@ -166,22 +212,22 @@ func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n
 }
 
 //go:noescape
-func sp24RowsF32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsF32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsBF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsBF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
-func sp24RowsBF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+func sp24RowsBF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
 
 //go:noescape
 func sp24Gemm4x4F32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
@@ -197,42 +243,45 @@ func spmvArch(y []float32, v sview, rows int, x []float32) int {
 	var k int
 	switch level {
 	case AVX512:
-		k = v.ldv &^ 15
+		k = (v.cols / 2) &^ 15
 		if k == 0 {
 			return 0
 		}
+		// Software prefetch runs at least 2 rows and 8 KiB ahead.
+		pf := max(2, (8192+v.ldv*v.dt.Size()-1)/(v.ldv*v.dt.Size()))
 		switch v.dt {
 		case F32:
-			sp24RowsF32_512(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsF32_512(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		case F16:
-			sp24RowsF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		default:
-			sp24RowsBF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsBF16_512(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		}
 	case AVX2:
-		k = v.ldv &^ 7
+		k = (v.cols / 2) &^ 7
 		if k == 0 {
 			return 0
 		}
+		pf := max(2, (8192+v.ldv*v.dt.Size()-1)/(v.ldv*v.dt.Size()))
 		switch v.dt {
 		case F32:
-			sp24RowsF32_256(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsF32_256(&v.f32[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		case F16:
-			sp24RowsF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		default:
-			sp24RowsBF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k)
+			sp24RowsBF16_256(&v.u16[0], v.ldv, &v.idx[0], v.ldi, &x[0], &y[0], rows, k, pf)
 		}
 	}
 	return k
 }
 
 func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) bool {
+	if tile := spmmTile(n); tile > 0 && rows >= 4 {
+		spmmTokensInLanes(y, ldy, v, rows, x, ldx, n, nil, tile)
+		return true
+	}
 	if level != AVX512 {
 		return false
-	}
-	if n >= 16 && rows >= 4 && hasBMI2 {
-		spmmTokensInLanes(y, ldy, v, rows, x, ldx, n)
-		return true
 	}
 	const mr, nr = 4, 4
 	kc := v.ldv &^ 15
@@ -287,10 +336,16 @@ func sumF32_512(x *float32, n int) float32
 //go:noescape
 func sumF32_256(x *float32, n int) float32
 
-func sumArch(x []float32) (float32, int) {
+//go:noescape
+func sumF32PF_512(x *float32, n int) float32
+
+func sumArch(x []float32, pf bool) (float32, int) {
 	switch level {
 	case AVX512:
 		if n := len(x) &^ 127; n > 0 {
+			if pf {
+				return sumF32PF_512(&x[0], n), n
+			}
 			return sumF32_512(&x[0], n), n
 		}
 	case AVX2:
@@ -319,32 +374,65 @@ func sp24T4x64F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, ou
 //go:noescape
 func sp24T4x64BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
 
+//go:noescape
+func sp24T2x32F32_256(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T2x32F16_256(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T2x32BF16_256(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
 // f32Scratch holds transposed token tiles.
 var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
 
-// spmmTokensInLanes is the AVX-512 2:4 GEMM for n ≥ 16 tokens: tiles of 32
-// tokens are transposed (cols × 32) so that a kept weight multiplies one
-// x column of 32 tokens with two FMAs (see sp24T4*_512). Columns are walked
-// in strips whose slice of the tile (256 columns × 32 tokens, 32 KiB) stays
-// in L1 while every row block of the thread passes over it.
-func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) {
-	tile := 32
-	if n >= 48 {
-		tile = 64
+// spmmTile returns the token tile of the tokens-in-lanes 2:4 GEMM for n
+// tokens, or 0 where it is not used (other levels, or fewer than 16 tokens,
+// where the reduction-in-lanes kernels do better).
+func spmmTile(n int) int {
+	switch {
+	case level < AVX2 || !hasBMI2 || n < 16:
+		return 0
+	case n >= 48 && level == AVX512:
+		return 64
 	}
-	strip := 4096 / tile // kept values per strip: 2·strip columns × tile tokens = 32 KiB
+	return 32
+}
+
+// spmmTokensInLanes is the AVX-512 2:4 GEMM for n ≥ 16 tokens: tiles of 32
+// or 64 tokens are transposed (cols × tile) so that a kept weight multiplies
+// one x column of the tile with tile/16 FMAs (see sp24T4x*_512). xt holds
+// the transposed tiles (transposeTiles), or is nil to transpose here. The
+// columns are walked in strips whose slice of the tile stays in L2 while
+// every row block of the thread passes over it.
+func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xtAll []float32, tile int) {
+	strip := 32768 / tile // kept values per strip: 2·strip columns × tile tokens × 4 B = 256 KiB
 	cols := v.cols
 	kc := v.ldv &^ 15
-	rEnd := rows &^ 3
+	mr := 4 // rows per micro-kernel call
+	if level == AVX2 {
+		mr = 2
+	}
+	rEnd := rows &^ (mr - 1)
+	own := xtAll == nil
 	bp := f32Scratch.Get().(*[]float32)
-	if need := cols*tile + rEnd*tile; cap(*bp) < need {
+	need := rEnd * tile
+	if own {
+		need += cols * tile
+	}
+	if cap(*bp) < need {
 		*bp = make([]float32, need)
 	}
-	xt := (*bp)[:cols*tile]
-	outs := (*bp)[cols*tile : cols*tile+rEnd*tile]
+	outs := (*bp)[:rEnd*tile]
 	for t0 := 0; t0 < n; t0 += tile {
 		nt := min(tile, n-t0)
-		transposeTile(xt, x[t0*ldx:], ldx, cols, nt, tile)
+		var xt []float32
+		if own {
+			xt = (*bp)[rEnd*tile : rEnd*tile+cols*tile]
+			transposeTile(xt, x[t0*ldx:], ldx, cols, nt, tile)
+		} else {
+			xt = xtAll[t0*cols : (t0+tile)*cols]
+		}
 		if kc == 0 {
 			clear(outs)
 		}
@@ -355,9 +443,15 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 				acc = 1
 			}
 			xp := &xt[2*k0*tile]
-			for r0 := 0; r0 < rEnd; r0 += 4 {
+			for r0 := 0; r0 < rEnd; r0 += mr {
 				vo, io, op := r0*v.ldv+k0, r0*v.ldi+k0/4, &outs[r0*tile]
 				switch {
+				case level == AVX2 && v.dt == F32:
+					sp24T2x32F32_256(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case level == AVX2 && v.dt == F16:
+					sp24T2x32F16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case level == AVX2:
+					sp24T2x32BF16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
 				case v.dt == F32 && tile == 32:
 					sp24T4x32F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
 				case v.dt == F16 && tile == 32:
@@ -412,19 +506,58 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 	f32Scratch.Put(bp)
 }
 
-// transposeTile writes xt[c*tile+t] = x[t*ldx+c] for c < cols, t < nt, and
-// zeros for nt ≤ t < tile (padding tokens whose results are dropped).
-func transposeTile(xt, x []float32, ldx, cols, nt, tile int) {
-	xt = xt[:cols*tile]
-	for t := 0; t < tile; t++ {
-		if t >= nt {
-			for c := 0; c < cols; c++ {
-				xt[c*tile+t] = 0
-			}
-			continue
+// spmmXT is spmm with the tokens already transposed by transposeTiles for
+// tile spmmTile(n) > 0.
+func spmmXT(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xt []float32, tile int) {
+	if rows < 4 {
+		spmm(y, ldy, v, rows, x, ldx, n)
+		return
+	}
+	spmmTokensInLanes(y, ldy, v, rows, x, ldx, n, xt, tile)
+}
+
+//go:noescape
+func axpy_512(a float32, x *float32, y *float32, n int)
+
+//go:noescape
+func axpy_256(a float32, x *float32, y *float32, n int)
+
+// axpyArch returns how many leading elements it handled.
+func axpyArch(a float32, x, y []float32) int {
+	switch level {
+	case AVX512:
+		if n := len(x) &^ 15; n > 0 {
+			axpy_512(a, &x[0], &y[0], n)
+			return n
 		}
-		for c, v := range x[t*ldx : t*ldx+cols] {
-			xt[c*tile+t] = v
+	case AVX2:
+		if n := len(x) &^ 7; n > 0 {
+			axpy_256(a, &x[0], &y[0], n)
+			return n
 		}
 	}
+	return 0
+}
+
+//go:noescape
+func axpyRows_512(y *float32, a *float32, w *float32, ld, rows, cols int)
+
+//go:noescape
+func axpyRows_256(y *float32, a *float32, w *float32, ld, rows, cols int)
+
+// axpyRowsArch returns how many leading columns of y it handled.
+func axpyRowsArch(y, a, w []float32, ld int) int {
+	switch level {
+	case AVX512:
+		if c := len(y) &^ 15; c > 0 {
+			axpyRows_512(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+	case AVX2:
+		if c := len(y) &^ 7; c > 0 {
+			axpyRows_256(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+	}
+	return 0
 }

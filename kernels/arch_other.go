@@ -12,4 +12,14 @@ func spmvArch(y []float32, v sview, rows int, x []float32) int { return 0 }
 
 func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) bool { return false }
 
-func sumArch(x []float32) (float32, int) { return 0, 0 }
+func sumArch(x []float32, pf bool) (float32, int) { return 0, 0 }
+
+func spmmTile(n int) int { return 0 }
+
+func spmmXT(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xt []float32, tile int) {
+	spmm(y, ldy, v, rows, x, ldx, n)
+}
+
+func axpyArch(a float32, x, y []float32) int { return 0 }
+
+func axpyRowsArch(y, a, w []float32, ld int) int { return 0 }

@@ -13,19 +13,36 @@ import (
 // core row needs all of it); then each thread takes whole blocks of Post,
 // computes the matching rows of Core·(Pre·x) into scratch (one block, hot in
 // L1) and applies the Post block and the bias straight into y. Scratch is
-// owned by the layer and grows only when a larger batch arrives, so calls do
-// not allocate; a layer is safe for concurrent use (calls are serialized).
+// shared by all ARMOR layers of the process and grows only when a larger
+// batch arrives, so calls do not allocate and a model with hundreds of
+// layers holds one set of buffers, not one per layer (per-layer scratch for
+// 512-token prefill cost 1.5 GB on the Llama-3.2-1B shape). Calls are
+// serialized process-wide; each one is parallel inside.
 type Armor struct {
 	Pre  *BlockDiag
 	Core *Sparse24
 	Post *BlockDiag
 	Bias []float32
 
-	mu      sync.Mutex
-	t, u    []float32 // Pre·x (n × In) and core rows (n × Out)
+	t, u    []float32 // Pre·x (n × In) and core rows (n × Out), views of armorScratch
+	xt      []float32 // Pre·x as token tiles, when the 2:4 GEMM uses them
+	tile    int
 	x, y    []float32 // arguments of the call in progress
 	n       int
 	pre, pp func(lo, hi int) // built once: no closure per call
+}
+
+// armorScratch holds the buffers every Armor call works in.
+var armorScratch struct {
+	sync.Mutex
+	t, u, xt []float32
+}
+
+func growScratch(buf *[]float32, n int) []float32 {
+	if len(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
 }
 
 // In and Out are the layer's input and output sizes.
@@ -69,25 +86,32 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	armorScratch.Lock()
+	defer armorScratch.Unlock()
 	in, out := a.In(), a.Out()
-	if len(a.t) < n*in {
-		a.t = make([]float32, n*in)
-	}
-	if len(a.u) < n*out {
-		a.u = make([]float32, n*out)
-	}
+	a.t = growScratch(&armorScratch.t, n*in)
+	a.u = growScratch(&armorScratch.u, n*out)
 	if a.pre == nil {
 		a.pre = func(lo, hi int) { a.Pre.rows(a.t, a.x, a.n, lo, hi) }
 		a.pp = a.corePost
 	}
 	a.x, a.y, a.n = x[:n*in], y[:n*out], n
-	ParallelFor(in, 16, a.pre)
+	par := parallel
+	if in*out/2*n < minParallelWork {
+		par = func(n, _ int, fn ranger) { fn.run(0, n) }
+	}
+	par(in, 16, funcRanger(a.pre))
+	a.tile = 0
+	if n > 1 {
+		if a.tile = spmmTile(n); a.tile > 0 {
+			a.xt = growScratch(&armorScratch.xt, xtLen(in, n, a.tile))
+			transposeTiles(a.xt, a.t, in, in, n, a.tile)
+		}
+	}
 	// Chunks start on Post block boundaries, so each block is done by one
 	// thread from its core rows to its outputs.
-	ParallelFor(out, a.Post.B, a.pp)
-	a.x, a.y = nil, nil
+	par(out, a.Post.B, funcRanger(a.pp))
+	a.x, a.y, a.t, a.u, a.xt = nil, nil, nil, nil, nil
 }
 
 // corePost computes output rows [lo, hi) (whole Post blocks).
@@ -100,7 +124,11 @@ func (a *Armor) corePost(lo, hi int) {
 			spmv(a.u[r0:], core.sub(r0), s, a.t[:in])
 			gemv(a.y[r0:], w, s, s, a.u[r0:r0+s])
 		} else {
-			spmm(a.u[r0:], out, core.sub(r0), s, a.t[:n*in], in, n)
+			if a.tile > 0 {
+				spmmXT(a.u[r0:], out, core.sub(r0), s, a.t[:n*in], in, n, a.xt, a.tile)
+			} else {
+				spmm(a.u[r0:], out, core.sub(r0), s, a.t[:n*in], in, n)
+			}
 			gemm(a.y[r0:], out, w, s, s, a.u[r0:], out, n)
 		}
 		if a.Bias != nil {

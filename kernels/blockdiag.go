@@ -92,8 +92,9 @@ func (d *BlockDiag) rows(y, x []float32, n, lo, hi int) {
 
 // MatVec computes y = D·x (len N each; y must not overlap x).
 func (d *BlockDiag) MatVec(y, x []float32) {
-	x, y = x[:d.N], y[:d.N]
-	ParallelFor(d.N, 16, func(lo, hi int) { d.rows(y, x, 1, lo, hi) })
+	t := newTask(opBlockDiag)
+	t.bd, t.x, t.y, t.n = d, x[:d.N], y[:d.N], 1
+	runTask(t, d.N, 16)
 }
 
 // MatMul computes Y = X·Dᵀ for n tokens (x, y: n × N, row-major; no overlap).
@@ -101,6 +102,7 @@ func (d *BlockDiag) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	x, y = x[:n*d.N], y[:n*d.N]
-	ParallelFor(d.N, 16, func(lo, hi int) { d.rows(y, x, n, lo, hi) })
+	t := newTask(opBlockDiag)
+	t.bd, t.x, t.y, t.n = d, x[:n*d.N], y[:n*d.N], n
+	runTask(t, d.N, 16)
 }

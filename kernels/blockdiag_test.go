@@ -81,7 +81,7 @@ func TestArmor(t *testing.T) {
 		}
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range shapes {
-				for _, n := range []int{1, 2, 4, 7} {
+				for _, n := range []int{1, 2, 4, 7, 16, 50} {
 					core, err := Pack24(rand24(r, sh.out, sh.in), sh.out, sh.in, dt)
 					if err != nil {
 						t.Fatal(err)

@@ -35,10 +35,9 @@ func (m *Dense) Bytes() int64 { return int64(m.Rows) * int64(m.Cols) * int64(m.D
 // MatVec computes y = W·x (len(x) ≥ Cols, len(y) ≥ Rows), in parallel over
 // rows. Every y[i], i < Rows, is written.
 func (m *Dense) MatVec(y, x []float32) {
-	w := m.view()
-	x = x[:m.Cols]
-	y = y[:m.Rows]
-	ParallelFor(m.Rows, 16, func(lo, hi int) { gemv(y[lo:hi], w.sub(lo), hi-lo, m.Cols, x) })
+	t := newTask(opGemv)
+	t.w, t.x, t.y, t.cols = m.view(), x[:m.Cols], y[:m.Rows], m.Cols
+	runTask(t, m.Rows, 16)
 }
 
 // MatMul computes Y = X·Wᵀ for n tokens: x is n×Cols, y is n×Rows, both
@@ -52,10 +51,7 @@ func (m *Dense) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	w := m.view()
-	x = x[:n*m.Cols]
-	y = y[:n*m.Rows]
-	ParallelFor(m.Rows, 16, func(lo, hi int) {
-		gemm(y[lo:], m.Rows, w.sub(lo), hi-lo, m.Cols, x, m.Cols, n)
-	})
+	t := newTask(opGemm)
+	t.w, t.x, t.y, t.cols, t.n, t.ldx, t.ldy = m.view(), x[:n*m.Cols], y[:n*m.Rows], m.Cols, n, m.Cols, m.Rows
+	runTask(t, m.Rows, 16)
 }

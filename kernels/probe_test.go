@@ -18,6 +18,9 @@ func TestSum(t *testing.T) {
 			if got := float64(Sum(x)); !(math.Abs(got-want) <= accTol(n, abs)) {
 				t.Errorf("n=%d: Sum = %v, want %v", n, got, want)
 			}
+			if got := float64(SumPrefetch(x)); !(math.Abs(got-want) <= accTol(n, abs)) {
+				t.Errorf("n=%d: SumPrefetch = %v, want %v", n, got, want)
+			}
 		}
 	})
 }

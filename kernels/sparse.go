@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"sync"
 )
 
 // Sparse24 is a 2:4 sparse Rows × Cols matrix in the packed layout described
@@ -201,8 +202,8 @@ func (v sview) sub(r0 int) sview {
 // dotTail returns Σ over kept values k0 ≤ k < ldv of row r with x.
 func (v sview) dotTail(r, k0 int, x []float32) float32 {
 	var s float32
-	idx := v.idx[r*v.ldi : (r+1)*v.ldi]
-	for k := k0; k < v.ldv; k++ {
+	idx := v.idx[r*v.ldi:]
+	for k := k0; k < v.cols/2; k++ {
 		j := 4*(k/2) + int(idx[k/4]>>(2*(k%4)))&3
 		var w float32
 		switch v.dt {
@@ -218,6 +219,19 @@ func (v sview) dotTail(r, k0 int, x []float32) float32 {
 	return s
 }
 
+// strip returns the view of columns [j0, j0+w) (j0 a multiple of 8).
+func (v sview) strip(j0, w int) sview {
+	k0 := j0 / 2
+	if v.dt == F32 {
+		v.f32 = v.f32[k0:]
+	} else {
+		v.u16 = v.u16[k0:]
+	}
+	v.idx = v.idx[k0/4:]
+	v.cols = w
+	return v
+}
+
 // spmv computes y[r] = Σ_j S[r,j]·x[j] for r < rows.
 func spmv(y []float32, v sview, rows int, x []float32) {
 	if rows <= 0 {
@@ -225,6 +239,27 @@ func spmv(y []float32, v sview, rows int, x []float32) {
 	}
 	_ = y[rows-1]
 	x = x[:v.cols]
+	if v.cols > wideCols && level != Generic {
+		// Wide rows: walk column strips over blocks of rows so that the
+		// strip of x stays in L1 (a 2:4 kernel reads 3.5 bytes of x per
+		// byte of weights).
+		ns := (v.cols + stripCols - 1) / stripCols
+		sw := (v.cols/ns + 7) &^ 7
+		var part [64]float32 // rows per block: few strip switches, each costing un-prefetched rows
+		for r0 := 0; r0 < rows; r0 += len(part) {
+			rb := min(len(part), rows-r0)
+			vr := v.sub(r0)
+			clear(y[r0 : r0+rb])
+			for j0 := 0; j0 < v.cols; j0 += sw {
+				jw := min(sw, v.cols-j0)
+				spmv(part[:rb], vr.strip(j0, jw), rb, x[j0:j0+jw])
+				for i, p := range part[:rb] {
+					y[r0+i] += p
+				}
+			}
+		}
+		return
+	}
 	done := 0
 	if level != Generic && v.cols > 0 {
 		done = spmvArch(y, v, rows, x)
@@ -232,7 +267,7 @@ func spmv(y []float32, v sview, rows int, x []float32) {
 	for r := 0; r < rows; r++ {
 		if done == 0 {
 			y[r] = v.dotTail(r, 0, x)
-		} else if done < v.ldv {
+		} else if done < v.cols/2 {
 			y[r] += v.dotTail(r, done, x)
 		}
 	}
@@ -255,10 +290,9 @@ func spmm(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) {
 // MatVec computes y = S·x (len(x) ≥ Cols, len(y) ≥ Rows) in parallel over
 // rows.
 func (s *Sparse24) MatVec(y, x []float32) {
-	v := s.view()
-	x = x[:s.Cols]
-	y = y[:s.Rows]
-	ParallelFor(s.Rows, 16, func(lo, hi int) { spmv(y[lo:hi], v.sub(lo), hi-lo, x) })
+	t := newTask(opSpmv)
+	t.s, t.x, t.y = s.view(), x[:s.Cols], y[:s.Rows]
+	runTask(t, s.Rows, 16)
 }
 
 // MatMul computes Y = X·Sᵀ for n tokens: x is n×Cols, y is n×Rows.
@@ -270,8 +304,56 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	v := s.view()
-	x = x[:n*s.Cols]
-	y = y[:n*s.Rows]
-	ParallelFor(s.Rows, 16, func(lo, hi int) { spmm(y[lo:], s.Rows, v.sub(lo), hi-lo, x, s.Cols, n) })
+	t := newTask(opSpmm)
+	t.s, t.x, t.y, t.n, t.ldx, t.ldy = s.view(), x[:n*s.Cols], y[:n*s.Rows], n, s.Cols, s.Rows
+	if tile := spmmTile(n); tile > 0 {
+		// Transpose the tokens once for all threads.
+		bp := xtScratch.Get().(*[]float32)
+		t.op, t.tile = opSpmmXT, tile
+		t.xt = growF32(bp, xtLen(s.Cols, n, tile))
+		transposeTiles(t.xt, t.x, s.Cols, s.Cols, n, tile)
+		runTask(t, s.Rows, 16)
+		xtScratch.Put(bp)
+		return
+	}
+	runTask(t, s.Rows, 16)
+}
+
+// xtScratch holds transposed token tiles of Sparse24.MatMul.
+var xtScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+func growF32(bp *[]float32, n int) []float32 {
+	if cap(*bp) < n {
+		*bp = make([]float32, n)
+	}
+	return (*bp)[:n]
+}
+
+// xtLen is the size of the transposed tiles of n tokens of cols values.
+func xtLen(cols, n, tile int) int { return (n + tile - 1) / tile * tile * cols }
+
+// transposeTiles writes the tokens of x (n × cols, row stride ldx) as tiles
+// of tile tokens, each cols × tile (column c of tile k at
+// xt[k·tile·cols + c·tile]), padding the last tile with zeros.
+func transposeTiles(xt, x []float32, ldx, cols, n, tile int) {
+	for t0 := 0; t0 < n; t0 += tile {
+		transposeTile(xt[t0*cols:(t0+tile)*cols], x[t0*ldx:], ldx, cols, min(tile, n-t0), tile)
+	}
+}
+
+// transposeTile writes xt[c*tile+t] = x[t*ldx+c] for c < cols, t < nt, and
+// zeros for nt ≤ t < tile (padding tokens whose results are dropped).
+func transposeTile(xt, x []float32, ldx, cols, nt, tile int) {
+	xt = xt[:cols*tile]
+	for t := 0; t < tile; t++ {
+		if t >= nt {
+			for c := 0; c < cols; c++ {
+				xt[c*tile+t] = 0
+			}
+			continue
+		}
+		for c, v := range x[t*ldx : t*ldx+cols] {
+			xt[c*tile+t] = v
+		}
+	}
 }

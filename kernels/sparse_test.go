@@ -26,7 +26,7 @@ func rand24(r *rand.Rand, rows, cols int) []float32 {
 	return w
 }
 
-var sparseShapes = [][2]int{{1, 4}, {1, 32}, {3, 8}, {4, 12}, {5, 36}, {8, 64}, {7, 100}, {17, 128}, {33, 260}, {16, 512}}
+var sparseShapes = [][2]int{{1, 4}, {1, 32}, {3, 8}, {4, 12}, {5, 36}, {8, 64}, {7, 100}, {17, 128}, {33, 260}, {16, 512}, {18, 12300}}
 
 func TestPack24RoundTrip(t *testing.T) {
 	r := newRand(t)
@@ -100,6 +100,9 @@ func TestSparse24MatVecMatMul(t *testing.T) {
 			for _, sh := range sparseShapes {
 				for _, n := range []int{1, 2, 4, 5, 8, 11, 16, 37, 50, 64} {
 					rows, cols := sh[0], sh[1]
+					if cols > wideCols && n > 2 {
+						continue // the wide-row path is GEMV only; keep the test fast
+					}
 					s, err := Pack24(rand24(r, rows, cols), rows, cols, dt)
 					if err != nil {
 						t.Fatal(err)

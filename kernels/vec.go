@@ -5,6 +5,11 @@ import "math"
 // Dot returns Σ a[i]·b[i] over len(a) (b must be at least as long).
 func Dot(a, b []float32) float32 {
 	b = b[:len(a)]
+	if level != Generic && len(a) >= 16 {
+		var y [1]float32
+		gemv(y[:], wview{dt: F32, f32: a, ld: len(a)}, 1, len(a), b)
+		return y[0]
+	}
 	var s0, s1, s2, s3 float32
 	i := 0
 	for ; i+4 <= len(a); i += 4 {
@@ -22,8 +27,12 @@ func Dot(a, b []float32) float32 {
 // Axpy computes y += a·x over len(x).
 func Axpy(a float32, x, y []float32) {
 	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += a * v
+	done := 0
+	if level != Generic {
+		done = axpyArch(a, x, y)
+	}
+	for i := done; i < len(x); i++ {
+		y[i] += a * x[i]
 	}
 }
 
@@ -88,5 +97,41 @@ func RoPEHalves(x, cos, sin []float32) {
 		a, b := x[i], x[i+h]
 		x[i] = a*cos[i] - b*sin[i]
 		x[i+h] = a*sin[i] + b*cos[i]
+	}
+}
+
+// DotRows computes y[r] = Σ_j w[r·ld+j]·x[j] for r < len(y), j < len(x):
+// a product with a strided f32 matrix, e.g. the attention scores of one
+// head against the K cache (ld = the cache's row stride). It runs on the
+// calling goroutine.
+func DotRows(y, w []float32, ld int, x []float32) {
+	rows, cols := len(y), len(x)
+	if rows == 0 {
+		return
+	}
+	_ = w[(rows-1)*ld+cols-1]
+	gemv(y, wview{dt: F32, f32: w, ld: ld}, rows, cols, x)
+}
+
+// AxpyRows computes y[j] += Σ_r a[r]·w[r·ld+j] for r < len(a), j < len(y):
+// the weighted sum of strided rows, e.g. attention's sum of V-cache rows.
+// It runs on the calling goroutine.
+func AxpyRows(y, a, w []float32, ld int) {
+	rows, cols := len(a), len(y)
+	if rows == 0 || cols == 0 {
+		return
+	}
+	_ = w[(rows-1)*ld+cols-1]
+	done := 0
+	if level != Generic {
+		done = axpyRowsArch(y, a, w, ld)
+	}
+	if done < cols {
+		for r, s := range a {
+			row := w[r*ld : r*ld+cols]
+			for j := done; j < cols; j++ {
+				y[j] += s * row[j]
+			}
+		}
 	}
 }

@@ -191,6 +191,10 @@ func (aw *ArmorWriter) Close() error {
 	if _, err := aw.tmp.WriteAt(hj, 16); err != nil {
 		return fail(err)
 	}
+	// CreateTemp makes the file private (0600); a model is an ordinary file.
+	if err := aw.tmp.Chmod(0o644); err != nil {
+		return fail(err)
+	}
 	if err := aw.tmp.Sync(); err != nil {
 		return fail(err)
 	}

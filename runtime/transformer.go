@@ -330,22 +330,27 @@ func (s *State) attention(l int, q, out []float32, n int) {
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	kc, vc := s.k[l], s.v[l]
-	kernels.ParallelFor(c.Heads, 1, func(lo, hi int) {
+	par := kernels.ParallelFor
+	if 2*c.Heads*n*(s.Pos+n)*hd < 1<<15 { // too little work to wake the pool
+		par = func(n, _ int, fn func(lo, hi int)) { fn(0, n) }
+	}
+	par(c.Heads, 1, func(lo, hi int) {
 		for h := lo; h < hi; h++ {
 			kvh := h / group
 			sc := s.scores[h*s.Capacity : (h+1)*s.Capacity]
 			for t := 0; t < n; t++ {
 				qh := q[t*qd+h*hd : t*qd+(h+1)*hd]
 				npos := s.Pos + t + 1
-				for p := 0; p < npos; p++ {
-					sc[p] = kernels.Dot(qh, kc[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd]) * scale
+				// Scores against this head's keys: rows of the cache at
+				// stride kvd, then softmax, then the weighted sum of values.
+				kernels.DotRows(sc[:npos], kc[kvh*hd:], kvd, qh)
+				for p := range sc[:npos] {
+					sc[p] *= scale
 				}
 				kernels.Softmax(sc[:npos])
 				o := out[t*qd+h*hd : t*qd+(h+1)*hd]
 				clear(o)
-				for p := 0; p < npos; p++ {
-					kernels.Axpy(sc[p], vc[p*kvd+kvh*hd:p*kvd+(kvh+1)*hd], o)
-				}
+				kernels.AxpyRows(o, sc[:npos], vc[kvh*hd:], kvd)
 			}
 		}
 	})

@@ -12,6 +12,19 @@ is emitted as bytes. The encodings were produced with GNU as
 
 out = []
 
+import os
+# Software prefetch distance (bytes ahead of the weight stream) of the GEMV
+# kernels: the hardware prefetcher alone leaves DRAM bandwidth unused when
+# a loop does several instructions per cache line.
+PF_DIST = int(os.environ.get("PF_DIST", "4096"))
+# Knobs kept for re-tuning on other machines (defaults measured here):
+# the prefetch instruction (T0 was as good as T1/T2), the 2:4 kernels'
+# prefetch in rows ahead (set per call, ≥ 2 rows and ≥ 8 KiB; 0 disables),
+# and an experimental rows-ahead prefetch for dense (0: PF_DIST bytes ahead).
+PF_INSN = os.environ.get("PF_INSN", "PREFETCHT0")
+DENSE_PF_ROWS = int(os.environ.get("DENSE_PF_ROWS", "0"))
+SP_PF_ROWS = int(os.environ.get("SP_PF_ROWS", "2"))
+
 
 def emit(s=""):
     out.append(s)
@@ -73,9 +86,17 @@ def dotrows(dt, isa):
     for i in range(4):
         emit(f"\tVXORPS {R}{i}, {R}{i}, {R}{i}")
     emit("\tXORQ AX, AX")
+    if DENSE_PF_ROWS:
+        emit(f"\tLEAQ (SI)(R8*{DENSE_PF_ROWS}), R10")
     emit(f"{name}_loop4:")
     emit("\tCMPQ AX, R9")
     emit(f"\tJGE {name}_loop1")
+    if DENSE_PF_ROWS:
+        for line in range(0, 4 * V * es, 64):
+            emit(f"\t{PF_INSN} {line}(R10)(AX*{es})")
+    elif PF_DIST:
+        for line in range(0, 4 * V * es, 64):
+            emit(f"\t{PF_INSN} {PF_DIST+line}(SI)(AX*{es})")
     for i in range(4):
         for s in ld(f"{i*V*es}(SI)(AX*{es})", f"{R}{4+i}"):
             emit("\t" + s)
@@ -307,7 +328,7 @@ def sp24_load_consts512():
 
 
 def sp24rows_512(dt):
-    """func sp24Rows<dt>_512(val *T, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)
+    """func sp24Rows<dt>_512(val *T, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)
     y[r] = Σ_{k<kept'} val[r,k]·x[4(k/2)+p(r,k)], kept' = kept rounded down to
     16. Per 16 kept values: one 32-bit index word becomes 16 lane indices
     (broadcast, variable shift, ternary-logic and/or with the group base)
@@ -315,8 +336,8 @@ def sp24rows_512(dt):
     name = f"sp24Rows{dt}_512"
     es = esize(dt)
     ld = load512(dt)
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
     emit("\tMOVQ val+0(FP), SI")
     emit("\tMOVQ ldv+8(FP), R8")
     emit(f"\tSHLQ ${es.bit_length()-1}, R8")
@@ -329,6 +350,15 @@ def sp24rows_512(dt):
     emit("\tANDQ $-16, BX")
     emit("\tMOVQ BX, R9")
     emit("\tANDQ $-64, R9")
+    if SP_PF_ROWS:
+        # R12, R14: the values and indices pfrows rows ahead; they advance
+        # with SI and R10.
+        emit("\tMOVQ pfrows+64(FP), R12")
+        emit("\tIMULQ R8, R12")
+        emit("\tADDQ SI, R12")
+        emit("\tMOVQ pfrows+64(FP), R14")
+        emit("\tIMULQ R11, R14")
+        emit("\tADDQ R10, R14")
     sp24_load_consts512()
     emit(f"{name}_row:")
     emit("\tTESTQ CX, CX")
@@ -337,9 +367,17 @@ def sp24rows_512(dt):
         emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
     emit("\tXORQ AX, AX")
     emit("\tXORQ R13, R13")
+
     emit(f"{name}_loop4:")
     emit("\tCMPQ AX, R9")
     emit(f"\tJGE {name}_loop1")
+    if SP_PF_ROWS:
+        # Prefetch the same columns SP_PF_ROWS rows ahead: right for whole
+        # rows (rows are contiguous) and for the column strips of wide
+        # matrices (the next rows of the strip are what comes next).
+        for line in range(0, 64 * es, 64):
+            emit(f"\t{PF_INSN} {line}(R12)(AX*{es})")
+        emit(f"\t{PF_INSN} (R14)(R13*1)")
     for i in range(4):
         sp24_idx512(f"{4*i}(R10)(R13*1)", f"Z{4+i}")
         emit(f"\tVMOVUPS {128*i}(DI)(AX*8), Z{8+i}")
@@ -378,6 +416,9 @@ def sp24rows_512(dt):
     emit("\tADDQ $4, DX")
     emit("\tADDQ R8, SI")
     emit("\tADDQ R11, R10")
+    if SP_PF_ROWS:
+        emit("\tADDQ R8, R12")
+        emit("\tADDQ R11, R14")
     emit("\tDECQ CX")
     emit(f"\tJMP {name}_row")
     emit(f"{name}_done:")
@@ -397,8 +438,8 @@ def sp24rows_256(dt):
     name = f"sp24Rows{dt}_256"
     es = esize(dt)
     ld = load256(dt)
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
     emit("\tMOVQ val+0(FP), SI")
     emit("\tMOVQ ldv+8(FP), R8")
     emit(f"\tSHLQ ${es.bit_length()-1}, R8")
@@ -411,6 +452,13 @@ def sp24rows_256(dt):
     emit("\tANDQ $-8, BX")
     emit("\tMOVQ BX, R9")
     emit("\tANDQ $-16, R9")
+    if SP_PF_ROWS:
+        emit("\tMOVQ pfrows+64(FP), R12")
+        emit("\tIMULQ R8, R12")
+        emit("\tADDQ SI, R12")
+        emit("\tMOVQ pfrows+64(FP), R14")
+        emit("\tIMULQ R11, R14")
+        emit("\tADDQ R10, R14")
     emit("\tVMOVDQU sp24shift256<>(SB), Y15")
     emit(f"{name}_row:")
     emit("\tTESTQ CX, CX")
@@ -438,6 +486,10 @@ def sp24rows_256(dt):
     emit(f"{name}_loop2:")
     emit("\tCMPQ AX, R9")
     emit(f"\tJGE {name}_loop1")
+    if SP_PF_ROWS:
+        for line in range(0, 16 * es, 64):
+            emit(f"\t{PF_INSN} {line}(R12)(AX*{es})")
+        emit(f"\t{PF_INSN} (R14)(R13*1)")
     unit(0, 0, 0, 0, 0)
     unit(1, 64, 2, 8 * es, 1)
     emit("\tADDQ $16, AX")
@@ -462,6 +514,9 @@ def sp24rows_256(dt):
     emit("\tADDQ $4, DX")
     emit("\tADDQ R8, SI")
     emit("\tADDQ R11, R10")
+    if SP_PF_ROWS:
+        emit("\tADDQ R8, R12")
+        emit("\tADDQ R11, R14")
     emit("\tDECQ CX")
     emit(f"\tJMP {name}_row")
     emit(f"{name}_done:")
@@ -538,14 +593,14 @@ def sp24gemm4x4_512(dt):
 
 
 
-def sum_kernel(isa):
+def sum_kernel(isa, pf=False):
     """func sumF32_<isa>(x *float32, n int) float32: Σ x[i] over n rounded
     down to 8 vectors; the memory-read bandwidth probe (8 independent
     accumulators, one load per vector, nothing else)."""
     wide = isa == "512"
     V = 16 if wide else 8
     R = "Z" if wide else "Y"
-    name = f"sumF32_{isa}"
+    name = f"sumF32{'PF' if pf else ''}_{isa}"
     emit(f"// func {name}(x *float32, n int) float32")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-20")
     emit("\tMOVQ x+0(FP), SI")
@@ -557,6 +612,9 @@ def sum_kernel(isa):
     emit(f"{name}_loop:")
     emit("\tCMPQ AX, BX")
     emit(f"\tJGE {name}_sum")
+    if pf:
+        for line in range(0, 8 * V * 4, 64):
+            emit(f"\t{PF_INSN} {PF_DIST+line}(SI)(AX*4)")
     for i in range(8):
         emit(f"\tVADDPS {i*V*4}(SI)(AX*4), {R}{i}, {R}{i}")
     emit(f"\tADDQ ${8*V}, AX")
@@ -670,18 +728,331 @@ def sp24t_512(dt, tile):
     emit()
 
 
+
+def axpy(isa):
+    """func axpy_<isa>(a float32, x *float32, y *float32, n int): y += a·x
+    over n rounded down to the vector width."""
+    wide = isa == "512"
+    V = 16 if wide else 8
+    R = "Z" if wide else "Y"
+    name = f"axpy_{isa}"
+    emit(f"// func {name}(a float32, x *float32, y *float32, n int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-32")
+    emit(f"\tVBROADCASTSS a+0(FP), {R}1")
+    emit("\tMOVQ x+8(FP), SI")
+    emit("\tMOVQ y+16(FP), DI")
+    emit("\tMOVQ n+24(FP), BX")
+    emit(f"\tANDQ ${-V}, BX")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_done")
+    emit(f"\tVMOVUPS (SI)(AX*4), {R}2")
+    emit(f"\tVFMADD213PS (DI)(AX*4), {R}1, {R}2")
+    emit(f"\tVMOVUPS {R}2, (DI)(AX*4)")
+    emit(f"\tADDQ ${V}, AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+
+def gemm4x3_256(dt):
+    """func gemm4x3<dt>_256(w *T, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
+    AVX2 register block of 4 rows × 3 tokens: 12 ymm accumulators, 3 x
+    vectors and one weight vector fill the 16 registers."""
+    name = f"gemm4x3{dt}_256"
+    es = esize(dt)
+    ld = load256(dt)
+    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    ptr_setup(4, es.bit_length() - 1, 3)
+    emit("\tMOVQ cols+48(FP), BX")
+    emit("\tANDQ $-8, BX")
+    for i in range(12):
+        emit(f"\tVXORPS Y{i}, Y{i}, Y{i}")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    for t in range(3):
+        emit(f"\tVMOVUPS ({XPTR[t]})(AX*4), Y{12+t}")
+    for r in range(4):
+        for s_ in ld(f"({WPTR[r]})(AX*{es})", "Y15"):
+            emit("\t" + s_)
+        for t in range(3):
+            emit(f"\tVFMADD231PS Y{12+t}, Y15, Y{4*t+r}")
+    emit("\tADDQ $8, AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_sum:")
+    emit("\tMOVQ y+32(FP), DX")
+    emit("\tMOVQ ldy+40(FP), CX")
+    emit("\tSHLQ $2, CX")
+    emit("\tMOVQ acc+56(FP), BX")
+    for t in range(3):
+        a = [4 * t + r for r in range(4)]
+        for i in a:
+            emit(f"\tVEXTRACTF128 $1, Y{i}, X12")
+            emit(f"\tVADDPS X12, X{i}, X{i}")
+        emit(f"\tVHADDPS X{a[1]}, X{a[0]}, X{a[0]}")
+        emit(f"\tVHADDPS X{a[3]}, X{a[2]}, X{a[2]}")
+        emit(f"\tVHADDPS X{a[2]}, X{a[0]}, X{a[0]}")
+        emit("\tTESTQ BX, BX")
+        emit(f"\tJZ {name}_st{t}")
+        emit(f"\tVADDPS (DX), X{a[0]}, X{a[0]}")
+        emit(f"{name}_st{t}:")
+        emit(f"\tVMOVUPS X{a[0]}, (DX)")
+        if t != 2:
+            emit("\tADDQ CX, DX")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+
+def gemv4_512(dt):
+    """func gemv4<dt>_512(w *T, ldw int, x *float32, y *float32, rows, cols int)
+    Dense GEMV, 4 rows at a time (rows rounded down to 4, cols to 16): each
+    x vector is loaded once for 4 rows, so x traffic does not compete with
+    the weight streams when x does not fit in L1 (d_in = 11008: 44 KiB)."""
+    name = f"gemv4{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    W = ["SI", "R8", "R9", "R10"]
+    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, y *float32, rows, cols int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+    emit("\tMOVQ w+0(FP), SI")
+    emit("\tMOVQ ldw+8(FP), R11")
+    emit(f"\tSHLQ ${es.bit_length()-1}, R11")
+    emit("\tMOVQ x+16(FP), DI")
+    emit("\tMOVQ y+24(FP), DX")
+    emit("\tMOVQ rows+32(FP), CX")
+    emit("\tSHRQ $2, CX")
+    emit("\tMOVQ cols+40(FP), BX")
+    emit("\tANDQ $-16, BX")
+    emit("\tMOVQ BX, R12")
+    emit("\tANDQ $-32, R12")
+    emit(f"{name}_group:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    for i in range(1, 4):
+        emit(f"\tLEAQ ({W[i-1]})(R11*1), {W[i]}")
+    for i in range(8):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop2:")
+    emit("\tCMPQ AX, R12")
+    emit(f"\tJGE {name}_loop1")
+    if PF_DIST:
+        for r in range(4):
+            for line in range(0, 32 * es, 64):
+                emit(f"\t{PF_INSN} {PF_DIST+line}({W[r]})(AX*{es})")
+    emit("\tVMOVUPS (DI)(AX*4), Z24")
+    emit("\tVMOVUPS 64(DI)(AX*4), Z25")
+    for r in range(4):
+        for s_ in ld(f"({W[r]})(AX*{es})", f"Z{16+r}"):
+            emit("\t" + s_)
+        for s_ in ld(f"{16*es}({W[r]})(AX*{es})", f"Z{20+r}"):
+            emit("\t" + s_)
+        emit(f"\tVFMADD231PS Z24, Z{16+r}, Z{r}")
+        emit(f"\tVFMADD231PS Z25, Z{20+r}, Z{4+r}")
+    emit("\tADDQ $32, AX")
+    emit(f"\tJMP {name}_loop2")
+    emit(f"{name}_loop1:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_sum")
+    emit("\tVMOVUPS (DI)(AX*4), Z24")
+    for r in range(4):
+        for s_ in ld(f"({W[r]})(AX*{es})", f"Z{16+r}"):
+            emit("\t" + s_)
+        emit(f"\tVFMADD231PS Z24, Z{16+r}, Z{r}")
+    emit("\tADDQ $16, AX")
+    emit(f"\tJMP {name}_loop1")
+    emit(f"{name}_sum:")
+    for r in range(4):
+        emit(f"\tVADDPS Z{4+r}, Z{r}, Z{r}")
+    for r in range(4):
+        emit(f"\tVEXTRACTF64X4 $1, Z{r}, Y16")
+        emit(f"\tVADDPS Y16, Y{r}, Y{r}")
+    for r in range(4):
+        emit(f"\tVEXTRACTF32X4 $1, Y{r}, X16")
+        emit(f"\tVADDPS X16, X{r}, X{r}")
+    emit("\tVHADDPS X1, X0, X0")
+    emit("\tVHADDPS X3, X2, X2")
+    emit("\tVHADDPS X2, X0, X0")
+    emit("\tVMOVUPS X0, (DX)")
+    emit("\tADDQ $16, DX")
+    emit("\tLEAQ (R10)(R11*1), SI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_group")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def sp24t2_256(dt):
+    """func sp24T2x32<dt>_256(val *T, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+    AVX2 version of sp24T4x32: 2 rows × 32 tokens (8 ymm accumulators, 4
+    per row), same xt tile and out layout (2 rows × 32)."""
+    name = f"sp24T2x32{dt}_256"
+    es = esize(dt)
+    V = ["SI", "R12"]
+    I = ["R10", "R15"]
+    W = ["BX", "R8"]
+    T = ["CX", "DX"]
+    frame = 0 if dt == "F32" else 128
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
+    emit("\tMOVQ ldv+8(FP), AX")
+    emit(f"\tSHLQ ${es.bit_length()-1}, AX")
+    emit("\tMOVQ val+0(FP), SI")
+    emit("\tLEAQ (SI)(AX*1), R12")
+    emit("\tMOVQ idx+16(FP), R10")
+    emit("\tMOVQ ldi+24(FP), AX")
+    emit("\tLEAQ (R10)(AX*1), R15")
+    emit("\tMOVQ xt+32(FP), DI")
+    emit("\tMOVQ kept+48(FP), AX")
+    emit("\tSHRQ $4, AX")
+    emit("\tMOVQ out+40(FP), BX")
+    emit("\tCMPQ acc+56(FP), $0")
+    emit(f"\tJNE {name}_load")
+    for i in range(8):
+        emit(f"\tVXORPS Y{i}, Y{i}, Y{i}")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_load:")
+    for i in range(8):
+        emit(f"\tVMOVUPS {32*i}(BX), Y{i}")
+    emit(f"{name}_loop:")
+    emit("\tTESTQ AX, AX")
+    emit(f"\tJZ {name}_done")
+    emit("\tMOVL (R10), BX")
+    emit("\tMOVL (R15), R8")
+    if dt != "F32":
+        for r in range(2):
+            for h in range(2):
+                if dt == "F16":
+                    emit(f"\tVCVTPH2PS {16*h}({V[r]}), Y8")
+                else:
+                    emit(f"\tVPMOVZXWD {16*h}({V[r]}), Y8")
+                    emit("\tVPSLLD $16, Y8, Y8")
+                emit(f"\tVMOVUPS Y8, {64*r+32*h}(SP)")
+    n = 0
+    for k in range(16):
+        rot = (2 * k - 4) % 32
+        for r in range(2):
+            t = T[n % 2]
+            n += 1
+            emit(f"\tRORXL ${rot}, {W[r]}, {t}")
+            emit(f"\tANDL $0x30, {t}")
+            src = f"{64*r+4*k}(SP)" if dt != "F32" else f"{4*k}({V[r]})"
+            yw = 8 + (k % 4) * 2 + r
+            emit(f"\tVBROADCASTSS {src}, Y{yw}")
+            off = (k // 2) * 512
+            for z in range(4):
+                emit(f"\tVFMADD231PS {off+32*z}(DI)({t}*8), Y{yw}, Y{4*r+z}")
+    for r in range(2):
+        emit(f"\tADDQ ${16*es}, {V[r]}")
+        emit(f"\tADDQ $4, {I[r]}")
+    emit("\tADDQ $4096, DI")
+    emit("\tDECQ AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tMOVQ out+40(FP), DX")
+    for i in range(8):
+        emit(f"\tVMOVUPS Y{i}, {32*i}(DX)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+
+def axpyrows(isa):
+    """func axpyRows_<isa>(y *float32, a *float32, w *float32, ld, rows, cols int)
+    y[j] += Σ_{r<rows} a[r]·w[r·ld+j] for j < cols (rounded down to the
+    vector width): attention's weighted sum of V rows. A block of 4 vectors
+    of y stays in registers while all rows stream past; two sets of
+    accumulators (even and odd rows) hide the FMA latency."""
+    wide = isa == "512"
+    V = 16 if wide else 8
+    R = "Z" if wide else "Y"
+    name = f"axpyRows_{isa}"
+    emit(f"// func {name}(y *float32, a *float32, w *float32, ld, rows, cols int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+    emit("\tMOVQ y+0(FP), DI")
+    emit("\tMOVQ a+8(FP), SI")
+    emit("\tMOVQ w+16(FP), DX")
+    emit("\tMOVQ ld+24(FP), R8")
+    emit("\tSHLQ $2, R8")
+    emit("\tMOVQ rows+32(FP), CX")
+    emit("\tMOVQ cols+40(FP), BX")
+    emit(f"\tANDQ ${-V}, BX")
+    emit("\tXORQ AX, AX")  # column index
+    for blk, nv in (("4", 4), ("1", 1)):
+        emit(f"{name}_blk{blk}:")
+        emit("\tMOVQ BX, R9")
+        emit("\tSUBQ AX, R9")
+        emit(f"\tCMPQ R9, ${nv*V}")
+        emit(f"\tJLT {name}_next{blk}")
+        for i in range(nv):
+            emit(f"\tVMOVUPS {i*V*4}(DI)(AX*4), {R}{i}")
+            emit(f"\tVXORPS {R}{8+i}, {R}{8+i}, {R}{8+i}")
+        emit("\tLEAQ (DX)(AX*4), R10")  # &w[0*ld + j0]
+        emit("\tXORQ R11, R11")         # row
+        emit(f"{name}_rows2_{blk}:")
+        emit("\tLEAQ 1(R11), R12")
+        emit("\tCMPQ R12, CX")
+        emit(f"\tJGE {name}_rows1_{blk}")
+        emit(f"\tVBROADCASTSS (SI)(R11*4), {R}4")
+        emit(f"\tVBROADCASTSS 4(SI)(R11*4), {R}5")
+        for i in range(nv):
+            emit(f"\tVFMADD231PS {i*V*4}(R10), {R}4, {R}{i}")
+        for i in range(nv):
+            emit(f"\tVFMADD231PS {i*V*4}(R10)(R8*1), {R}5, {R}{8+i}")
+        emit("\tLEAQ (R10)(R8*2), R10")
+        emit("\tADDQ $2, R11")
+        emit(f"\tJMP {name}_rows2_{blk}")
+        emit(f"{name}_rows1_{blk}:")
+        emit("\tCMPQ R11, CX")
+        emit(f"\tJGE {name}_store{blk}")
+        emit(f"\tVBROADCASTSS (SI)(R11*4), {R}4")
+        for i in range(nv):
+            emit(f"\tVFMADD231PS {i*V*4}(R10), {R}4, {R}{i}")
+        emit(f"{name}_store{blk}:")
+        for i in range(nv):
+            emit(f"\tVADDPS {R}{8+i}, {R}{i}, {R}{i}")
+            emit(f"\tVMOVUPS {R}{i}, {i*V*4}(DI)(AX*4)")
+        emit(f"\tADDQ ${nv*V}, AX")
+        emit(f"\tJMP {name}_blk{blk}")
+        emit(f"{name}_next{blk}:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def main():
     emit("// Code generated by asmgen/gen_amd64.py; DO NOT EDIT.")
     emit()
     emit('#include "textflag.h"')
     emit()
     for dt in ("F32", "F16", "BF16"):
+        gemv4_512(dt)
+    for dt in ("F32", "F16", "BF16"):
         dotrows(dt, "512")
         dotrows(dt, "256")
     for dt in ("F32", "F16", "BF16"):
         gemm4x4_512(dt)
     gemm4x4_bf16dp_512()
+    for dt in ("F32", "F16", "BF16"):
+        gemm4x3_256(dt)
     sum_kernel("512")
+    sum_kernel("512", True)
+    axpy("512")
+    axpyrows("512")
+    axpyrows("256")
+    axpy("256")
     sum_kernel("256")
     sp24_consts()
     for dt in ("F32", "F16", "BF16"):
@@ -690,6 +1061,7 @@ def main():
         sp24gemm4x4_512(dt)
         sp24t_512(dt, 32)
         sp24t_512(dt, 64)
+        sp24t2_256(dt)
     print("\n".join(out))
 
 

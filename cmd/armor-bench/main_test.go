@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/armor-llm/armor/bench"
+	"github.com/armor-llm/armor/internal/testdata"
+	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/synth"
+	"github.com/armor-llm/armor/model/tensor"
+)
+
+// TestMain lets the test binary act as armor-bench when speed re-executes
+// itself for each model.
+func TestMain(m *testing.M) {
+	if os.Getenv("ARMOR_BENCH_AS_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func runBench(args ...string) (int, string, string) {
+	var o, e bytes.Buffer
+	code := run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestSpeedJSON(t *testing.T) {
+	c := model.Config{Arch: "llama", Dim: 64, Hidden: 128, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, Vocab: 300, Context: 128,
+		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: true}
+	dir := t.TempDir()
+	var args []string
+	for _, v := range []synth.Variant{synth.Dense, synth.Sparse24, synth.Armor} {
+		p := filepath.Join(dir, string(v)+".armor")
+		if err := synth.WriteArmor(p, c, synth.ArmorOptions{Variant: v, DType: tensor.F16, Block: 16, Seed: 1}); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-m", p)
+	}
+	plot := filepath.Join(dir, "chart.svg")
+	code, out, errs := runBench(append([]string{"speed", "--prompt-tokens", "16", "--gen-tokens", "4", "--json", "--plot", plot,
+		"--llamacpp", filepath.Join(dir, "no-llama")}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rs []bench.SpeedResult
+	if err := json.Unmarshal([]byte(out), &rs); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(rs) != 3 {
+		t.Fatalf("%d results: %s", len(rs), out)
+	}
+	for i, want := range []string{"dense", "sparse24", "armor"} {
+		r := rs[i]
+		if r.Variant != want || r.Error != "" || r.DecodeTPS <= 0 || r.PrefillTPS <= 0 || r.PeakRSSBytes <= 0 || r.DType != "f16" ||
+			r.DecodeSpeedupVsDense <= 0 || r.DecodeBoundSpeedup <= 0 || r.CPU == "" || r.GoVersion == "" {
+			t.Errorf("result %d: %+v", i, r)
+		}
+	}
+	if rs[1].WeightBytes >= rs[0].WeightBytes || rs[1].DecodeBoundSpeedup <= 1 {
+		t.Errorf("2:4 weights %d vs dense %d, bound %.2f", rs[1].WeightBytes, rs[0].WeightBytes, rs[1].DecodeBoundSpeedup)
+	}
+	if !strings.Contains(errs, "no GGUF among the models") {
+		t.Errorf("--llamacpp without a GGUF: %s", errs)
+	}
+	if _, err := os.Stat(plot); err != nil {
+		t.Errorf("plot: %v", err)
+	}
+}
+
+func TestSpeedBadInput(t *testing.T) {
+	code, _, errs := runBench("speed", "--synthetic", "llama-9000")
+	if code == 0 || !strings.Contains(errs, "unknown shape") {
+		t.Fatalf("unknown shape: exit %d, %s", code, errs)
+	}
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.gguf")
+	os.WriteFile(junk, []byte("GGUF"), 0o644)
+	code, out, errs := runBench("speed", "-m", junk, "--prompt-tokens", "4", "--gen-tokens", "2")
+	if code != 0 || !strings.Contains(out, "error") || !strings.Contains(out, "junk.gguf") {
+		t.Fatalf("broken model: exit %d, the table should still print with the error:\n%s\n%s", code, out, errs)
+	}
+}
+
+func TestPPLCommand(t *testing.T) {
+	m := testdata.File(t, "models/stories260K.gguf")
+	text := filepath.Join(t.TempDir(), "t.txt")
+	raw, _ := os.ReadFile(testdata.File(t, "text/tinystories_val_subset.txt"))
+	os.WriteFile(text, raw[:20000], 0o644)
+	code, out, errs := runBench("ppl", "-m", m, "--text", text, "--ctx", "128", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r struct {
+		Perplexity float64 `json:"perplexity"`
+		Tokens     int     `json:"tokens"`
+		Ctx        int     `json:"ctx"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Perplexity < 2 || r.Perplexity > 10 || r.Ctx != 128 || r.Tokens < 1000 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if code, _, errs := runBench("ppl", "-m", m); code == 0 || !strings.Contains(errs, "--text") {
+		t.Fatalf("missing --text: %d %s", code, errs)
+	}
+	if code, _, errs := runBench("ppl", "-m", m, "--text", text, "--ctx", "100000"); code == 0 || !strings.Contains(errs, "context") {
+		t.Fatalf("huge ctx: %d %s", code, errs)
+	}
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/armor-llm/armor/convert"
+	"github.com/armor-llm/armor/internal/testdata"
+	"github.com/armor-llm/armor/model"
+)
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestHelp(t *testing.T) {
+	code, _, errs := runCmd("--help")
+	if code != 0 {
+		t.Fatalf("--help exits %d", code)
+	}
+	for _, want := range []string{"armor-fast", "sparsegpt", "-calib", "-resume", "-block-size", "-sequential", "-json"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("--help does not mention %s", want)
+		}
+	}
+}
+
+// A conversion with --json: the report parses, the file loads, and its
+// header records what the report says.
+func TestConvertJSON(t *testing.T) {
+	src := testdata.File(t, "models/stories260K.gguf")
+	calib := testdata.File(t, "text/tinystories_train_subset.txt")
+	out := filepath.Join(t.TempDir(), "m.armor")
+	code, stdout, errs := runCmd("-m", src, "-o", out, "--method", "armor-fast", "--block-size", "8", "--iters", "3",
+		"--calib", calib, "--calib-tokens", "2048", "--calib-seq", "128", "--threads", "2", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep convert.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, stdout)
+	}
+	if rep.Method != "armor-fast" || rep.Block != 8 || len(rep.Layers) != 35 || rep.CalibTokens != 2048 || rep.DType != "F16" {
+		t.Fatalf("report %+v", rep)
+	}
+	if !(rep.WrapperOverhead > 0.15 && rep.WrapperOverhead < 0.25) || !(rep.MeanRelNoWagP > 0 && rep.MeanRelNoWagP < 1) {
+		t.Fatalf("wrapper overhead %v, proxy loss relative to NoWag-P %v", rep.WrapperOverhead, rep.MeanRelNoWagP)
+	}
+	if !strings.Contains(errs, "35/35 layers done") {
+		t.Errorf("no progress on stderr: %q", errs)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	hdr := m.ArmorHeaderOf()
+	if hdr.Linears["blk.3.ffn_down"].Kind != "armor" || hdr.Linears["blk.3.ffn_down"].Block != 8 {
+		t.Fatalf("linear kinds %v", hdr.Linears)
+	}
+	for _, l := range rep.Layers {
+		if h := hdr.Layers[l.Name]; h.ProxyLoss != l.ProxyLoss || !(h.ProxyLoss > 0 && h.ProxyLoss <= h.NoWagPLoss) {
+			t.Fatalf("%s: header records %+v, report %+v", l.Name, h, l)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	src := testdata.File(t, "models/stories260K.gguf")
+	calib := testdata.File(t, "text/tinystories_train_subset.txt")
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.txt")
+	os.WriteFile(empty, nil, 0o644)
+	short := filepath.Join(dir, "short.txt")
+	os.WriteFile(short, []byte("Once upon a time, there was a little dog."), 0o644)
+	out := filepath.Join(dir, "o.armor")
+	base := []string{"-m", src, "-o", out}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-o", out, "--method", "dense"}, 2, "-m SRC and -o OUT.armor are required"},
+		{append(base, "--method", "wanda"), 2, "needs calibration text"},
+		{append(base, "--method", "wanda", "--calib", calib, "--dtype", "q4"), 2, "--dtype"},
+		{append(base, "--method", "armor", "--calib", calib, "--block-size", "10"), 1, "not a positive multiple of 4"},
+		{append(base, "--method", "armor", "--calib", calib, "--block-size", "64"), 1, "use a block size of at most 32"},
+		{append(base, "--method", "wanda", "--calib", empty), 1, "empty"},
+		{append(base, "--method", "wanda", "--calib", short), 1, "give more text"},
+		{append(base, "--method", "wanda", "--calib", filepath.Join(dir, "nope.txt")), 1, "nope.txt"},
+		{[]string{"-m", src, "-o", filepath.Join(dir, "x", "y.armor"), "--method", "dense"}, 1, "cannot write the output"},
+		{append(base, "--method", "pruneit", "--calib", calib), 1, "unknown method"},
+		{append(base, "--method", "dense", "extra"), 2, "unexpected argument"},
+		{[]string{"-m", filepath.Join(dir, "none.gguf"), "-o", out, "--method", "dense"}, 1, "none.gguf"},
+	}
+	for _, c := range cases {
+		code, _, errs := runCmd(c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", c.args, code, errs, c.code, c.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Fatalf("%v: output written", c.args)
+		}
+	}
+}
+
+func TestSynthetic(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "s.armor")
+	code, stdout, stderr := runCmd("--synthetic", "stories110m", "--method", "sparse24", "-o", out)
+	if code != 0 || !strings.Contains(stdout, "synthetic stories110m") {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	m, err := model.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Config.Dim != 768 || m.Config.Layers != 12 || m.ArmorHeaderOf().Linears["blk.11.ffn_down"].Kind != "sparse24" {
+		t.Fatalf("config %+v", m.Config)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--synthetic", "llama-9b", "--method", "armor", "-o", out}, "unknown shape"},
+		{[]string{"--synthetic", "stories110m", "--method", "wanda", "-o", out}, "dense, sparse24 or armor"},
+		{[]string{"--synthetic", "stories110m", "--method", "armor", "--block-size", "6", "-o", out}, "multiple of 4"},
+	} {
+		if code, _, stderr := runCmd(c.args...); code == 0 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, %s", c.args, code, stderr)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+var vecSizes = []int{1, 3, 7, 8, 15, 16, 17, 33, 64, 100, 257}
+
+func TestDotAxpy(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, n := range vecSizes {
+			a, b := randVec(r, n), randVec(r, n+3)
+			var want, abs float64
+			for i := range a {
+				want += float64(a[i]) * float64(b[i])
+				abs += math.Abs(float64(a[i]) * float64(b[i]))
+			}
+			if got := float64(Dot(a, b)); !(math.Abs(got-want) <= accTol(n, abs)) {
+				t.Errorf("Dot n=%d = %v, want %v", n, got, want)
+			}
+			y := randVec(r, n+2)
+			y0 := append([]float32(nil), y...)
+			s := float32(r.NormFloat64())
+			Axpy(s, a, y)
+			for i := range y {
+				w := float64(y0[i])
+				if i < n {
+					w += float64(s) * float64(a[i])
+				}
+				// one product and one sum, each rounded once (an FMA
+				// rounds once): 2 ulp of the larger magnitude suffices.
+				tol := 2 * math.Ldexp(1, -24) * (math.Abs(float64(y0[i])) + math.Abs(float64(s)*float64(a[min(i, n-1)])))
+				if !(math.Abs(float64(y[i])-w) <= tol+1e-30) {
+					t.Errorf("Axpy n=%d: y[%d] = %v, want %v", n, i, y[i], w)
+				}
+			}
+		}
+	})
+}
+
+// The remaining vector kernels are portable Go at every level; they are
+// checked against float64 here once, with relative tolerances of a few f32
+// roundings per output (plus the error of float32(exp) for the exponentials).
+func TestSmallKernels(t *testing.T) {
+	r := newRand(t)
+	for _, n := range vecSizes {
+		x, w := randVec(r, n), randVec(r, n)
+		out := poisoned(n)
+		RMSNorm(out, x, w, 1e-5)
+		var ss float64
+		for _, v := range x {
+			ss += float64(v) * float64(v)
+		}
+		sc := 1 / math.Sqrt(ss/float64(n)+1e-5)
+		for i := range x {
+			want := float64(x[i]) * sc * float64(w[i])
+			if !(math.Abs(float64(out[i])-want) <= 1e-6*math.Abs(want)+1e-30) {
+				t.Errorf("RMSNorm n=%d: out[%d] = %v, want %v", n, i, out[i], want)
+			}
+		}
+
+		sm := append([]float32(nil), x...)
+		Softmax(sm)
+		var mx, z float64 = math.Inf(-1), 0
+		for _, v := range x {
+			mx = math.Max(mx, float64(v))
+		}
+		for _, v := range x {
+			z += math.Exp(float64(v) - mx)
+		}
+		for i, v := range x {
+			want := math.Exp(float64(v)-mx) / z
+			if !(math.Abs(float64(sm[i])-want) <= 1e-6*want+1e-12) {
+				t.Errorf("Softmax n=%d: [%d] = %v, want %v", n, i, sm[i], want)
+			}
+		}
+
+		g, u := randVec(r, n), randVec(r, n)
+		g0 := append([]float32(nil), g...)
+		SiLUMul(g, u)
+		for i := range g {
+			gv := float64(g0[i])
+			want := gv / (1 + math.Exp(-gv)) * float64(u[i])
+			if !(math.Abs(float64(g[i])-want) <= 1e-6*math.Abs(want)+1e-30) {
+				t.Errorf("SiLUMul n=%d: [%d] = %v, want %v", n, i, g[i], want)
+			}
+		}
+
+		half := n
+		cs, sn := make([]float32, half), make([]float32, half)
+		for i := range cs {
+			th := r.Float64() * 2 * math.Pi
+			cs[i], sn[i] = float32(math.Cos(th)), float32(math.Sin(th))
+		}
+		for _, mode := range []string{"pairs", "halves"} {
+			h := randVec(r, 2*half)
+			h0 := append([]float32(nil), h...)
+			ia, ib := func(i int) int { return 2 * i }, func(i int) int { return 2*i + 1 }
+			if mode == "pairs" {
+				RoPEPairs(h, cs, sn)
+			} else {
+				RoPEHalves(h, cs, sn)
+				ia, ib = func(i int) int { return i }, func(i int) int { return i + half }
+			}
+			for i := 0; i < half; i++ {
+				a, b := float64(h0[ia(i)]), float64(h0[ib(i)])
+				c, s := float64(cs[i]), float64(sn[i])
+				wa, wb := a*c-b*s, a*s+b*c
+				tol := 4 * math.Ldexp(1, -24) * (math.Abs(a) + math.Abs(b))
+				if !(math.Abs(float64(h[ia(i)])-wa) <= tol) || !(math.Abs(float64(h[ib(i)])-wb) <= tol) {
+					t.Errorf("RoPE %s n=%d: pair %d = (%v, %v), want (%v, %v)", mode, half, i, h[ia(i)], h[ib(i)], wa, wb)
+				}
+			}
+		}
+	}
+
+}
+
+func TestDotRowsAxpyRows(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, rows := range []int{1, 2, 3, 17, 64} {
+			for _, cols := range []int{1, 7, 16, 33, 64, 100, 128} {
+				ld := cols + r.IntN(9)
+				w := randVec(r, (rows-1)*ld+cols)
+				x := randVec(r, cols)
+				y := poisoned(rows)
+				DotRows(y, w, ld, x)
+				want, abs := refGemm(func(i, j int) float64 { return float64(w[i*ld+j]) }, rows, cols, x, 1)
+				checkClose(t, fmt.Sprintf("DotRows %dx%d ld %d", rows, cols, ld), y, want, abs, cols)
+
+				a := randVec(r, rows)
+				o := randVec(r, cols)
+				want2, abs2 := make([]float64, cols), make([]float64, cols)
+				for j := range o {
+					want2[j], abs2[j] = float64(o[j]), math.Abs(float64(o[j]))
+					for i := range a {
+						p := float64(a[i]) * float64(w[i*ld+j])
+						want2[j] += p
+						abs2[j] += math.Abs(p)
+					}
+				}
+				AxpyRows(o, a, w, ld)
+				checkClose(t, fmt.Sprintf("AxpyRows %dx%d ld %d", rows, cols, ld), o, want2, abs2, rows)
+			}
+		}
+	})
+}
