@@ -120,6 +120,24 @@ func testArmorLayers(t *testing.T, d *Device) {
 			t.Fatal(err)
 		}
 		closeF16(t, fmt.Sprintf("armor %+v", c), got, want, 5e-3)
+		// On device-resident activations (16 padded tokens), the same.
+		xs := make([]float32, 16*c.in)
+		copy(xs, x[:c.in*min(c.n, 16)])
+		xb := up16(t, d, xs)
+		yb, _ := d.Alloc(int64(2 * 16 * c.out))
+		if err := l.ForwardDev(yb, xb, 16); err != nil {
+			t.Fatal(err)
+		}
+		dev := down16(t, yb, min(c.n, 16)*c.out)
+		for i := range dev {
+			dev[i] += a.Bias[i%c.out]
+		}
+		closeF16(t, fmt.Sprintf("armor %+v on device buffers", c), dev, want[:len(dev)], 5e-3)
+		if err := l.ForwardDev(yb, xb, 15); err == nil {
+			t.Fatal("ForwardDev of 15 tokens on a 2:4 layer accepted")
+		}
+		xb.Free()
+		yb.Free()
 		// A second width reuses the compressed core with a new plan.
 		if c.n > 1 {
 			if err := l.Forward(got[:c.out], x[:c.in], 1); err != nil {

@@ -174,30 +174,7 @@ func (l *Layer) Forward(y, x []float32, n int) error {
 	if err := l.x.Upload(0, l.hx[:np*l.In]); err != nil {
 		return err
 	}
-	err := l.d.w.do(func() error {
-		switch {
-		case l.dense != nil:
-			g := Gemm{TransA: OpT, TransB: OpN, M: l.Out, N: n, K: l.In, LDA: l.In, LDB: l.In, LDC: l.Out, Batch: 1}
-			return l.d.gemm16(g, l.vt, l.dense.Ptr, l.x.Ptr, l.y.Ptr)
-		case l.pre == nil:
-			return l.core.run(l.x.Ptr, l.y.Ptr, np)
-		}
-		for _, g := range l.preGemm(np) {
-			if err := l.d.gemm16(g, l.vt, l.pre.Ptr, l.x.Ptr, l.t.Ptr); err != nil {
-				return err
-			}
-		}
-		if err := l.core.run(l.t.Ptr, l.u.Ptr, np); err != nil {
-			return err
-		}
-		for _, g := range l.postGemm(np) {
-			if err := l.d.gemm16(g, l.vt, l.post.Ptr, l.u.Ptr, l.y.Ptr); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := l.forwardDev(l.y, l.x, n, np); err != nil {
 		return err
 	}
 	if err := l.y.Download(l.hy[:n*l.Out], 0); err != nil {
@@ -214,6 +191,54 @@ func (l *Layer) Forward(y, x []float32, n int) error {
 		}
 	}
 	return nil
+}
+
+// ForwardDev computes the layer on device-resident 16-bit activations: x
+// holds n tokens × In and y n × Out, token-major (In × n and Out × n column-
+// major), without host transfers or bias. For 2:4 and ARMOR layers n must
+// be a multiple of 16 (PadCols) and the buffers that large; the layer's own
+// scratch holds the intermediate products. For a device-resident forward
+// pass.
+func (l *Layer) ForwardDev(y, x *Buffer, n int) error {
+	np := n
+	if l.core != nil {
+		if n%16 != 0 {
+			return fmt.Errorf("cuda: ForwardDev: %d tokens, want a multiple of 16 for 2:4 layers", n)
+		}
+	}
+	if n <= 0 || x.Size < int64(2*n*l.In) || y.Size < int64(2*n*l.Out) {
+		return fmt.Errorf("cuda: ForwardDev: %d tokens need %d and %d bytes, buffers have %d and %d", n, 2*n*l.In, 2*n*l.Out, x.Size, y.Size)
+	}
+	if err := l.grow(np); err != nil {
+		return err
+	}
+	return l.forwardDev(y, x, n, np)
+}
+
+func (l *Layer) forwardDev(y, x *Buffer, n, np int) error {
+	return l.d.w.do(func() error {
+		switch {
+		case l.dense != nil:
+			g := Gemm{TransA: OpT, TransB: OpN, M: l.Out, N: n, K: l.In, LDA: l.In, LDB: l.In, LDC: l.Out, Batch: 1}
+			return l.d.gemm16(g, l.vt, l.dense.Ptr, x.Ptr, y.Ptr)
+		case l.pre == nil:
+			return l.core.run(x.Ptr, y.Ptr, np)
+		}
+		for _, g := range l.preGemm(np) {
+			if err := l.d.gemm16(g, l.vt, l.pre.Ptr, x.Ptr, l.t.Ptr); err != nil {
+				return err
+			}
+		}
+		if err := l.core.run(l.t.Ptr, l.u.Ptr, np); err != nil {
+			return err
+		}
+		for _, g := range l.postGemm(np) {
+			if err := l.d.gemm16(g, l.vt, l.post.Ptr, l.u.Ptr, y.Ptr); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // WeightBytes is the device memory the weights take (the compressed core
