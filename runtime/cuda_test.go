@@ -84,7 +84,7 @@ func TestCUDABuilderFake(t *testing.T) {
 	}
 	dir := t.TempDir()
 	so := filepath.Join(dir, "libfake.so")
-	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-o", so, "../kernels/cuda/testdata/fakecuda.c").CombinedOutput(); err != nil {
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-o", so, "../kernels/cuda/testdata/fakecuda.c", "-lm").CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	for _, n := range []string{"libcuda.so.1", "libcublas.so.12", "libcublasLt.so.12", "libcusparseLt.so.0"} {

@@ -215,8 +215,9 @@ func r16(v []float32) []float32 {
 	return o
 }
 
-func TestGPUKernels(t *testing.T) {
-	d := openGPU(t)
+func TestGPUKernels(t *testing.T) { testKernels(t, openGPU(t)) }
+
+func testKernels(t *testing.T, d *Device) {
 	k, err := d.LoadKernels()
 	if err != nil {
 		t.Fatal(err)

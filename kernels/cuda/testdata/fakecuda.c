@@ -5,12 +5,13 @@
 // f16 (_Float16) with float accumulation; cuSPARSELt's "compressed" matrix
 // is the dense pruned one, and its products follow the descriptors, so the
 // Go side's arguments, argument order and orchestration are exercised.
-// Kernel launches are not emulated (CUDA_ERROR_NOT_SUPPORTED).
+// Kernels are emulated by name on the CPU.
 //
-// Built by the tests: gcc -shared -fPIC -O1 -o libfake.so fakecuda.c
+// Built by the tests: gcc -shared -fPIC -O1 -o libfake.so fakecuda.c -lm
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -38,10 +39,87 @@ CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) { memcpy(dst, (vo
 CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char v, size_t n) { memset((void *)dst, v, n); return 0; }
 CUresult cuModuleLoadData(void **m, const void *img) { *m = (void *)img; return 0; }
 CUresult cuModuleUnload(void *m) { return 0; }
-CUresult cuModuleGetFunction(void **f, void *m, const char *name) { *f = (void *)name; return 0; }
+
+// Kernels are emulated on the CPU (same semantics as kernels.cu, whole grid
+// at once), so the Go side's launch arguments and grids are exercised.
+static const char *kernels[] = {"rmsnorm_f32_f16", "rope_f32", "attn_decode_f16", "silu_mul_f16",
+                                "add_f16_to_f32", "f32_to_f16", "f16_to_f32", 0};
+CUresult cuModuleGetFunction(void **f, void *m, const char *name) {
+  for (int i = 0; kernels[i]; i++)
+    if (!strcmp(kernels[i], name)) { *f = (void *)kernels[i]; return 0; }
+  return 500;
+}
+
+#define P(i, T) (*(T *)params[i])
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
-                        unsigned shmem, CUstream s, void **params, void **extra) { return 801; }
-CUresult cuGetErrorName(CUresult r, const char **s) { *s = r == 801 ? "CUDA_ERROR_NOT_SUPPORTED (fake)" : "CUDA_ERROR_FAKE"; return 0; }
+                        unsigned shmem, CUstream s, void **params, void **extra) {
+  const char *k = f;
+  if (bx == 0 || bx > 1024 || by != 1 || bz != 1 || gz != 1 || extra) return 1;
+  if (!strcmp(k, "rmsnorm_f32_f16")) {
+    half *out = P(0, half *); const float *x = P(1, float *), *w = P(2, float *);
+    int dim = P(3, int); float eps = P(4, float);
+    for (unsigned t = 0; t < gx; t++) {
+      float ss = 0;
+      for (int i = 0; i < dim; i++) ss += x[t * dim + i] * x[t * dim + i];
+      float r = 1.0f / sqrtf(ss / dim + eps);
+      for (int i = 0; i < dim; i++) out[t * dim + i] = (half)(x[t * dim + i] * r * w[i]);
+    }
+  } else if (!strcmp(k, "rope_f32")) {
+    float *x = P(0, float *); const float *c = P(1, float *), *sn = P(2, float *);
+    int heads = P(3, int), hd = P(4, int), pos0 = P(5, int), neox = P(6, int), half_ = hd / 2;
+    if ((int)gy != heads) return 1;
+    for (unsigned t = 0; t < gx; t++)
+      for (int h = 0; h < heads; h++)
+        for (int i = 0; i < half_; i++) {
+          float *v = x + ((long)t * heads + h) * hd;
+          int a = neox ? i : 2 * i, b = neox ? i + half_ : 2 * i + 1;
+          float cc = c[(pos0 + t) * half_ + i], ss = sn[(pos0 + t) * half_ + i], x0 = v[a], x1 = v[b];
+          v[a] = x0 * cc - x1 * ss;
+          v[b] = x0 * ss + x1 * cc;
+        }
+  } else if (!strcmp(k, "attn_decode_f16")) {
+    float *out = P(0, float *); const float *q = P(1, float *);
+    const half *kc = P(2, half *), *vc = P(3, half *);
+    int heads = P(4, int), kvh = P(5, int), hd = P(6, int), len = P(7, int); float scale = P(8, float);
+    if ((int)gx != heads || shmem < 4 * (unsigned)len) return 1;
+    float *sc = malloc(sizeof(float) * len);
+    for (int h = 0; h < heads; h++) {
+      int g = h / (heads / kvh);
+      float mx = -3e38f, sum = 0;
+      for (int p = 0; p < len; p++) {
+        float d = 0;
+        for (int i = 0; i < hd; i++) d += q[h * hd + i] * (float)kc[((long)p * kvh + g) * hd + i];
+        sc[p] = d * scale;
+        if (sc[p] > mx) mx = sc[p];
+      }
+      for (int p = 0; p < len; p++) { sc[p] = expf(sc[p] - mx); sum += sc[p]; }
+      for (int i = 0; i < hd; i++) {
+        float acc = 0;
+        for (int p = 0; p < len; p++) acc += sc[p] * (float)vc[((long)p * kvh + g) * hd + i];
+        out[h * hd + i] = acc / sum;
+      }
+    }
+    free(sc);
+  } else {
+    int n = P(k[0] == 's' ? 3 : 2, int);
+    if ((long)gx * bx < n) return 1;
+    if (!strcmp(k, "silu_mul_f16")) {
+      half *o = P(0, half *); const half *g = P(1, half *), *u = P(2, half *);
+      for (int i = 0; i < n; i++) { float x = g[i]; o[i] = (half)(x / (1 + expf(-x)) * (float)u[i]); }
+    } else if (!strcmp(k, "add_f16_to_f32")) {
+      float *x = P(0, float *); const half *h = P(1, half *);
+      for (int i = 0; i < n; i++) x[i] += (float)h[i];
+    } else if (!strcmp(k, "f32_to_f16")) {
+      half *o = P(0, half *); const float *x = P(1, float *);
+      for (int i = 0; i < n; i++) o[i] = (half)x[i];
+    } else if (!strcmp(k, "f16_to_f32")) {
+      float *o = P(0, float *); const half *h = P(1, half *);
+      for (int i = 0; i < n; i++) o[i] = (float)h[i];
+    }
+  }
+  return 0;
+}
+CUresult cuGetErrorName(CUresult r, const char **s) { *s = r == 500 ? "CUDA_ERROR_NOT_FOUND (fake)" : "CUDA_ERROR_FAKE"; return 0; }
 
 // ---- cuBLAS ----
 typedef int cublasStatus_t;
