@@ -3,6 +3,8 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -80,7 +82,7 @@ func loadLibsOnce(s Search) (*libs, error) {
 		if err != nil {
 			return 0, "", err
 		}
-		h, err := dlopen(p)
+		h, err := dlopenDeps(p, s)
 		if err != nil {
 			return 0, "", err
 		}
@@ -135,6 +137,35 @@ func loadLibsOnce(s Search) (*libs, error) {
 	}
 	l.drv.cuDriverGetVersion(&l.driverVer)
 	return l, nil
+}
+
+var missingDep = regexp.MustCompile(`([^\s:/]+\.so[0-9.]*): cannot open shared object file`)
+
+// dlopenDeps dlopens path; when that fails because a library it needs is
+// not on the loader's path (pip wheels keep each library in its own folder,
+// and LD_LIBRARY_PATH is read only at process start), it finds that library
+// in the same places as ours, loads it first (symbols global) and tries
+// again, up to 8 dependencies deep.
+func dlopenDeps(path string, s Search) (uintptr, error) {
+	var loaded []string
+	for {
+		h, err := dlopen(path)
+		if err == nil {
+			return h, nil
+		}
+		m := missingDep.FindStringSubmatch(err.Error())
+		if m == nil || len(loaded) == 8 || filepath.Base(path) == m[1] {
+			return 0, err
+		}
+		dep, ferr := s.Find(Lib{Name: m[1] + " (needed by " + filepath.Base(path) + ")", Files: []string{m[1]}, Pip: "*"})
+		if ferr != nil {
+			return 0, fmt.Errorf("%w\n%v", err, ferr)
+		}
+		if _, derr := dlopenDeps(dep, s); derr != nil {
+			return 0, derr
+		}
+		loaded = append(loaded, dep)
+	}
 }
 
 // Device is one GPU with its primary context, a cuBLAS handle and (when the

@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,5 +44,49 @@ func TestLoadWrongLibrary(t *testing.T) {
 	_, err = loadLibsOnce(Search{Root: t.TempDir(), Getenv: env(nil)})
 	if err == nil || !strings.Contains(err.Error(), "CUDA driver not found") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestLoadFindsDependency: a library whose dependency sits in a folder the
+// dynamic loader does not search (as with pip's per-library folders) is
+// loaded after the dependency is found in our search places.
+func TestLoadFindsDependency(t *testing.T) {
+	if !dlSupported {
+		t.Skip("no dlopen on this platform")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not found")
+	}
+	a, b := t.TempDir(), t.TempDir()
+	write := func(path, src string) {
+		os.WriteFile(path+".c", []byte(src), 0o644)
+	}
+	write(filepath.Join(b, "dep"), "int dep_value(void) { return 42; }\n")
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-Wl,-soname,libarmordep.so.3", "-o", filepath.Join(b, "libarmordep.so.3"), filepath.Join(b, "dep.c")).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	write(filepath.Join(a, "top"), "int dep_value(void); int top_value(void) { return dep_value() + 1; }\n")
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-o", filepath.Join(a, "libarmortop.so"), filepath.Join(a, "top.c"),
+		filepath.Join(b, "libarmordep.so.3")).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	top := filepath.Join(a, "libarmortop.so")
+	// Without b in the search places the error names the dependency and
+	// where it was looked for.
+	_, err = dlopenDeps(top, Search{Root: t.TempDir(), Getenv: env(nil)})
+	if err == nil || !strings.Contains(err.Error(), "libarmordep.so.3 (needed by libarmortop.so) not found") {
+		t.Fatalf("err = %v", err)
+	}
+	h, err := dlopenDeps(top, Search{Root: t.TempDir(), Getenv: env(map[string]string{"ARMOR_CUDA_LIBS": b})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var topValue func() int32
+	if err := bind(h, top, []sym{{"top_value", &topValue, false}}); err != nil {
+		t.Fatal(err)
+	}
+	if v := topValue(); v != 43 {
+		t.Fatalf("top_value() = %d", v)
 	}
 }
