@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/kernels/cuda"
 	"github.com/armor-llm/armor/model"
 	"github.com/armor-llm/armor/model/tokenizer"
 )
@@ -17,15 +19,62 @@ type Loaded struct {
 	Tr       *Transformer
 	Tok      tokenizer.Tokenizer // nil if the model has none and none was given
 	LoadTime time.Duration
+	Device   string // "cpu" or "cuda"
+	dev      *cuda.Device
 }
 
-// Close releases the model's mappings.
-func (l *Loaded) Close() error { return l.Model.Close() }
+// Close releases the model's mappings (and the GPU, if one was used).
+func (l *Loaded) Close() error {
+	err := l.Model.Close()
+	if l.dev != nil {
+		l.dev.Close()
+	}
+	return err
+}
 
 // Open loads a model file or directory and builds its transformer and
-// tokenizer. tokPath overrides the tokenizer (empty: the model's own). A
-// model without a tokenizer loads with Tok nil when needTok is false.
+// tokenizer for the CPU. tokPath overrides the tokenizer (empty: the model's
+// own). A model without a tokenizer loads with Tok nil when needTok is false.
 func Open(path, tokPath string, needTok bool) (*Loaded, error) {
+	return OpenOn("cpu", path, tokPath, needTok, nil)
+}
+
+// OpenOn is Open for a device: "cpu", or "cuda" (weights and linear products
+// on GPU 0; layers the GPU cannot take stay on the CPU, and warn is told
+// why). Without a usable GPU, "cuda" fails with a message naming the missing
+// library and where it was looked for.
+func OpenOn(device, path, tokPath string, needTok bool, warn func(string)) (*Loaded, error) {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	var dev *cuda.Device
+	switch device {
+	case "", "cpu":
+		device = "cpu"
+	case "cuda":
+		if _, err := cuda.Available(); err != nil {
+			return nil, fmt.Errorf("--device cuda: %w", err)
+		}
+		d, err := cuda.Open(0)
+		if err != nil {
+			return nil, fmt.Errorf("--device cuda: %w", err)
+		}
+		dev = d
+	default:
+		return nil, fmt.Errorf("--device %q: use cpu or cuda", device)
+	}
+	ld, err := open(path, tokPath, needTok, dev, warn)
+	if err != nil {
+		if dev != nil {
+			dev.Close()
+		}
+		return nil, err
+	}
+	ld.Device, ld.dev = device, dev
+	return ld, nil
+}
+
+func open(path, tokPath string, needTok bool, dev *cuda.Device, warn func(string)) (*Loaded, error) {
 	start := time.Now()
 	m, err := model.Load(path)
 	if err != nil {
@@ -47,7 +96,13 @@ func Open(path, tokPath string, needTok bool) (*Loaded, error) {
 			return nil, err
 		}
 	}
-	tr, err := New(m, builderFor(m))
+	build := builderFor(m)
+	if dev != nil {
+		build = CUDABuilderFor(m, dev, kernels.F16,
+			func(name string, err error) { warn(fmt.Sprintf("%s stays on the CPU: %v", name, err)) },
+			func(err error) { warn(fmt.Sprintf("GPU failure, continuing on the CPU: %v", err)) })
+	}
+	tr, err := New(m, build)
 	if err != nil {
 		m.Close()
 		return nil, err

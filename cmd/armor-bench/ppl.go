@@ -28,6 +28,7 @@ func pplCommand(args []string, stdout, stderr io.Writer) error {
 	maxBytes := fs.Int("max-bytes", 0, "use only the first N bytes of the text (0: all)")
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	jsonOut := fs.Bool("json", false, "print one JSON object")
+	device := fs.String("device", "cpu", "cpu or cuda")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `armor-bench ppl: perplexity computed as llama.cpp's llama-perplexity does (text
 tokenized once with BOS, non-overlapping windows of --ctx tokens whose first
@@ -63,7 +64,7 @@ Flags:`)
 	if n := len(raw); n > 0 && raw[n-1] == '\n' {
 		raw = raw[:n-1]
 	}
-	ld, err := armrt.Open(*model, *tokPath, true)
+	ld, err := armrt.OpenOn(*device, *model, *tokPath, true, func(msg string) { fmt.Fprintln(stderr, "armor-bench:", msg) })
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ func (m *modelList) Set(v string) error { *m = append(*m, v); return nil }
 type speedFlags struct {
 	models                          modelList
 	synthetic, dtype, plot, cache   string
+	device                          string
 	llamacpp                        string
 	prompt, gen, threads, repeat, b int
 	jsonOut                         bool
@@ -51,6 +52,7 @@ func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
 	fs.StringVar(&f.llamacpp, "llamacpp", os.Getenv("ARMOR_LLAMACPP"), "llama-bench binary (or its folder): also time llama.cpp on the GGUF of the same model (env ARMOR_LLAMACPP)")
 	fs.StringVar(&f.plot, "plot", "", "write a bar chart of tokens/s and memory to this .svg file")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON array, one object per variant")
+	fs.StringVar(&f.device, "device", "cpu", "where the linear layers run: cpu or cuda")
 	return fs
 }
 
@@ -217,7 +219,7 @@ func runChild(path string, f *speedFlags) bench.SpeedResult {
 		return fail(err)
 	}
 	cmd := exec.Command(exe, "speed-one", "-m", path, "--prompt-tokens", strconv.Itoa(f.prompt),
-		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", strconv.Itoa(f.repeat))
+		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", strconv.Itoa(f.repeat), "--device", f.device)
 	// A test binary re-executed as a child runs main's run() (TestMain).
 	cmd.Env = append(os.Environ(), "ARMOR_BENCH_AS_MAIN=1")
 	var out, errb bytes.Buffer
@@ -252,7 +254,7 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	kernels.SetThreads(f.threads)
-	ld, err := armrt.Open(path, "", false)
+	ld, err := armrt.OpenOn(f.device, path, "", false, func(msg string) { fmt.Fprintln(stderr, "armor-bench:", msg) })
 	if err != nil {
 		return err
 	}

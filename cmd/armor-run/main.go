@@ -32,6 +32,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 type options struct {
 	model, tokenizer, prompt, promptFile, system, template string
+	device                                                 string
 	n, ctx, threads, topK, repeatLastN                     int
 	temp, topP, minP, repeatPenalty                        float64
 	seed                                                   int64
@@ -85,6 +86,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.noBOS, "no-bos", false, "do not start the prompt with BOS")
 	fs.BoolVar(&o.jsonOut, "json", false, "print a JSON summary (text, tokens, speed) to stdout instead of streaming")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not print the statistics to stderr")
+	fs.StringVar(&o.device, "device", "cpu", "where the linear layers run: cpu, or cuda (NVIDIA GPU through the CUDA libraries, no cgo)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -126,7 +128,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	kernels.SetThreads(o.threads)
-	ld, err := armrt.Open(o.model, o.tokenizer, true)
+	ld, err := armrt.OpenOn(o.device, o.model, o.tokenizer, true, func(msg string) { fmt.Fprintln(stderr, "armor-run:", msg) })
 	if err != nil {
 		fmt.Fprintln(stderr, "armor-run:", err)
 		return 1

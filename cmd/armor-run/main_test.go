@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/armor-llm/armor/internal/testdata"
+	"github.com/armor-llm/armor/kernels/cuda"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
@@ -81,5 +82,22 @@ func TestChatEndsOnEOF(t *testing.T) {
 	}
 	if !strings.Contains(o.String(), "> ") || len(o.String()) < 8 {
 		t.Fatalf("chat output %q", o.String())
+	}
+}
+
+// Without a GPU, --device cuda fails with a message that names the missing
+// library and where it looked.
+func TestDeviceCUDAWithoutGPU(t *testing.T) {
+	if _, err := cuda.Available(); err == nil {
+		t.Skip("a CUDA device is present")
+	}
+	m := testdata.File(t, "models/stories260K.gguf")
+	code, _, errs := runCmd("-m", m, "-p", "x", "--device", "cuda")
+	if code == 0 || !strings.Contains(errs, "libcuda") || !strings.Contains(errs, "ARMOR_CUDA_LIBS") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	code, _, errs = runCmd("-m", m, "-p", "x", "--device", "tpu")
+	if code == 0 || !strings.Contains(errs, "cpu or cuda") {
+		t.Fatalf("--device tpu: exit %d: %s", code, errs)
 	}
 }
