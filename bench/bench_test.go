@@ -116,3 +116,14 @@ func TestParseLlamaBench(t *testing.T) {
 		t.Fatalf("missing llama-bench: %+v", r)
 	}
 }
+
+func TestMedianOfRounds(t *testing.T) {
+	rs := []SpeedResult{{PrefillTPS: 10, DecodeTPS: 3, PeakRSSBytes: 5}, {Error: "x"}, {PrefillTPS: 30, DecodeTPS: 1, PeakRSSBytes: 9}, {PrefillTPS: 20, DecodeTPS: 2, PeakRSSBytes: 7}}
+	m := MedianOfRounds(rs)
+	if m.PrefillTPS != 20 || m.DecodeTPS != 2 || m.PeakRSSBytes != 9 || m.Error != "" {
+		t.Fatalf("%+v", m)
+	}
+	if m := MedianOfRounds([]SpeedResult{{Error: "x"}}); m.Error != "x" {
+		t.Fatalf("all failed: %+v", m)
+	}
+}

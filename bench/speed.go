@@ -112,6 +112,29 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
+// MedianOfRounds combines one variant's results from several rounds: the
+// median prefill and decode speed, the largest peak RSS; a round that failed
+// is ignored unless all did.
+func MedianOfRounds(rs []SpeedResult) SpeedResult {
+	var ok []SpeedResult
+	for _, r := range rs {
+		if r.Error == "" {
+			ok = append(ok, r)
+		}
+	}
+	if len(ok) == 0 {
+		return rs[0]
+	}
+	out := ok[0]
+	var pre, dec []float64
+	for _, r := range ok {
+		pre, dec = append(pre, r.PrefillTPS), append(dec, r.DecodeTPS)
+		out.PeakRSSBytes = max(out.PeakRSSBytes, r.PeakRSSBytes)
+	}
+	out.PrefillTPS, out.DecodeTPS = median(pre), median(dec)
+	return out
+}
+
 // ReadBandwidth measures the memory-read bandwidth in GB/s with the current
 // thread count: the best of a few parallel passes over a buffer much larger
 // than the caches.

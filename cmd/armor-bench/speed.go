@@ -48,7 +48,7 @@ func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
 	fs.IntVar(&f.prompt, "prompt-tokens", 512, "prefill: prompt length in tokens")
 	fs.IntVar(&f.gen, "gen-tokens", 128, "decode: tokens generated one at a time")
 	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "threads")
-	fs.IntVar(&f.repeat, "repeat", 1, "runs per variant; the median is reported")
+	fs.IntVar(&f.repeat, "repeat", 1, "rounds: each round times every variant once, in turn; each variant's median over rounds is reported")
 	fs.StringVar(&f.llamacpp, "llamacpp", os.Getenv("ARMOR_LLAMACPP"), "llama-bench binary (or its folder): also time llama.cpp on the GGUF of the same model (env ARMOR_LLAMACPP)")
 	fs.StringVar(&f.plot, "plot", "", "write a bar chart of tokens/s and memory to this .svg file")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON array, one object per variant")
@@ -158,20 +158,30 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 	kernels.SetThreads(f.threads)
 	gbps := bench.ReadBandwidth(1 << 30)
 	say("  %.1f GB/s", gbps)
+	// Machines drift over minutes: run the variants in alternation, one
+	// measurement each per round, and report each one's median over rounds,
+	// so drift hits them alike.
+	rounds := make([][]bench.SpeedResult, len(jobs))
+	for r := 0; r < f.repeat; r++ {
+		for i, j := range jobs {
+			say("round %d/%d: timing %s: %d-token prefill, %d-token decode, %d thread(s)", r+1, f.repeat, j.path, f.prompt, f.gen, f.threads)
+			res := runChild(j.path, f)
+			if res.Error != "" {
+				say("  error: %s", res.Error)
+			} else {
+				say("  prefill %.1f tok/s, decode %.2f tok/s, peak RSS %s", res.PrefillTPS, res.DecodeTPS, armrt.FormatBytes(res.PeakRSSBytes))
+			}
+			rounds[i] = append(rounds[i], res)
+		}
+	}
 	var results []bench.SpeedResult
-	for _, j := range jobs {
-		say("timing %s: %d-token prefill, %d-token decode, %d thread(s)", j.path, f.prompt, f.gen, f.threads)
-		r := runChild(j.path, f)
+	for i, j := range jobs {
+		r := bench.MedianOfRounds(rounds[i])
 		if r.Variant == "" {
 			r.Variant = j.variant
 		}
 		r.Shape = j.shape
 		r.ReadGBps = gbps
-		if r.Error != "" {
-			say("  error: %s", r.Error)
-		} else {
-			say("  prefill %.1f tok/s, decode %.2f tok/s, peak RSS %s", r.PrefillTPS, r.DecodeTPS, armrt.FormatBytes(r.PeakRSSBytes))
-		}
 		results = append(results, r)
 	}
 	if f.llamacpp != "" {
@@ -219,7 +229,7 @@ func runChild(path string, f *speedFlags) bench.SpeedResult {
 		return fail(err)
 	}
 	cmd := exec.Command(exe, "speed-one", "-m", path, "--prompt-tokens", strconv.Itoa(f.prompt),
-		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", strconv.Itoa(f.repeat), "--device", f.device)
+		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", "1", "--device", f.device)
 	// A test binary re-executed as a child runs main's run() (TestMain).
 	cmd.Env = append(os.Environ(), "ARMOR_BENCH_AS_MAIN=1")
 	var out, errb bytes.Buffer
