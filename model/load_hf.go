@@ -110,6 +110,7 @@ func loadHF(dir string) (*Model, error) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
 		m.Vocab = &Vocab{Kind: "hf", Dir: dir, BOS: -1, EOS: -1, EOT: -1, UNK: -1}
+		m.Vocab.ExtraEOG = generationEOS(dir)
 	} else if _, err := os.Stat(filepath.Join(dir, "tokenizer.model")); err == nil {
 		m.Vocab = &Vocab{Kind: "spm-model", Path: filepath.Join(dir, "tokenizer.model")}
 		if c, err := tokenizer.LoadHFConfig(dir); err == nil {
@@ -183,4 +184,26 @@ func hfToConfig(hc *hfConfig, c *Config) error {
 		}
 	}
 	return nil
+}
+
+// generationEOS reads the end-of-sequence ids of generation_config.json
+// (an id or a list of ids), if the file exists.
+func generationEOS(dir string) []int {
+	b, err := os.ReadFile(filepath.Join(dir, "generation_config.json"))
+	if err != nil {
+		return nil
+	}
+	var g struct {
+		EOS json.RawMessage `json:"eos_token_id"`
+	}
+	if json.Unmarshal(b, &g) != nil || len(g.EOS) == 0 {
+		return nil
+	}
+	var one int
+	if json.Unmarshal(g.EOS, &one) == nil {
+		return []int{one}
+	}
+	var many []int
+	json.Unmarshal(g.EOS, &many)
+	return many
 }

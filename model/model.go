@@ -53,6 +53,9 @@ type Vocab struct {
 	HFConfig    string `json:"hf_tokenizer_config_json,omitempty"`
 	// ChatTemplate is the Jinja template carried by the file, if any.
 	ChatTemplate string `json:"chat_template,omitempty"`
+	// ExtraEOG are more end-of-generation ids, e.g. generation_config.json's
+	// eos_token_id list (Llama 3 instruct models end turns with <|eot_id|>).
+	ExtraEOG []int `json:"extra_eog,omitempty"`
 }
 
 // Close releases the memory mappings; tensors must not be used afterwards.

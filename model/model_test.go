@@ -110,3 +110,37 @@ func TestMissingTokenizer(t *testing.T) {
 		t.Fatalf("missing tokenizer: %v", err)
 	}
 }
+
+func TestGenerationConfigEOS(t *testing.T) {
+	dir := t.TempDir()
+	c := tiny()
+	c.Vocab = 128300
+	c.Layers = 1
+	if err := synth.WriteHF(dir, c, tensor.BF16, 1); err != nil {
+		t.Fatal(err)
+	}
+	td := testdata.Dir(t)
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(td, "tokenizers", "llama3", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(`{"eos_token_id": [128001, 128008, 128009]}`), 0o644)
+	m, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := m.Tokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tok.IsEOG(128008) || !tok.IsEOG(128009) || tok.IsEOG(100) {
+		t.Fatal("generation_config.json eos ids not honoured")
+	}
+	if m.ChatTemplate() == "" {
+		t.Fatal("chat template of tokenizer_config.json not found")
+	}
+}

@@ -88,8 +88,23 @@ func (v *Vocab) Build(vocab int) (tokenizer.Tokenizer, error) {
 	if tk.VocabSize() > vocab {
 		return nil, fmt.Errorf("tokenizer has %d tokens but the model only %d embedding rows", tk.VocabSize(), vocab)
 	}
+	if len(v.ExtraEOG) > 0 {
+		e := &eogTokenizer{Tokenizer: tk, extra: map[int]bool{}}
+		for _, id := range v.ExtraEOG {
+			e.extra[id] = true
+		}
+		tk = e
+	}
 	return tk, nil
 }
+
+// eogTokenizer adds end-of-generation ids to a tokenizer.
+type eogTokenizer struct {
+	tokenizer.Tokenizer
+	extra map[int]bool
+}
+
+func (e *eogTokenizer) IsEOG(id int) bool { return e.extra[id] || e.Tokenizer.IsEOG(id) }
 
 // LoadVocab describes a tokenizer given separately from the model: a Hugging
 // Face directory (tokenizer.json), a tokenizer.json file, a SentencePiece
