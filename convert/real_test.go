@@ -101,15 +101,45 @@ func TestCompareRealWeights(t *testing.T) {
 		t.Skip("measurement: set ARMOR_COMPARE=1 to run")
 	}
 	layers := storiesLayers(t)
-	for _, name := range []string{"w1", "w2"} {
+	h := storiesCalibration(t)
+	for _, name := range []string{"w1", "w2", "wq"} {
 		w := layers[name]
-		h := make([]float64, w.Cols)
-		rng := newRng(77)
-		for j := range h {
-			h[j] = math.Exp(1.5 * rng.NormFloat64())
-		}
 		for _, b := range []int{4, 8} {
-			t.Log(compareLine(t, fmt.Sprintf("%s b=%d", name, b), w, h, b))
+			t.Log(compareLine(t, fmt.Sprintf("%s b=%d", name, b), w, h[name], b))
 		}
 	}
+}
+
+// storiesCalibration returns the real calibration statistics h of block 0's
+// inputs (40,960 tokens of the training text in sequences of 256, seed 1:
+// the quality table's setting), keyed like storiesLayers.
+func storiesCalibration(t *testing.T) map[string][]float64 {
+	m, err := model.Load(filepath.Join(testdataDir(t), "models", "stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	tok, err := m.Tokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(testdataDir(t), "text", "tinystories_train_subset.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs, err := CalibrationSequences(tok, []string{string(text)}, 40960, 256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Calibrate(m, seqs, CalibOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]float64{}
+	for short, name := range map[string]string{"wq": "blk.0.attn_q", "wk": "blk.0.attn_k", "wo": "blk.0.attn_output", "w1": "blk.0.ffn_gate", "w2": "blk.0.ffn_down"} {
+		if out[short] = st.H[name]; out[short] == nil {
+			t.Fatalf("no statistics for %s", name)
+		}
+	}
+	return out
 }
