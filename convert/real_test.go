@@ -2,41 +2,18 @@ package convert
 
 import (
 	"fmt"
-	"github.com/armor-llm/armor/model"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/armor-llm/armor/internal/testdata"
+	"github.com/armor-llm/armor/model"
 )
 
-// testdataDir finds the shared test data: $ARMOR_TESTDATA, or shared/testdata
-// in the repository root or any directory above it. It skips the test when the
-// data is absent, unless ARMOR_REQUIRE_TESTDATA=1.
-func testdataDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("ARMOR_TESTDATA"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err == nil {
-		for {
-			cand := filepath.Join(dir, "shared", "testdata")
-			if st, err := os.Stat(cand); err == nil && st.IsDir() {
-				return cand
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	if os.Getenv("ARMOR_REQUIRE_TESTDATA") == "1" {
-		t.Fatal("test data not found: set ARMOR_TESTDATA or put shared/testdata beside the repository")
-	}
-	t.Skip("test data not found (../shared/testdata or $ARMOR_TESTDATA); skipping")
-	return ""
-}
+// testdataDir finds the shared test data (internal/testdata.Dir: skip, or
+// fail under ARMOR_REQUIRE_TESTDATA=1, when it is absent).
+func testdataDir(t testing.TB) string { return testdata.Dir(t) }
 
 // storiesLayers reads linear weights of the first transformer layer of
 // stories260K from its GGUF (the shared .bin is not a genuine llama2.c

@@ -7,36 +7,13 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/armor-llm/armor/internal/testdata"
 	"github.com/armor-llm/armor/model/tokenizer"
 )
 
-// testdataDir finds the shared test data: $ARMOR_TESTDATA, or shared/testdata
-// beside the repository root, looked for from the package directory upwards.
-// It skips the test when absent, unless ARMOR_REQUIRE_TESTDATA=1.
-func testdataDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("ARMOR_TESTDATA"); d != "" {
-		return d
-	}
-	if dir, err := os.Getwd(); err == nil {
-		for {
-			cand := filepath.Join(dir, "..", "shared", "testdata")
-			if st, err := os.Stat(cand); err == nil && st.IsDir() {
-				return cand
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	if os.Getenv("ARMOR_REQUIRE_TESTDATA") == "1" {
-		t.Fatal("test data not found: set ARMOR_TESTDATA or place it at ../shared/testdata beside the repository")
-	}
-	t.Skip("test data not found (../shared/testdata or $ARMOR_TESTDATA); skipping")
-	return ""
-}
+// testdataDir finds the shared test data (internal/testdata.Dir: skip, or
+// fail under ARMOR_REQUIRE_TESTDATA=1, when it is absent).
+func testdataDir(t testing.TB) string { return testdata.Dir(t) }
 
 // loadTemplate reads chat_template, bos_token and eos_token from a
 // tokenizer_config.json of the test data.

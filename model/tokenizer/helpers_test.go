@@ -6,36 +6,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/armor-llm/armor/internal/testdata"
 )
 
-// testdataDir finds the shared test data: $ARMOR_TESTDATA, or shared/testdata
-// beside the repository root, looked for from the package directory upwards.
-// It skips the test when absent, unless ARMOR_REQUIRE_TESTDATA=1.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("ARMOR_TESTDATA"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err == nil {
-		for {
-			cand := filepath.Join(dir, "..", "shared", "testdata")
-			if st, err := os.Stat(cand); err == nil && st.IsDir() {
-				return cand
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	if os.Getenv("ARMOR_REQUIRE_TESTDATA") == "1" {
-		t.Fatal("test data not found: set ARMOR_TESTDATA or place it at ../shared/testdata beside the repository")
-	}
-	t.Skip("test data not found (../shared/testdata or $ARMOR_TESTDATA); skipping")
-	return ""
-}
+// testdataDir finds the shared test data (internal/testdata.Dir: skip, or
+// fail under ARMOR_REQUIRE_TESTDATA=1, when it is absent).
+func testdataDir(t testing.TB) string { return testdata.Dir(t) }
 
 // needFile returns path under the test data dir, skipping (or failing with
 // ARMOR_REQUIRE_TESTDATA=1) when the file is missing.
