@@ -79,28 +79,18 @@ func MeasureSpeed(tr *armrt.Transformer, o SpeedOptions) (prefill, decode float6
 			return 0, 0, 0, err
 		}
 		pre = append(pre, float64(len(prompt))/time.Since(t0).Seconds())
-		tok := argmax(logits)
+		tok := armrt.Argmax(logits)
 		t0 = time.Now()
 		for i := 0; i < o.GenTokens; i++ {
 			logits, err = st.Forward([]int{tok}, false)
 			if err != nil {
 				return 0, 0, 0, err
 			}
-			tok = argmax(logits)
+			tok = armrt.Argmax(logits)
 		}
 		dec = append(dec, float64(o.GenTokens)/time.Since(t0).Seconds())
 	}
 	return median(pre), median(dec), st.KVBytes(), nil
-}
-
-func argmax(l []float32) int {
-	b := 0
-	for i, v := range l {
-		if v > l[b] {
-			b = i
-		}
-	}
-	return b
 }
 
 func median(v []float64) float64 {

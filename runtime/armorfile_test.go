@@ -125,7 +125,7 @@ func TestArmorFileMatchesDensified(t *testing.T) {
 				for i := 0; i < 20; i++ {
 					a, _ := sa.Forward([]int{ta}, false)
 					b, _ := sb.Forward([]int{tb}, false)
-					ta, tb = argmax(a), argmax(b)
+					ta, tb = Argmax(a), Argmax(b)
 					if ta != tb {
 						t.Fatalf("greedy step %d: armor %d, densified %d", i, ta, tb)
 					}

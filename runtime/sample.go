@@ -81,7 +81,7 @@ func (s *Sampler) Sample(logits []float32) int {
 		l = s.scaled
 	}
 	if c.Temp <= 0 {
-		return argmax(l)
+		return Argmax(l)
 	}
 	cs := s.topK(l, c.TopK)
 	// Probabilities before temperature, as llama.cpp's top-p and min-p see them.
@@ -114,7 +114,9 @@ func (s *Sampler) Sample(logits []float32) int {
 	return cs[len(cs)-1].id
 }
 
-func argmax(l []float32) int {
+// Argmax returns the index of the largest logit (the lowest index on ties,
+// as llama.cpp's greedy sampler).
+func Argmax(l []float32) int {
 	best := 0
 	for i, v := range l {
 		if v > l[best] {

@@ -50,7 +50,7 @@ func TestSyntheticGGUFGreedyMatchesLlamaCpp(t *testing.T) {
 		checked := 0
 		for i, want := range g.GeneratedIDs {
 			if g.Margins[i] >= 0.02 {
-				if got := argmax(logits); got != want {
+				if got := Argmax(logits); got != want {
 					t.Errorf("%s: step %d: argmax %d, llama.cpp %d (its margin %.3f)", name, i, got, want, g.Margins[i])
 				}
 				checked++
