@@ -81,9 +81,14 @@ func TestSpeedBadInput(t *testing.T) {
 	dir := t.TempDir()
 	junk := filepath.Join(dir, "junk.gguf")
 	os.WriteFile(junk, []byte("GGUF"), 0o644)
-	code, out, errs := runBench("speed", "-m", junk, "--prompt-tokens", "4", "--gen-tokens", "2")
-	if code != 0 || !strings.Contains(out, "error") || !strings.Contains(out, "junk.gguf") {
-		t.Fatalf("broken model: exit %d, the table should still print with the error:\n%s\n%s", code, out, errs)
+	// A (sparse) file far larger than memory is refused before loading.
+	huge := filepath.Join(dir, "huge.armor")
+	f, _ := os.Create(huge)
+	f.Truncate(1 << 42)
+	f.Close()
+	code, out, errs := runBench("speed", "-m", junk, "-m", huge, "--prompt-tokens", "4", "--gen-tokens", "2")
+	if code != 0 || !strings.Contains(out, "error") || !strings.Contains(out, "junk.gguf") || !strings.Contains(out, "do not fit") {
+		t.Fatalf("broken models: exit %d, the table should still print with the errors:\n%s\n%s", code, out, errs)
 	}
 }
 
