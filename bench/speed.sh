@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The speed figures of README.md, in one run: the Llama-3.2-1B-shape demo
+# (dense f16 vs 2:4 vs ARMOR b=128, and llama.cpp's llama-bench on the same
+# shape's GGUF when it is built), the kernels table, stories260K and the
+# stories110M shape in f16 and f32 against llama.cpp, and the Llama-2-7B
+# shape. Outputs go to ${OUT:-bench/out}; each JSON file has one object per
+# variant and the table is in the matching .txt file.
+#   bench/llamacpp/build.sh   # once, for the llama.cpp columns
+#   bench/speed.sh            # ONLY="1b kernels" bench/speed.sh for a subset
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-$root/bench/out}
+mkdir -p "$out"
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+(cd "$root" && go build -o "$bin/" ./cmd/armor-bench)
+LB=${ARMOR_LLAMACPP:-${ARMOR_LLAMACPP_DIR:-$HOME/.cache/armor/llamacpp}/llama.cpp/build/bin}
+llama=()
+[ -x "$LB/llama-bench" ] && llama=(--llamacpp "$LB")
+only=${ONLY:-"1b kernels stories 7b"}
+td=${ARMOR_TESTDATA:-$root/../shared/testdata}
+for what in $only; do
+	case $what in
+	1b) "$bin/armor-bench" speed --synthetic llama-3.2-1b "${llama[@]}" --repeat "${REPEAT:-1}" --json --plot "$out/llama-3.2-1b.svg" >"$out/llama-3.2-1b.json" 2>"$out/llama-3.2-1b.txt" ;;
+	kernels) "$bin/armor-bench" kernels --threads 2 >"$out/kernels.txt" 2>&1 ;;
+	stories)
+		"$bin/armor-bench" speed -m "$td/models/stories260K.gguf" "${llama[@]}" --prompt-tokens 256 --gen-tokens 128 --repeat 3 --json >"$out/stories260K.json" 2>"$out/stories260K.txt"
+		for dt in f16 f32; do
+			"$bin/armor-bench" speed --synthetic stories110m --dtype "$dt" "${llama[@]}" --repeat 3 --json >"$out/stories110m-$dt.json" 2>"$out/stories110m-$dt.txt"
+		done ;;
+	7b) "$bin/armor-bench" speed --synthetic llama-2-7b --json >"$out/llama-2-7b.json" 2>"$out/llama-2-7b.txt" ;;
+	*) echo "unknown part $what (1b, kernels, stories, 7b)" >&2; exit 2 ;;
+	esac
+	echo "$what done: $out" >&2
+done
