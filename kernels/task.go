@@ -20,6 +20,7 @@ type taskOp uint8
 const (
 	opGemv taskOp = iota
 	opGemm
+	opGemmXT
 	opSpmv
 	opSpmm
 	opSpmmXT
@@ -34,6 +35,8 @@ func (t *task) run(lo, hi int) {
 		gemv(t.y[lo:hi], t.w.sub(lo), hi-lo, t.cols, t.x)
 	case opGemm:
 		gemm(t.y[lo:], t.ldy, t.w.sub(lo), hi-lo, t.cols, t.x, t.ldx, t.n)
+	case opGemmXT:
+		gemmXT(t.y[lo:], t.ldy, t.w.sub(lo), hi-lo, t.cols, t.xt, t.n, t.tile)
 	case opSpmv:
 		spmv(t.y[lo:hi], t.s.sub(lo), hi-lo, t.x)
 	case opSpmm:

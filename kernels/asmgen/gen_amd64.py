@@ -729,6 +729,76 @@ def sp24t_512(dt, tile):
 
 
 
+def gemmt_512(dt, m, tile):
+    """func gemmT<m>x<tile><dt>_512(w *T, ldw int, xt *float32, out *float32, cols, acc int)
+    Dense GEMM with tokens in the vector lanes: m ≤ 6 rows × tile (32 or 64)
+    tokens, m·tile/16 zmm accumulators (24 for 6×64: the register file
+    holds them, the tile/16 x vectors and 4 broadcast temporaries). xt is a
+    transposed token tile (column c at xt[tile·c]); out gets the m×tile
+    results row-major (added to when acc != 0). Per column: tile/16 x loads
+    and m weight broadcasts feed m·tile/16 FMAs, so the loop is FMA-bound
+    (the 4×4 reduction-in-lanes kernel needed 8 loads, 4 of them widening,
+    per 16 FMAs). f16/bf16 weights are widened 16 columns at a time into a
+    stack tile and broadcast from there: each widened weight serves
+    tile/16 FMAs."""
+    nz = tile // 16
+    name = f"gemmT{m}x{tile}{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    V = ["SI", "R8", "R9", "R10", "R11", "R12"][:m]
+    frame = 0 if dt == "F32" else 64 * m
+    colb = 4 * tile  # bytes per xt column
+    emit(f"// func {name}(w *{gotype(dt)}, ldw int, xt *float32, out *float32, cols, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-48")
+    emit("\tMOVQ ldw+8(FP), AX")
+    emit(f"\tSHLQ ${es.bit_length()-1}, AX")
+    emit("\tMOVQ w+0(FP), SI")
+    for i in range(1, m):
+        emit(f"\tLEAQ ({V[i-1]})(AX*1), {V[i]}")
+    emit("\tMOVQ xt+16(FP), DI")
+    emit("\tMOVQ cols+32(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit("\tMOVQ out+24(FP), DX")
+    emit("\tCMPQ acc+40(FP), $0")
+    emit(f"\tJNE {name}_load")
+    for i in range(m * nz):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_load:")
+    for i in range(m * nz):
+        emit(f"\tVMOVUPS {64*i}(DX), Z{i}")
+    emit(f"{name}_loop:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    if dt != "F32":
+        for r in range(m):
+            for s_ in ld(f"({V[r]})", f"Z{28+r%4}"):
+                emit("\t" + s_)
+            emit(f"\tVMOVUPS Z{28+r%4}, {64*r}(SP)")
+    nb = 0
+    for k in range(16):
+        for z in range(nz):
+            emit(f"\tVMOVUPS {k*colb+64*z}(DI), Z{24+z}")
+        for r in range(m):
+            src = f"{64*r+4*k}(SP)" if dt != "F32" else f"{4*k}({V[r]})"
+            zb = 28 + nb % 4
+            nb += 1
+            emit(f"\tVBROADCASTSS {src}, Z{zb}")
+            for z in range(nz):
+                emit(f"\tVFMADD231PS Z{24+z}, Z{zb}, Z{nz*r+z}")
+    for r in range(m):
+        emit(f"\tADDQ ${16*es}, {V[r]}")
+    emit(f"\tADDQ ${16*colb}, DI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    for i in range(m * nz):
+        emit(f"\tVMOVUPS Z{i}, {64*i}(DX)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def axpy(isa):
     """func axpy_<isa>(a float32, x *float32, y *float32, n int): y += a·x
     over n rounded down to the vector width."""
@@ -1062,6 +1132,9 @@ def main():
         sp24t_512(dt, 32)
         sp24t_512(dt, 64)
         sp24t2_256(dt)
+        for tile in (32, 64):
+            for m in range(1, 7):
+                gemmt_512(dt, m, tile)
     print("\n".join(out))
 
 
