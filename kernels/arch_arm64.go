@@ -98,7 +98,7 @@ func axpyArch(a float32, x, y []float32) int { return 0 }
 
 func axpyRowsArch(y, a, w []float32, ld int) int { return 0 }
 
-func gemmTile(n int) int { return 0 }
+func gemmTile(dt DType, n int) int { return 0 }
 
 func gemmXT(y []float32, ldy int, w wview, rows, cols int, xt []float32, n, tile int) {
 	panic("kernels: gemmXT without a tokens-in-lanes kernel")

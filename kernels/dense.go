@@ -56,7 +56,7 @@ func (m *Dense) MatMul(y, x []float32, n int) {
 	}
 	t := newTask(opGemm)
 	t.w, t.x, t.y, t.cols, t.n, t.ldx, t.ldy = m.view(), x[:n*m.Cols], y[:n*m.Rows], m.Cols, n, m.Cols, m.Rows
-	if tile := gemmTile(n); tile > 0 && useGemmT {
+	if tile := gemmTile(m.DType, n); tile > 0 {
 		// Transpose the tokens once for all threads.
 		bp := xtScratch.Get().(*[]float32)
 		t.op, t.tile = opGemmXT, tile
