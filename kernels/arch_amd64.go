@@ -402,13 +402,9 @@ func spmmTile(n int) int {
 // spmmTokensInLanes is the AVX-512 2:4 GEMM for n ≥ 16 tokens: tiles of 32
 // or 64 tokens are transposed (cols × tile) so that a kept weight multiplies
 // one x column of the tile with tile/16 FMAs (see sp24T4x*_512). xt holds
-// the transposed tiles (transposeTiles), or is nil to transpose here. The
-// columns are walked in strips whose slice of the tile stays in L2 while
-// every row block of the thread passes over it.
+// the transposed tiles (transposeTiles), or is nil to transpose here.
 func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xtAll []float32, tile int) {
-	strip := 32768 / tile // kept values per strip: 2·strip columns × tile tokens × 4 B = 256 KiB
 	cols := v.cols
-	kc := v.ldv &^ 15
 	mr := 4 // rows per micro-kernel call
 	if level == AVX2 {
 		mr = 2
@@ -433,69 +429,8 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 		} else {
 			xt = xtAll[t0*cols : (t0+tile)*cols]
 		}
-		if kc == 0 {
-			clear(outs)
-		}
-		for k0 := 0; k0 < kc; k0 += strip {
-			kw := min(strip, kc-k0)
-			acc := 0
-			if k0 > 0 {
-				acc = 1
-			}
-			xp := &xt[2*k0*tile]
-			for r0 := 0; r0 < rEnd; r0 += mr {
-				vo, io, op := r0*v.ldv+k0, r0*v.ldi+k0/4, &outs[r0*tile]
-				switch {
-				case level == AVX2 && v.dt == F32:
-					sp24T2x32F32_256(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case level == AVX2 && v.dt == F16:
-					sp24T2x32F16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case level == AVX2:
-					sp24T2x32BF16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F32 && tile == 32:
-					sp24T4x32F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F16 && tile == 32:
-					sp24T4x32F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case tile == 32:
-					sp24T4x32BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F32:
-					sp24T4x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F16:
-					sp24T4x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				default:
-					sp24T4x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				}
-			}
-		}
-		for r := 0; r < rEnd; r++ {
-			o := outs[r*tile : (r+1)*tile]
-			idx := v.idx[r*v.ldi:]
-			for k := kc; k < v.ldv; k++ {
-				c := 4*(k/2) + int(idx[k/4]>>(2*(k%4)))&3
-				var w float32
-				switch v.dt {
-				case F32:
-					w = v.f32[r*v.ldv+k]
-				case F16:
-					w = F16ToF32(v.u16[r*v.ldv+k])
-				default:
-					w = BF16ToF32(v.u16[r*v.ldv+k])
-				}
-				Axpy(w, xt[c*tile:c*tile+nt], o)
-			}
-		}
-		// Transpose the results into y in blocks of 64 rows: writing y
-		// row by row keeps its lines in cache (a column of y is one 4 KiB
-		// stride, and 32 such stores fight over one L1 set).
-		for rb := 0; rb < rEnd; rb += 64 {
-			re := min(rEnd, rb+64)
-			for t := 0; t < nt; t++ {
-				yt := y[(t0+t)*ldy+rb : (t0+t)*ldy+re]
-				for i := range yt {
-					yt[i] = outs[(rb+i)*tile+t]
-				}
-			}
-		}
+		spmmTRows(outs, v, rEnd, xt, tile)
+		untransposeTile(y[t0*ldy:], ldy, outs, rEnd, nt, tile)
 		if rEnd < rows {
 			vr := v.sub(rEnd)
 			for t := t0; t < t0+nt; t++ {
@@ -504,6 +439,84 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 		}
 	}
 	f32Scratch.Put(bp)
+}
+
+// spmmTRows computes outs[r*tile+t] = Σ_c S[r,c]·xt[c*tile+t] for r < rows,
+// t < tile, with xt a transposed token tile (v.cols × tile). The columns
+// are walked in strips whose slice of the tile stays in L2 while every row
+// block passes over it.
+func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
+	if rows <= 0 {
+		return
+	}
+	_ = outs[rows*tile-1]
+	strip := 32768 / tile // kept values per strip: 2·strip columns × tile tokens × 4 B = 256 KiB
+	kc := v.ldv &^ 15
+	mr := 4 // rows per micro-kernel call
+	if level == AVX2 {
+		mr = 2
+	}
+	rEnd := rows &^ (mr - 1)
+	if kc == 0 || rEnd == 0 {
+		clear(outs[:rEnd*tile])
+	}
+	for k0 := 0; k0 < kc && rEnd > 0; k0 += strip {
+		kw := min(strip, kc-k0)
+		acc := 0
+		if k0 > 0 {
+			acc = 1
+		}
+		xp := &xt[2*k0*tile]
+		for r0 := 0; r0 < rEnd; r0 += mr {
+			vo, io, op := r0*v.ldv+k0, r0*v.ldi+k0/4, &outs[r0*tile]
+			switch {
+			case level == AVX2 && v.dt == F32:
+				sp24T2x32F32_256(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case level == AVX2 && v.dt == F16:
+				sp24T2x32F16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case level == AVX2:
+				sp24T2x32BF16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case v.dt == F32 && tile == 32:
+				sp24T4x32F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case v.dt == F16 && tile == 32:
+				sp24T4x32F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case tile == 32:
+				sp24T4x32BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case v.dt == F32:
+				sp24T4x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case v.dt == F16:
+				sp24T4x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			default:
+				sp24T4x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			}
+		}
+	}
+	// Kept values after the kernels' multiple of 16, and whole rows after
+	// the last row block.
+	if rEnd < rows {
+		clear(outs[rEnd*tile : rows*tile])
+	}
+	for r := 0; r < rows; r++ {
+		k0 := kc
+		if r >= rEnd {
+			k0 = 0
+		}
+		o := outs[r*tile : (r+1)*tile]
+		idx := v.idx[r*v.ldi:]
+		for k := k0; k < v.ldv; k++ {
+			c := 4*(k/2) + int(idx[k/4]>>(2*(k%4)))&3
+			var w float32
+			switch v.dt {
+			case F32:
+				w = v.f32[r*v.ldv+k]
+			case F16:
+				w = F16ToF32(v.u16[r*v.ldv+k])
+			default:
+				w = BF16ToF32(v.u16[r*v.ldv+k])
+			}
+			Axpy(w, xt[c*tile:(c+1)*tile], o)
+		}
+	}
 }
 
 // spmmXT is spmm with the tokens already transposed by transposeTiles for

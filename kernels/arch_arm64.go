@@ -103,3 +103,9 @@ func gemmTile(dt DType, n int) int { return 0 }
 func gemmXT(y []float32, ldy int, w wview, rows, cols int, xt []float32, n, tile int) {
 	panic("kernels: gemmXT without a tokens-in-lanes kernel")
 }
+
+func armorTile(n int) int { return 0 }
+
+func (a *Armor) matMulT(y, x []float32, n, tile int) {
+	panic("kernels: Armor.matMulT without tokens-in-lanes kernels")
+}
