@@ -641,7 +641,7 @@ def sum_kernel(isa, pf=False):
 
 
 
-def sp24t_512(dt, tile):
+def sp24t_512(dt, tile, R=4):
     """func sp24T4x<tile><dt>_512(val *T, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
     2:4 GEMM with tokens in the vector lanes, 4 rows × tile (32 or 64)
     tokens. xt holds a tile of tokens transposed (column c at xt[tile·c]),
@@ -652,22 +652,28 @@ def sp24t_512(dt, tile):
     p·128 bytes = 32 tokens; for 64 tokens the mask keeps p·32); the weight
     is broadcast once and tile/16 FMAs cover the tokens. No permutes: a 2:4
     row costs half the FMAs of a dense one. f16/bf16 weights are widened 16
-    at a time into a stack tile first."""
+    at a time into a stack tile first.
+    Measured variants (1024×2048, 64 tokens, one thread, dense-equivalent
+    GFLOP/s; 280 as generated): 2 rows × 128 tokens halves the speed (each
+    4-column group of x is then read from L2 for 2 rows instead of 4);
+    without the index decode 312, without the x loads (FMAs on registers)
+    390: the x loads, one per FMA, are what limits this kernel; strips of
+    16–256 KiB of xt made no difference."""
     nz = tile // 16
-    name = f"sp24T4x{tile}{dt}_512"
+    name = f"sp24T{R}x{tile}{dt}_512"
     es = esize(dt)
     ld = load512(dt)
-    V = ["SI", "R12", "R13", "R14"]
-    W = ["BX", "R8", "R9", "R11"]  # index words of the 4 rows
+    V = ["SI", "R12", "R13", "R14"][:R]
+    W = ["BX", "R8", "R9", "R11"][:R]  # index words of the R rows
     T = ["CX", "DX"]
-    frame = 0 if dt == "F32" else 256
+    frame = 0 if dt == "F32" else 64 * R
     colb = 4 * tile  # bytes per xt column
     emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
     emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
     emit("\tMOVQ ldv+8(FP), AX")
     emit(f"\tSHLQ ${es.bit_length()-1}, AX")
     emit("\tMOVQ val+0(FP), SI")
-    for i in range(1, 4):
+    for i in range(1, R):
         emit(f"\tLEAQ ({V[i-1]})(AX*1), {V[i]}")
     emit("\tMOVQ idx+16(FP), R10")
     emit("\tMOVQ ldi+24(FP), R15")
@@ -677,43 +683,48 @@ def sp24t_512(dt, tile):
     emit("\tMOVQ out+40(FP), BX")
     emit("\tCMPQ acc+56(FP), $0")
     emit(f"\tJNE {name}_load")
-    for i in range(4 * nz):
+    for i in range(R * nz):
         emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
     emit(f"\tJMP {name}_loop")
     emit(f"{name}_load:")
-    for i in range(4 * nz):
+    for i in range(R * nz):
         emit(f"\tVMOVUPS {64*i}(BX), Z{i}")
     emit(f"{name}_loop:")
     emit("\tTESTQ AX, AX")
     emit(f"\tJZ {name}_done")
     emit("\tMOVL (R10), BX")
-    emit("\tMOVL (R10)(R15*1), R8")
-    emit("\tMOVL (R10)(R15*2), R9")
-    emit("\tLEAQ (R10)(R15*2), CX")
-    emit("\tMOVL (CX)(R15*1), R11")
+    if R > 1:
+        emit("\tMOVL (R10)(R15*1), R8")
+    if R > 2:
+        emit("\tMOVL (R10)(R15*2), R9")
+    if R > 3:
+        emit("\tLEAQ (R10)(R15*2), CX")
+        emit("\tMOVL (CX)(R15*1), R11")
     if dt != "F32":
-        for r in range(4):
-            for s_ in ld(f"({V[r]})", f"Z{16+r}"):
+        for r in range(R):
+            zt = 28 + r % 4
+            for s_ in ld(f"({V[r]})", f"Z{zt}"):
                 emit("\t" + s_)
-            emit(f"\tVMOVUPS Z{16+r}, {64*r}(SP)")
+            emit(f"\tVMOVUPS Z{zt}, {64*r}(SP)")
     # position p·16 (scale 8 → p·128 bytes) for 32 tokens, p·32 for 64.
-    sh = 4 if tile == 32 else 5
+    sh = {32: 4, 64: 5, 128: 6}[tile]
     mask = 3 << sh
     n = 0
     for k in range(16):
         rot = (2 * k - sh) % 32
-        for r in range(4):
+        for r in range(R):
             t = T[n % 2]
             n += 1
             emit(f"\tRORXL ${rot}, {W[r]}, {t}")
             emit(f"\tANDL ${mask:#x}, {t}")
             src = f"{64*r+4*k}(SP)" if dt != "F32" else f"{4*k}({V[r]})"
-            zw = 16 + (k % 4) * 4 + r
+            nfree = 32 - R * nz
+            zw = R * nz + (n - 1) % nfree
             emit(f"\tVBROADCASTSS {src}, Z{zw}")
             off = (k // 2) * 4 * colb
             for z in range(nz):
                 emit(f"\tVFMADD231PS {off+64*z}(DI)({t}*8), Z{zw}, Z{nz*r+z}")
-    for r in range(4):
+    for r in range(R):
         emit(f"\tADDQ ${16*es}, {V[r]}")
     emit("\tADDQ $4, R10")
     emit(f"\tADDQ ${32*colb}, DI")
@@ -721,7 +732,7 @@ def sp24t_512(dt, tile):
     emit(f"\tJMP {name}_loop")
     emit(f"{name}_done:")
     emit("\tMOVQ out+40(FP), DX")
-    for i in range(4 * nz):
+    for i in range(R * nz):
         emit(f"\tVMOVUPS Z{i}, {64*i}(DX)")
     emit("\tVZEROUPPER")
     emit("\tRET")
