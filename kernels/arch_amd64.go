@@ -429,7 +429,7 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 		var xt []float32
 		if own {
 			xt = (*bp)[rEnd*tile : rEnd*tile+cols*tile]
-			transposeTile(xt, x[t0*ldx:], ldx, cols, nt, tile)
+			transposeTile(xt, x[t0*ldx:], ldx, 0, cols, nt, tile)
 		} else {
 			xt = xtAll[t0*cols : (t0+tile)*cols]
 		}
@@ -531,6 +531,21 @@ func spmmXT(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xt
 		return
 	}
 	spmmTokensInLanes(y, ldy, v, rows, x, ldx, n, xt, tile)
+}
+
+//go:noescape
+func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk int)
+
+// transpose16Arch transposes the rows × cols block (multiples of 16) of
+// transposeBlock, whose caller has checked the bounds.
+func transpose16Arch(dst []float32, ldd int, src []float32, lds int, rows, cols int) bool {
+	if level != AVX512 {
+		return false
+	}
+	for i := 0; i < rows; i += 16 {
+		transpose16_512(&src[i*lds], lds, &dst[i], ldd, cols/16)
+	}
+	return true
 }
 
 //go:noescape

@@ -35,3 +35,7 @@ func armorTile(n int) int { return 0 }
 func (a *Armor) matMulT(y, x []float32, n, tile int) {
 	panic("kernels: Armor.matMulT without tokens-in-lanes kernels")
 }
+
+func transpose16Arch(dst []float32, ldd int, src []float32, lds int, rows, cols int) bool {
+	return false
+}

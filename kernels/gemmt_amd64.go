@@ -85,18 +85,7 @@ func gemmXT(y []float32, ldy int, w wview, rows, cols int, xt []float32, n, tile
 	f32Scratch.Put(bp)
 }
 
-// untransposeTile writes y[t*ldy+r] = outs[r*tile+t] for r < rows, t < nt,
-// in blocks of 64 rows: writing y row by row keeps its lines in cache (a
-// column of y is one 4 KiB stride, and 32 such stores fight over one L1
-// set).
+// untransposeTile writes y[t*ldy+r] = outs[r*tile+t] for r < rows, t < nt.
 func untransposeTile(y []float32, ldy int, outs []float32, rows, nt, tile int) {
-	for rb := 0; rb < rows; rb += 64 {
-		re := min(rows, rb+64)
-		for t := 0; t < nt; t++ {
-			yt := y[t*ldy+rb : t*ldy+re]
-			for i := range yt {
-				yt[i] = outs[(rb+i)*tile+t]
-			}
-		}
-	}
+	transposeBlock(y, ldy, outs, tile, rows, nt)
 }

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -117,6 +118,33 @@ func TestSparse24MatVecMatMul(t *testing.T) {
 					}
 					want, abs := refGemm(func(i, j int) float64 { return at64(dt, d.F32, d.U16, i*cols+j) }, rows, cols, x, n)
 					checkClose(t, fmt.Sprintf("%v %dx%d n=%d", dt, rows, cols, n), y, want, abs, cols/2)
+				}
+			}
+		}
+	})
+}
+
+func TestTransposeBlock(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, sh := range [][2]int{{1, 1}, {16, 16}, {17, 33}, {48, 64}, {5, 40}, {40, 5}, {64, 131}} {
+			rows, cols := sh[0], sh[1]
+			lds, ldd := cols+3, rows+5
+			src := randVec(r, rows*lds)
+			dst := poisoned(cols * ldd)
+			transposeBlock(dst, ldd, src, lds, rows, cols)
+			for j := 0; j < cols; j++ {
+				for i := 0; i < ldd; i++ {
+					got := dst[j*ldd+i]
+					if i >= rows {
+						if !math.IsNaN(float64(got)) {
+							t.Fatalf("%dx%d: dst[%d,%d] outside the block written", rows, cols, j, i)
+						}
+						continue
+					}
+					if want := src[i*lds+j]; got != want {
+						t.Fatalf("%dx%d: dst[%d,%d] = %v, want %v", rows, cols, j, i, got, want)
+					}
 				}
 			}
 		}

@@ -25,6 +25,7 @@ const (
 	opSpmm
 	opSpmmXT
 	opBlockDiag
+	opTranspose // ldy holds the column count (see transposeTiles)
 )
 
 var taskPool = sync.Pool{New: func() any { return new(task) }}
@@ -45,6 +46,8 @@ func (t *task) run(lo, hi int) {
 		spmmXT(t.y[lo:], t.ldy, t.s.sub(lo), hi-lo, t.x, t.ldx, t.n, t.xt, t.tile)
 	case opBlockDiag:
 		t.bd.rows(t.y, t.x, t.n, lo, hi)
+	case opTranspose:
+		transposeCols(t.xt, t.x, t.ldx, t.ldy, t.n, t.tile, lo, hi)
 	}
 }
 
@@ -57,8 +60,11 @@ const minParallelWork = 1 << 15
 // runTask runs t over [0, n) (in parallel when it is worth it) and recycles it.
 func runTask(t *task, n, align int) {
 	work := n * max(t.cols, 1) * max(t.n, 1)
-	if t.op == opBlockDiag {
+	switch t.op {
+	case opBlockDiag:
 		work = n * t.bd.B * max(t.n, 1)
+	case opTranspose:
+		work = n * t.n
 	}
 	if work < minParallelWork {
 		t.run(0, n)

@@ -810,6 +810,70 @@ def gemmt_512(dt, m, tile):
     emit()
 
 
+def transpose16_512():
+    """func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk int)
+    dst[j·ldd + i] = src[i·lds + j] for i < 16, j < 16·nblk: 16×16 blocks
+    transposed in registers (4 rounds of 16 shuffles) instead of one
+    strided store per element. Used to turn token rows into the transposed
+    tiles of the tokens-in-lanes kernels and their results back."""
+    name = "transpose16_512"
+    emit("// func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-40")
+    emit("\tMOVQ src+0(FP), SI")
+    emit("\tMOVQ lds+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    emit("\tMOVQ dst+16(FP), DI")
+    emit("\tMOVQ ldd+24(FP), BX")
+    emit("\tSHLQ $2, BX")
+    emit("\tMOVQ nblk+32(FP), CX")
+    emit("\tLEAQ (AX)(AX*2), DX")  # 3·lds
+    emit("\tLEAQ (BX)(BX*2), R8")  # 3·ldd
+    emit(f"{name}_loop:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    # rows i at SI + i·lds: bases SI, SI+4lds, SI+8lds, SI+12lds
+    emit("\tMOVQ SI, R9")
+    for q in range(4):
+        for k, m in enumerate(["", "(AX*1)", "(AX*2)", "(DX*1)"]):
+            i = 4 * q + k
+            emit(f"\tVMOVUPS (R9){m}, Z{i}")
+        if q < 3:
+            emit("\tLEAQ (R9)(AX*4), R9")
+    r = [f"Z{i}" for i in range(16)]
+    t = [f"Z{16+i}" for i in range(16)]
+    for i in range(0, 16, 2):
+        emit(f"\tVUNPCKLPS {r[i+1]}, {r[i]}, {t[i]}")
+        emit(f"\tVUNPCKHPS {r[i+1]}, {r[i]}, {t[i+1]}")
+    for g in range(0, 16, 4):
+        emit(f"\tVUNPCKLPD {t[g+2]}, {t[g]}, {r[g]}")
+        emit(f"\tVUNPCKHPD {t[g+2]}, {t[g]}, {r[g+1]}")
+        emit(f"\tVUNPCKLPD {t[g+3]}, {t[g+1]}, {r[g+2]}")
+        emit(f"\tVUNPCKHPD {t[g+3]}, {t[g+1]}, {r[g+3]}")
+    for h in (0, 8):
+        for k in range(4):
+            emit(f"\tVSHUFF32X4 $0x88, {r[h+4+k]}, {r[h+k]}, {t[h+k]}")
+            emit(f"\tVSHUFF32X4 $0xdd, {r[h+4+k]}, {r[h+k]}, {t[h+4+k]}")
+    for k in range(8):
+        emit(f"\tVSHUFF32X4 $0x88, {t[8+k]}, {t[k]}, {r[k]}")
+        emit(f"\tVSHUFF32X4 $0xdd, {t[8+k]}, {t[k]}, {r[8+k]}")
+    emit("\tMOVQ DI, R9")
+    for q in range(4):
+        for k, m in enumerate(["", "(BX*1)", "(BX*2)", "(R8*1)"]):
+            j = 4 * q + k
+            emit(f"\tVMOVUPS Z{j}, (R9){m}")
+        if q < 3:
+            emit("\tLEAQ (R9)(BX*4), R9")
+    emit("\tADDQ $64, SI")
+    emit("\tLEAQ (DI)(BX*8), DI")
+    emit("\tLEAQ (DI)(BX*8), DI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def axpy(isa):
     """func axpy_<isa>(a float32, x *float32, y *float32, n int): y += a·x
     over n rounded down to the vector width."""
@@ -1135,6 +1199,7 @@ def main():
     axpyrows("256")
     axpy("256")
     sum_kernel("256")
+    transpose16_512()
     sp24_consts()
     for dt in ("F32", "F16", "BF16"):
         sp24rows_512(dt)
