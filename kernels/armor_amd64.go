@@ -53,20 +53,23 @@ func (a *Armor) preTiles(lo, hi int) {
 }
 
 // corePostT computes output rows [lo, hi) (whole Post blocks) for all
-// tokens from the transposed tiles of Pre·x.
+// tokens from the transposed tiles of Pre·x. Per tile, the core rows of the
+// whole range are computed first, strip by strip as in Sparse24.MatMul (a
+// strip of the tile stays in L2 while all rows pass; block by block, each
+// 128-row block swept the whole tile again), then each Post block is
+// applied to its slice and written out.
 func (a *Armor) corePostT(lo, hi int) {
 	in, out, n, tile, B := a.In(), a.Out(), a.n, a.tile, a.Post.B
-	core := a.Core.view()
+	core := a.Core.view().sub(lo)
 	bp := f32Scratch.Get().(*[]float32)
-	buf := growF32(bp, 2*B*tile)
-	u, v := buf[:B*tile], buf[B*tile:]
+	buf := growF32(bp, (hi-lo+B)*tile)
+	u, v := buf[:(hi-lo)*tile], buf[(hi-lo)*tile:]
 	for t0 := 0; t0 < n; t0 += tile {
 		nt := min(tile, n-t0)
-		tt := a.t[t0*in : (t0+tile)*in]
+		spmmTRows(u, core, hi-lo, a.t[t0*in:(t0+tile)*in], tile)
 		for i := lo; i < hi; {
 			r0, s, w := a.Post.block(i / B)
-			spmmTRows(u, core.sub(r0), s, tt, tile)
-			gemmTRows(v, w, s, s, u, tile, false)
+			gemmTRows(v, w, s, s, u[(r0-lo)*tile:], tile, false)
 			untransposeTile(a.y[t0*out+r0:], out, v, s, nt, tile)
 			if a.Bias != nil {
 				for t := t0; t < t0+nt; t++ {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"testing"
 )
 
@@ -64,4 +65,58 @@ func benchDTypes() []DType {
 		dts = []DType{F16}
 	}
 	return dts
+}
+
+// TestPrefillCompare (ARMOR_PREFILL_COMPARE=1) times the prefill variants
+// alternately, repeat times each, and prints the fastest time of each with
+// its ratio to the dense tokens-in-lanes GEMM: on a shared machine other
+// load only slows a run down, and alternating exposes every variant to it
+// alike.
+func TestPrefillCompare(t *testing.T) {
+	if os.Getenv("ARMOR_PREFILL_COMPARE") == "" {
+		t.Skip("set ARMOR_PREFILL_COMPARE=1 to time prefill variants")
+	}
+	defer SetThreads(Threads())
+	SetThreads(2)
+	if v, err := strconv.Atoi(os.Getenv("ARMOR_BENCH_THREADS")); err == nil {
+		SetThreads(v)
+	}
+	const repeat = 15
+	kinds := []string{"gemm4x4", "gemmT", "sparse24", "armor", "armorOld"}
+	for _, sh := range [][3]int{{2048, 2048, 512}, {512, 2048, 512}, {8192, 2048, 512}, {2048, 8192, 512}, {2048, 2048, 64}, {2048, 2048, 16}} {
+		rows, cols, n := sh[0], sh[1], sh[2]
+		for _, dt := range benchDTypes() {
+			ls := benchLayers(&testing.B{}, dt, rows, cols)
+			x, y := make([]float32, n*cols), make([]float32, n*rows)
+			r := rand.New(rand.NewPCG(3, 4))
+			for i := range x {
+				x[i] = r.Float32() - 0.5
+			}
+			best := make([]time.Duration, len(kinds))
+			for rep := 0; rep < repeat; rep++ {
+				for k, kind := range kinds {
+					m := ls[kind]
+					switch kind {
+					case "gemm4x4", "gemmT":
+						m = ls["dense"]
+					case "armorOld":
+						m = ls["armor"]
+					}
+					useGemmT = kind != "gemm4x4" && kind != "armorOld"
+					start := time.Now()
+					m.MatMul(y, x, n)
+					if d := time.Since(start); rep == 0 || d < best[k] {
+						best[k] = d
+					}
+				}
+			}
+			useGemmT = true
+			line := fmt.Sprintf("%v %dx%d n=%d:", dt, rows, cols, n)
+			for k, kind := range kinds {
+				gf := 2 * float64(rows*cols*n) / best[k].Seconds() / 1e9
+				line += fmt.Sprintf("  %s %.0f GF/s %.2f×", kind, gf, float64(best[1])/float64(best[k]))
+			}
+			t.Log(line)
+		}
+	}
 }
