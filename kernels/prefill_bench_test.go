@@ -6,8 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 	"testing"
+	"time"
 )
 
 // BenchmarkPrefill reports dense-equivalent GFLOP/s of prefill-sized
