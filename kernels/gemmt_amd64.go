@@ -5,12 +5,12 @@ package kernels
 
 // gemmTile returns the token tile of the tokens-in-lanes dense GEMM for n
 // tokens of dtype dt, or 0 where the 4×4 reduction-in-lanes kernels are
-// used: other levels; fewer than 16 tokens, where padding a tile wastes too
-// much; bf16 with VDPBF16PS, whose two products per lane beat it (290 vs
+// used: other levels; fewer than 32 tokens, where padding a tile wastes too
+// much (the 4×4 kernels were 1.2–1.5× faster at 16 and 24 tokens); bf16 with VDPBF16PS, whose two products per lane beat it (290 vs
 // 200 GFLOP/s on one thread at 2048×2048, n=512).
 func gemmTile(dt DType, n int) int {
 	switch {
-	case level != AVX512 || n < 16 || !useGemmT || (dt == BF16 && useBF16Dot):
+	case level != AVX512 || n < 32 || !useGemmT || (dt == BF16 && useBF16Dot):
 		return 0
 	case n >= 48:
 		return 64
@@ -45,8 +45,11 @@ func gemmTRows(outs []float32, w wview, rows, cols int, xt []float32, tile int, 
 			a = 1
 		}
 		xp := &xt[k0*tile]
-		for r0 := 0; r0 < rows; r0 += gemmTMR {
-			m := min(gemmTMR, rows-r0)
+		for r0, m := 0, 0; r0 < rows; r0 += m {
+			m = min(gemmTMR, rows-r0)
+			if rows-r0 == gemmTMR+1 || rows-r0 == gemmTMR+2 {
+				m = 4 // 4+3 or 4+4 rows rather than 6+1 or 6+2
+			}
 			op := &outs[r0*tile]
 			switch w.dt {
 			case F32:

@@ -83,7 +83,18 @@ func TestPrefillCompare(t *testing.T) {
 	}
 	const repeat = 15
 	kinds := []string{"gemm4x4", "gemmT", "sparse24", "armor", "armorOld"}
-	for _, sh := range [][3]int{{2048, 2048, 512}, {512, 2048, 512}, {8192, 2048, 512}, {2048, 8192, 512}, {2048, 2048, 64}, {2048, 2048, 16}} {
+	shapes := [][3]int{{2048, 2048, 512}, {512, 2048, 512}, {8192, 2048, 512}, {2048, 8192, 512}, {2048, 2048, 64}, {2048, 2048, 16}}
+	if e := os.Getenv("ARMOR_COMPARE_SHAPES"); e != "" { // rows×cols×tokens,...
+		shapes = nil
+		for _, f := range strings.Split(e, ",") {
+			var sh [3]int
+			if _, err := fmt.Sscanf(f, "%dx%dx%d", &sh[0], &sh[1], &sh[2]); err != nil {
+				t.Fatalf("ARMOR_COMPARE_SHAPES: %q: %v", f, err)
+			}
+			shapes = append(shapes, sh)
+		}
+	}
+	for _, sh := range shapes {
 		rows, cols, n := sh[0], sh[1], sh[2]
 		for _, dt := range benchDTypes() {
 			ls := benchLayers(&testing.B{}, dt, rows, cols)
