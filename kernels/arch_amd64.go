@@ -534,6 +534,30 @@ func spmmXT(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xt
 }
 
 //go:noescape
+func siluMul_512(gate, up *float32, n int)
+
+//go:noescape
+func expSub_512(x *float32, n int, m float32) float32
+
+// siluMulArch returns how many leading elements it handled.
+func siluMulArch(gate, up []float32) int {
+	if n := len(gate) &^ 15; n > 0 && level == AVX512 {
+		siluMul_512(&gate[0], &up[0], n)
+		return n
+	}
+	return 0
+}
+
+// expSubArch sets x[i] = exp(x[i] - m) for a prefix of x and returns the
+// sum of those values and the prefix length.
+func expSubArch(x []float32, m float32) (float32, int) {
+	if n := len(x) &^ 15; n > 0 && level == AVX512 {
+		return expSub_512(&x[0], n, m), n
+	}
+	return 0, 0
+}
+
+//go:noescape
 func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk int)
 
 // transpose16Arch transposes the rows × cols block (multiples of 16) of

@@ -26,6 +26,7 @@ const (
 	opSpmmXT
 	opBlockDiag
 	opTranspose // ldy holds the column count (see transposeTiles)
+	opSiLUMul   // y = gate, x = up
 )
 
 var taskPool = sync.Pool{New: func() any { return new(task) }}
@@ -46,6 +47,8 @@ func (t *task) run(lo, hi int) {
 		spmmXT(t.y[lo:], t.ldy, t.s.sub(lo), hi-lo, t.x, t.ldx, t.n, t.xt, t.tile)
 	case opBlockDiag:
 		t.bd.rows(t.y, t.x, t.n, lo, hi)
+	case opSiLUMul:
+		siluMul(t.y[lo:hi], t.x[lo:hi])
 	case opTranspose:
 		transposeCols(t.xt, t.x, t.ldx, t.ldy, t.n, t.tile, lo, hi)
 	}

@@ -874,6 +874,124 @@ def transpose16_512():
     emit()
 
 
+# ------------------------------------------------------------------ exp
+# exp(x) as in Cephes expf: n = round(x·log2 e), r = x − n·ln 2 (two-part
+# ln 2, Cody–Waite), e^r by a degree-7 polynomial, then VSCALEFPS multiplies
+# by 2^n (overflow to +Inf and underflow to 0 come out right). x is first
+# clamped to [-104, 89] so that ±Inf inputs give 0 and +Inf, not NaN.
+EXP_CONSTS = [
+    ("explo", -104.0), ("exphi", 89.0), ("explog2e", 1.44269504088896341),
+    ("expc1", 0.693359375), ("expc2", -2.12194440e-4),
+    ("expp0", 1.9875691500e-4), ("expp1", 1.3981999507e-3), ("expp2", 8.3334519073e-3),
+    ("expp3", 4.1665795894e-2), ("expp4", 1.6666665459e-1), ("expp5", 5.0000001201e-1),
+    ("expone", 1.0),
+]
+
+
+def exp_consts():
+    import struct
+    emit("// exp constants (see exp512).")
+    for name, v in EXP_CONSTS:
+        bits = struct.unpack("<I", struct.pack("<f", v))[0]
+        emit(f"DATA {name}<>+0(SB)/4, ${bits:#x}")
+        emit(f"GLOBL {name}<>(SB), RODATA|NOPTR, $4")
+    emit()
+
+
+def exp_load_consts512():
+    """Broadcasts the exp constants into Z16..Z27."""
+    for i, (name, _) in enumerate(EXP_CONSTS):
+        emit(f"\tVBROADCASTSS {name}<>(SB), Z{16+i}")
+
+
+def exp512(x, out, t):
+    """out = exp(x) (x is clobbered; t a temporary); constants in Z16..Z27."""
+    lo, hi, l2e, c1, c2, p0, p1, p2, p3, p4, p5, one = [f"Z{16+i}" for i in range(12)]
+    emit(f"\tVMAXPS {lo}, {x}, {x}")
+    emit(f"\tVMINPS {hi}, {x}, {x}")
+    emit(f"\tVMULPS {l2e}, {x}, {t}")
+    emit(f"\tVRNDSCALEPS $0, {t}, {t}")
+    emit(f"\tVFNMADD231PS {c1}, {t}, {x}")
+    emit(f"\tVFNMADD231PS {c2}, {t}, {x}")
+    emit(f"\tVMOVAPS {p0}, {out}")
+    for p in (p1, p2, p3, p4, p5):
+        emit(f"\tVFMADD213PS {p}, {x}, {out}")
+    emit(f"\tVMULPS {x}, {out}, {out}")  # p·r
+    emit(f"\tVFMADD213PS {x}, {x}, {out}")  # p·r·r + r
+    emit(f"\tVADDPS {one}, {out}, {out}")
+    emit(f"\tVSCALEFPS {t}, {out}, {out}")
+
+
+def silumul_512():
+    """func siluMul_512(gate, up *float32, n int): gate = gate/(1+exp(-gate))·up
+    over n rounded down to 16."""
+    name = "siluMul_512"
+    emit("// func siluMul_512(gate, up *float32, n int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ gate+0(FP), SI")
+    emit("\tMOVQ up+8(FP), DI")
+    emit("\tMOVQ n+16(FP), CX")
+    emit("\tSHRQ $4, CX")
+    exp_load_consts512()
+    emit("\tVXORPS Z28, Z28, Z28")
+    emit(f"{name}_loop:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    emit("\tVMOVUPS (SI), Z0")
+    emit("\tVSUBPS Z0, Z28, Z1")
+    exp512("Z1", "Z2", "Z3")
+    emit("\tVADDPS Z27, Z2, Z2")
+    emit("\tVDIVPS Z2, Z0, Z0")
+    emit("\tVMULPS (DI), Z0, Z0")
+    emit("\tVMOVUPS Z0, (SI)")
+    emit("\tADDQ $64, SI")
+    emit("\tADDQ $64, DI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def expsub_512():
+    """func expSub_512(x *float32, n int, m float32) float32: x = exp(x - m)
+    over n rounded down to 16; returns the sum of those values."""
+    name = "expSub_512"
+    emit("// func expSub_512(x *float32, n int, m float32) float32")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-28")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tMOVQ n+8(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit("\tVBROADCASTSS m+16(FP), Z28")
+    exp_load_consts512()
+    emit("\tVXORPS Z4, Z4, Z4")
+    emit(f"{name}_loop:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    emit("\tVMOVUPS (SI), Z0")
+    emit("\tVSUBPS Z28, Z0, Z0")
+    exp512("Z0", "Z1", "Z2")
+    emit("\tVMOVUPS Z1, (SI)")
+    emit("\tVADDPS Z1, Z4, Z4")
+    emit("\tADDQ $64, SI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVEXTRACTF64X4 $1, Z4, Y1")
+    emit("\tVADDPS Y1, Y4, Y4")
+    emit("\tVEXTRACTF128 $1, Y4, X1")
+    emit("\tVADDPS X1, X4, X4")
+    emit("\tVMOVHLPS X4, X4, X1")
+    emit("\tVADDPS X1, X4, X4")
+    emit("\tVMOVSHDUP X4, X1")
+    emit("\tVADDSS X1, X4, X4")
+    emit("\tVMOVSS X4, ret+24(FP)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def axpy(isa):
     """func axpy_<isa>(a float32, x *float32, y *float32, n int): y += a·x
     over n rounded down to the vector width."""
@@ -1200,6 +1318,9 @@ def main():
     axpy("256")
     sum_kernel("256")
     transpose16_512()
+    exp_consts()
+    silumul_512()
+    expsub_512()
     sp24_consts()
     for dt in ("F32", "F16", "BF16"):
         sp24rows_512(dt)
