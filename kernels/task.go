@@ -62,20 +62,28 @@ const minParallelWork = 1 << 15
 
 // runTask runs t over [0, n) (in parallel when it is worth it) and recycles it.
 func runTask(t *task, n, align int) {
-	work := n * max(t.cols, 1) * max(t.n, 1)
-	switch t.op {
-	case opBlockDiag:
-		work = n * t.bd.B * max(t.n, 1)
-	case opTranspose:
-		work = n * t.n
-	}
-	if work < minParallelWork {
+	if t.work(n) < minParallelWork {
 		t.run(0, n)
 	} else {
 		parallel(n, align, t)
 	}
 	*t = task{}
 	taskPool.Put(t)
+}
+
+// work estimates the multiply-adds (or element moves) of t over [0, n).
+func (t *task) work(n int) int {
+	switch t.op {
+	case opSpmv, opSpmm, opSpmmXT:
+		// The kept values per row (t.cols is not set for these; counting
+		// 1 per row ran every 2:4 GEMV on one thread).
+		return n * max(t.s.cols/2, 1) * max(t.n, 1)
+	case opBlockDiag:
+		return n * t.bd.B * max(t.n, 1)
+	case opTranspose:
+		return n * t.n
+	}
+	return n * max(t.cols, 1) * max(t.n, 1)
 }
 
 func newTask(op taskOp) *task {
