@@ -40,6 +40,14 @@ func (m *Dense) MatVec(y, x []float32) {
 	runTask(t, m.Rows, 16)
 }
 
+// gemmTMR is the row block of the tokens-in-lanes kernels; row chunks of
+// the parallel split are multiples of gemmTAlign so that only the last one
+// has a partial block.
+const (
+	gemmTMR    = 6
+	gemmTAlign = 48
+)
+
 // useGemmT enables the tokens-in-lanes GEMM (benchmarks compare both).
 var useGemmT = true
 

@@ -18,14 +18,6 @@ func gemmTile(dt DType, n int) int {
 	return 32
 }
 
-// gemmTMR is the row block of the tokens-in-lanes kernels; row chunks of
-// the parallel split are multiples of gemmTAlign so that only the last one
-// has a partial block.
-const (
-	gemmTMR    = 6
-	gemmTAlign = 48
-)
-
 // gemmTKC is the column strip of gemmTRows: 512 columns × 64 tokens × 4 B
 // = 128 KiB of transposed tokens stay in L2 while the rows stream past.
 var gemmTKC = 512
