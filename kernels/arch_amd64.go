@@ -558,16 +558,49 @@ func expSubArch(x []float32, m float32) (float32, int) {
 }
 
 //go:noescape
-func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk int)
+func maxF32_512(x *float32, n int) float32
+
+//go:noescape
+func scaleF32_512(x *float32, n int, a float32)
+
+// maxArch returns the maximum of a prefix of x (of length done > 0) or
+// done = 0.
+func maxArch(x []float32) (m float32, done int) {
+	if n := len(x) &^ 15; n > 0 && level == AVX512 {
+		return maxF32_512(&x[0], n), n
+	}
+	return 0, 0
+}
+
+// scaleArch multiplies a prefix of x by a and returns its length.
+func scaleArch(x []float32, a float32) int {
+	if n := len(x) &^ 15; n > 0 && level == AVX512 {
+		scaleF32_512(&x[0], n, a)
+		return n
+	}
+	return 0
+}
+
+//go:noescape
+func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)
 
 // transpose16Arch transposes the rows × cols block (multiples of 16) of
-// transposeBlock, whose caller has checked the bounds.
+// transposeBlock, whose caller has checked the bounds. The inner loop walks
+// along the destination rows when they are far apart (results going back
+// into token rows of y): 16 write streams instead of one per destination
+// row of the block.
 func transpose16Arch(dst []float32, ldd int, src []float32, lds int, rows, cols int) bool {
 	if level != AVX512 {
 		return false
 	}
+	if ldd >= 1024 {
+		for j := 0; j < cols; j += 16 {
+			transpose16_512(&src[j], lds, &dst[j*ldd], ldd, rows/16, 64*lds, 64)
+		}
+		return true
+	}
 	for i := 0; i < rows; i += 16 {
-		transpose16_512(&src[i*lds], lds, &dst[i], ldd, cols/16)
+		transpose16_512(&src[i*lds], lds, &dst[i], ldd, cols/16, 64, 64*ldd)
 	}
 	return true
 }

@@ -43,3 +43,7 @@ func transpose16Arch(dst []float32, ldd int, src []float32, lds int, rows, cols 
 func siluMulArch(gate, up []float32) int { return 0 }
 
 func expSubArch(x []float32, m float32) (float32, int) { return 0, 0 }
+
+func maxArch(x []float32) (float32, int) { return 0, 0 }
+
+func scaleArch(x []float32, a float32) int { return 0 }

@@ -2101,8 +2101,8 @@ sumF32_256_sum:
 	VZEROUPPER
 	RET
 
-// func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk int)
-TEXT ·transpose16_512(SB), NOSPLIT, $0-40
+// func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)
+TEXT ·transpose16_512(SB), NOSPLIT, $0-56
 	MOVQ src+0(FP), SI
 	MOVQ lds+8(FP), AX
 	SHLQ $2, AX
@@ -2219,9 +2219,8 @@ transpose16_512_loop:
 	VMOVUPS Z13, (R9)(BX*1)
 	VMOVUPS Z14, (R9)(BX*2)
 	VMOVUPS Z15, (R9)(R8*1)
-	ADDQ $64, SI
-	LEAQ (DI)(BX*8), DI
-	LEAQ (DI)(BX*8), DI
+	ADDQ sstep+40(FP), SI
+	ADDQ dstep+48(FP), DI
 	DECQ CX
 	JMP transpose16_512_loop
 transpose16_512_done:
@@ -2361,6 +2360,47 @@ expSub_512_done:
 	VMOVSHDUP X4, X1
 	VADDSS X1, X4, X4
 	VMOVSS X4, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func maxF32_512(x *float32, n int) float32
+TEXT ·maxF32_512(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VMOVUPS (SI), Z0
+maxF32_512_loop:
+	VMAXPS (SI), Z0, Z0
+	ADDQ $64, SI
+	DECQ CX
+	JNZ maxF32_512_loop
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VMAXPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VMAXSS X1, X0, X0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleF32_512(x *float32, n int, a float32)
+TEXT ·scaleF32_512(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $4, CX
+	VBROADCASTSS a+16(FP), Z1
+scaleF32_512_loop:
+	TESTQ CX, CX
+	JZ scaleF32_512_done
+	VMULPS (SI), Z1, Z0
+	VMOVUPS Z0, (SI)
+	ADDQ $64, SI
+	DECQ CX
+	JMP scaleF32_512_loop
+scaleF32_512_done:
 	VZEROUPPER
 	RET
 

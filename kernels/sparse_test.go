@@ -127,9 +127,14 @@ func TestSparse24MatVecMatMul(t *testing.T) {
 func TestTransposeBlock(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := newRand(t)
-		for _, sh := range [][2]int{{1, 1}, {16, 16}, {17, 33}, {48, 64}, {5, 40}, {40, 5}, {64, 131}} {
+		// The third value is the destination stride (0: rows+5); ≥ 1024
+		// takes the other loop order of the AVX-512 path.
+		for _, sh := range [][3]int{{1, 1, 0}, {16, 16, 0}, {17, 33, 0}, {48, 64, 0}, {5, 40, 0}, {40, 5, 0}, {64, 131, 0}, {48, 33, 1031}, {35, 64, 2048}} {
 			rows, cols := sh[0], sh[1]
 			lds, ldd := cols+3, rows+5
+			if sh[2] > 0 {
+				ldd = sh[2]
+			}
 			src := randVec(r, rows*lds)
 			dst := poisoned(cols * ldd)
 			transposeBlock(dst, ldd, src, lds, rows, cols)

@@ -53,8 +53,11 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	mx := x[0]
-	for _, v := range x[1:] {
+	mx, done := maxArch(x)
+	if done == 0 {
+		mx = x[0]
+	}
+	for _, v := range x[done:] {
 		mx = max(mx, v)
 	}
 	sum, done := expSubArch(x, mx)
@@ -64,8 +67,9 @@ func Softmax(x []float32) {
 		sum += e
 	}
 	inv := 1 / sum
-	for i := range x {
-		x[i] *= inv
+	done = scaleArch(x, inv)
+	for i := range x[done:] {
+		x[done+i] *= inv
 	}
 }
 

@@ -811,14 +811,15 @@ def gemmt_512(dt, m, tile):
 
 
 def transpose16_512():
-    """func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk int)
-    dst[j·ldd + i] = src[i·lds + j] for i < 16, j < 16·nblk: 16×16 blocks
-    transposed in registers (4 rounds of 16 shuffles) instead of one
-    strided store per element. Used to turn token rows into the transposed
-    tiles of the tokens-in-lanes kernels and their results back."""
+    """func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)
+    Transposes nblk 16×16 blocks in registers (4 rounds of 16 shuffles)
+    instead of one strided store per element: dst[j·ldd + i] = src[i·lds + j]
+    for i, j < 16, then src advances by sstep and dst by dstep bytes. Used
+    to turn token rows into the transposed tiles of the tokens-in-lanes
+    kernels and their results back."""
     name = "transpose16_512"
-    emit("// func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-40")
+    emit("// func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
     emit("\tMOVQ src+0(FP), SI")
     emit("\tMOVQ lds+8(FP), AX")
     emit("\tSHLQ $2, AX")
@@ -863,9 +864,8 @@ def transpose16_512():
             emit(f"\tVMOVUPS Z{j}, (R9){m}")
         if q < 3:
             emit("\tLEAQ (R9)(BX*4), R9")
-    emit("\tADDQ $64, SI")
-    emit("\tLEAQ (DI)(BX*8), DI")
-    emit("\tLEAQ (DI)(BX*8), DI")
+    emit("\tADDQ sstep+40(FP), SI")
+    emit("\tADDQ dstep+48(FP), DI")
     emit("\tDECQ CX")
     emit(f"\tJMP {name}_loop")
     emit(f"{name}_done:")
@@ -987,6 +987,53 @@ def expsub_512():
     emit("\tVMOVSHDUP X4, X1")
     emit("\tVADDSS X1, X4, X4")
     emit("\tVMOVSS X4, ret+24(FP)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def max_scale_512():
+    """func maxF32_512(x *float32, n int) float32: max over n (a multiple of
+    16, > 0). func scaleF32_512(x *float32, n int, a float32): x *= a over n
+    rounded down to 16. The rest of Softmax next to expSub_512."""
+    emit("// func maxF32_512(x *float32, n int) float32")
+    emit("TEXT ·maxF32_512(SB), NOSPLIT, $0-20")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tMOVQ n+8(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit("\tVMOVUPS (SI), Z0")
+    emit("maxF32_512_loop:")
+    emit("\tVMAXPS (SI), Z0, Z0")
+    emit("\tADDQ $64, SI")
+    emit("\tDECQ CX")
+    emit("\tJNZ maxF32_512_loop")
+    emit("\tVEXTRACTF64X4 $1, Z0, Y1")
+    emit("\tVMAXPS Y1, Y0, Y0")
+    emit("\tVEXTRACTF128 $1, Y0, X1")
+    emit("\tVMAXPS X1, X0, X0")
+    emit("\tVMOVHLPS X0, X0, X1")
+    emit("\tVMAXPS X1, X0, X0")
+    emit("\tVMOVSHDUP X0, X1")
+    emit("\tVMAXSS X1, X0, X0")
+    emit("\tVMOVSS X0, ret+16(FP)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+    emit("// func scaleF32_512(x *float32, n int, a float32)")
+    emit("TEXT ·scaleF32_512(SB), NOSPLIT, $0-20")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tMOVQ n+8(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit("\tVBROADCASTSS a+16(FP), Z1")
+    emit("scaleF32_512_loop:")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ scaleF32_512_done")
+    emit("\tVMULPS (SI), Z1, Z0")
+    emit("\tVMOVUPS Z0, (SI)")
+    emit("\tADDQ $64, SI")
+    emit("\tDECQ CX")
+    emit("\tJMP scaleF32_512_loop")
+    emit("scaleF32_512_done:")
     emit("\tVZEROUPPER")
     emit("\tRET")
     emit()
@@ -1321,6 +1368,7 @@ def main():
     exp_consts()
     silumul_512()
     expsub_512()
+    max_scale_512()
     sp24_consts()
     for dt in ("F32", "F16", "BF16"):
         sp24rows_512(dt)
