@@ -380,6 +380,24 @@ func sp24T4x64F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, ou
 func sp24T4x64BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
 
 //go:noescape
+func sp24T6x64F32_512(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T6x64F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T6x64BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T2x64F32_512(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T2x64F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
+func sp24T2x64BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
 func sp24T2x32F32_256(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
 
 //go:noescape
@@ -390,6 +408,9 @@ func sp24T2x32BF16_256(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, o
 
 // f32Scratch holds transposed token tiles.
 var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// useSp24T6 selects the 6-row 2:4 kernels for 64-token tiles.
+var useSp24T6 = true
 
 // sp24TStrip sizes the column strips of spmmTRows: 2·strip columns ×
 // tile tokens × 4 B = 256 KiB of xt in L2 (16–256 KiB measured the same).
@@ -461,11 +482,14 @@ func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
 	_ = outs[rows*tile-1]
 	strip := sp24TStrip / tile // kept values per strip: 2·strip columns × tile tokens × 4 B
 	kc := v.ldv &^ 15
-	mr := 4 // rows per micro-kernel call
+	mr := 4 // rows per micro-kernel call (64-token tiles: 6, 4 or 2)
 	if level == AVX2 {
 		mr = 2
 	}
 	rEnd := rows &^ (mr - 1)
+	if level == AVX512 && tile == 64 {
+		rEnd = rows &^ 1
+	}
 	if kc == 0 || rEnd == 0 {
 		clear(outs[:rEnd*tile])
 	}
@@ -476,7 +500,18 @@ func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
 			acc = 1
 		}
 		xp := &xt[2*k0*tile]
-		for r0 := 0; r0 < rEnd; r0 += mr {
+		for r0, m := 0, 0; r0 < rEnd; r0 += m {
+			m = mr
+			if level == AVX512 && tile == 64 {
+				switch rem := rEnd - r0; {
+				case rem >= 6 && useSp24T6:
+					m = 6
+				case rem >= 4:
+					m = 4
+				default:
+					m = 2
+				}
+			}
 			vo, io, op := r0*v.ldv+k0, r0*v.ldi+k0/4, &outs[r0*tile]
 			switch {
 			case level == AVX2 && v.dt == F32:
@@ -491,12 +526,24 @@ func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
 				sp24T4x32F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
 			case tile == 32:
 				sp24T4x32BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F32:
+			case v.dt == F32 && m == 6:
+				sp24T6x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case v.dt == F16 && m == 6:
+				sp24T6x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case m == 6:
+				sp24T6x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case v.dt == F32 && m == 4:
 				sp24T4x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F16:
+			case v.dt == F16 && m == 4:
 				sp24T4x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			default:
+			case m == 4:
 				sp24T4x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case v.dt == F32:
+				sp24T2x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			case v.dt == F16:
+				sp24T2x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			default:
+				sp24T2x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
 			}
 		}
 	}

@@ -82,7 +82,7 @@ func TestPrefillCompare(t *testing.T) {
 		SetThreads(v)
 	}
 	const repeat = 15
-	kinds := []string{"gemm4x4", "gemmT", "sparse24", "armor", "armorOld"}
+	kinds := []string{"gemm4x4", "gemmT", "sparse24", "sparse24r4", "armor", "armorR4", "armorOld"}
 	shapes := [][3]int{{2048, 2048, 512}, {512, 2048, 512}, {8192, 2048, 512}, {2048, 8192, 512}, {2048, 2048, 64}, {2048, 2048, 16}}
 	if e := os.Getenv("ARMOR_COMPARE_SHAPES"); e != "" { // rows×cols×tokens,...
 		shapes = nil
@@ -110,10 +110,13 @@ func TestPrefillCompare(t *testing.T) {
 					switch kind {
 					case "gemm4x4", "gemmT":
 						m = ls["dense"]
-					case "armorOld":
+					case "armorOld", "armorR4":
 						m = ls["armor"]
+					case "sparse24r4":
+						m = ls["sparse24"]
 					}
 					useGemmT = kind != "gemm4x4" && kind != "armorOld"
+					useSp24T6 = kind != "sparse24r4" && kind != "armorR4"
 					start := time.Now()
 					m.MatMul(y, x, n)
 					if d := time.Since(start); rep == 0 || d < best[k] {
@@ -121,7 +124,7 @@ func TestPrefillCompare(t *testing.T) {
 					}
 				}
 			}
-			useGemmT = true
+			useGemmT, useSp24T6 = true, true
 			line := fmt.Sprintf("%v %dx%d n=%d:", dt, rows, cols, n)
 			for k, kind := range kinds {
 				gf := 2 * float64(rows*cols*n) / best[k].Seconds() / 1e9

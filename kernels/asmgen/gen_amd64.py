@@ -740,6 +740,103 @@ def sp24t_512(dt, tile, R=4):
 
 
 
+def sp24t6_512(dt, tile=64):
+    """func sp24T6x<tile><dt>_512(val *T, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+    sp24t_512 with 6 rows (24 accumulators for 64 tokens): each 4-column
+    group of the x tile, fetched from L2 into L1 once, serves 6 rows instead
+    of 4. Rows are addressed from two bases (row r at base + (r%3)·stride),
+    the loop count lives in the frame: 14 general registers hold 6 index
+    words, 4 bases, the two strides, xt and the position temporary."""
+    R = 6
+    nz = tile // 16
+    name = f"sp24T{R}x{tile}{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    W = ["BX", "R8", "R9", "R11", "R14", "DX"]
+    sc = ["", "(AX*1)", "(AX*2)"]
+    isc = ["", "(R15*1)", "(R15*2)"]
+
+    def vrow(r):
+        return ("SI" if r < 3 else "R12"), sc[r % 3]
+
+    def irow(r):
+        return ("R10" if r < 3 else "R13"), isc[r % 3]
+    cnt = 0 if dt == "F32" else 64 * R  # frame offset of the loop count
+    frame = cnt + 8
+    colb = 4 * tile
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
+    emit("\tMOVQ ldv+8(FP), AX")
+    emit(f"\tSHLQ ${es.bit_length()-1}, AX")
+    emit("\tMOVQ val+0(FP), SI")
+    emit("\tLEAQ (AX)(AX*2), R12")
+    emit("\tADDQ SI, R12")
+    emit("\tMOVQ idx+16(FP), R10")
+    emit("\tMOVQ ldi+24(FP), R15")
+    emit("\tLEAQ (R15)(R15*2), R13")
+    emit("\tADDQ R10, R13")
+    emit("\tMOVQ xt+32(FP), DI")
+    emit("\tMOVQ kept+48(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit(f"\tMOVQ CX, {cnt}(SP)")
+    emit("\tMOVQ out+40(FP), BX")
+    emit("\tCMPQ acc+56(FP), $0")
+    emit(f"\tJNE {name}_load")
+    for i in range(R * nz):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_load:")
+    for i in range(R * nz):
+        emit(f"\tVMOVUPS {64*i}(BX), Z{i}")
+    emit(f"{name}_loop:")
+    emit(f"\tCMPQ {cnt}(SP), $0")
+    emit(f"\tJEQ {name}_done")
+    for r in range(R):
+        b, m = irow(r)
+        emit(f"\tMOVL ({b}){m}, {W[r]}")
+    if dt != "F32":
+        for r in range(R):
+            b, m = vrow(r)
+            zt = 28 + r % 4
+            for s_ in ld(f"({b}){m}", f"Z{zt}"):
+                emit("\t" + s_)
+            emit(f"\tVMOVUPS Z{zt}, {64*r}(SP)")
+    sh = {32: 4, 64: 5}[tile]
+    mask = 3 << sh
+    n = 0
+    nfree = 32 - R * nz
+    for k in range(16):
+        rot = (2 * k - sh) % 32
+        for r in range(R):
+            n += 1
+            emit(f"\tRORXL ${rot}, {W[r]}, CX")
+            emit(f"\tANDL ${mask:#x}, CX")
+            if dt != "F32":
+                src = f"{64*r+4*k}(SP)"
+            else:
+                b, m = vrow(r)
+                src = f"{4*k}({b}){m}"
+            zw = R * nz + (n - 1) % nfree
+            emit(f"\tVBROADCASTSS {src}, Z{zw}")
+            off = (k // 2) * 4 * colb
+            for z in range(nz):
+                emit(f"\tVFMADD231PS {off+64*z}(DI)(CX*8), Z{zw}, Z{nz*r+z}")
+    emit(f"\tADDQ ${16*es}, SI")
+    emit(f"\tADDQ ${16*es}, R12")
+    emit("\tADDQ $4, R10")
+    emit("\tADDQ $4, R13")
+    emit(f"\tADDQ ${32*colb}, DI")
+    emit(f"\tDECQ {cnt}(SP)")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tMOVQ out+40(FP), DX")
+    for i in range(R * nz):
+        emit(f"\tVMOVUPS Z{i}, {64*i}(DX)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def gemmt_512(dt, m, tile):
     """func gemmT<m>x<tile><dt>_512(w *T, ldw int, xt *float32, out *float32, cols, acc int)
     Dense GEMM with tokens in the vector lanes: m ≤ 6 rows × tile (32 or 64)
@@ -1376,6 +1473,8 @@ def main():
         sp24gemm4x4_512(dt)
         sp24t_512(dt, 32)
         sp24t_512(dt, 64)
+        sp24t_512(dt, 64, 2)
+        sp24t6_512(dt)
         sp24t2_256(dt)
         for tile in (32, 64):
             for m in range(1, 7):
