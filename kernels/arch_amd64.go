@@ -409,9 +409,6 @@ func sp24T2x32BF16_256(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, o
 // f32Scratch holds transposed token tiles.
 var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
 
-// useSp24T6 selects the 6-row 2:4 kernels for 64-token tiles.
-var useSp24T6 = true
-
 // sp24TStrip sizes the column strips of spmmTRows: 2·strip columns ×
 // tile tokens × 4 B = 256 KiB of xt in L2 (16–256 KiB measured the same).
 const sp24TStrip = 32768

@@ -319,6 +319,10 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 	runTask(t, s.Rows, 16)
 }
 
+// useSp24T6 selects the 6-row 2:4 kernels for 64-token tiles (AVX-512;
+// benchmarks compare them with the 4-row ones).
+var useSp24T6 = true
+
 // xtScratch holds transposed token tiles of Sparse24.MatMul.
 var xtScratch = sync.Pool{New: func() any { return new([]float32) }}
 
