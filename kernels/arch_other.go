@@ -23,3 +23,27 @@ func spmmXT(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xt
 func axpyArch(a float32, x, y []float32) int { return 0 }
 
 func axpyRowsArch(y, a, w []float32, ld int) int { return 0 }
+
+func gemmTile(dt DType, n int) int { return 0 }
+
+func gemmXT(y []float32, ldy int, w wview, rows, cols int, xt []float32, n, tile int) {
+	panic("kernels: gemmXT without a tokens-in-lanes kernel")
+}
+
+func armorTile(n int) int { return 0 }
+
+func (a *Armor) matMulT(y, x []float32, n, tile int) {
+	panic("kernels: Armor.matMulT without tokens-in-lanes kernels")
+}
+
+func transpose16Arch(dst []float32, ldd int, src []float32, lds int, rows, cols int) bool {
+	return false
+}
+
+func siluMulArch(gate, up []float32) int { return 0 }
+
+func expSubArch(x []float32, m float32) (float32, int) { return 0, 0 }
+
+func maxArch(x []float32) (float32, int) { return 0, 0 }
+
+func scaleArch(x []float32, a float32) int { return 0 }

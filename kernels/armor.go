@@ -30,6 +30,8 @@ type Armor struct {
 	x, y    []float32 // arguments of the call in progress
 	n       int
 	pre, pp func(lo, hi int) // built once: no closure per call
+	preT    func(lo, hi int) // the same for the transposed path (matMulT)
+	ppT     func(lo, hi int)
 }
 
 // armorScratch holds the buffers every Armor call works in.
@@ -88,6 +90,11 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 	}
 	armorScratch.Lock()
 	defer armorScratch.Unlock()
+	if tile := armorTile(n); tile > 0 {
+		a.matMulT(y, x, n, tile)
+		a.x, a.y, a.t, a.xt = nil, nil, nil, nil
+		return
+	}
 	in, out := a.In(), a.Out()
 	a.t = growScratch(&armorScratch.t, n*in)
 	a.u = growScratch(&armorScratch.u, n*out)

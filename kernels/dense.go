@@ -40,6 +40,17 @@ func (m *Dense) MatVec(y, x []float32) {
 	runTask(t, m.Rows, 16)
 }
 
+// gemmTMR is the row block of the tokens-in-lanes kernels; row chunks of
+// the parallel split are multiples of gemmTAlign so that only the last one
+// has a partial block.
+const (
+	gemmTMR    = 6
+	gemmTAlign = 48
+)
+
+// useGemmT enables the tokens-in-lanes GEMM (benchmarks compare both).
+var useGemmT = true
+
 // MatMul computes Y = X·Wᵀ for n tokens: x is n×Cols, y is n×Rows, both
 // row-major. Rows are split across threads; within a thread the product is
 // register-blocked over rows and tokens.
@@ -53,5 +64,15 @@ func (m *Dense) MatMul(y, x []float32, n int) {
 	}
 	t := newTask(opGemm)
 	t.w, t.x, t.y, t.cols, t.n, t.ldx, t.ldy = m.view(), x[:n*m.Cols], y[:n*m.Rows], m.Cols, n, m.Cols, m.Rows
+	if tile := gemmTile(m.DType, n); tile > 0 {
+		// Transpose the tokens once for all threads.
+		bp := xtScratch.Get().(*[]float32)
+		t.op, t.tile = opGemmXT, tile
+		t.xt = growF32(bp, xtLen(m.Cols, n, tile))
+		transposeTiles(t.xt, t.x, m.Cols, m.Cols, n, tile)
+		runTask(t, m.Rows, gemmTAlign)
+		xtScratch.Put(bp)
+		return
+	}
 	runTask(t, m.Rows, 16)
 }

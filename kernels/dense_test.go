@@ -8,6 +8,11 @@ import (
 
 var denseShapes = [][2]int{{1, 1}, {1, 17}, {3, 5}, {4, 16}, {7, 31}, {16, 64}, {17, 100}, {33, 257}, {64, 128}, {9, 1}, {6, 8200}}
 
+// denseBatchShapes exercise the tokens-in-lanes GEMM (n ≥ 16 on AVX-512):
+// partial 6-row blocks, several 512-column strips, a column tail, and
+// enough rows for the parallel split into 48-row-aligned chunks.
+var denseBatchShapes = [][2]int{{53, 1100}, {100, 529}, {13, 16}, {200, 48}}
+
 func TestDenseMatVec(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := newRand(t)
@@ -28,9 +33,9 @@ func TestDenseMatMul(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := newRand(t)
 		for _, dt := range []DType{F32, F16, BF16} {
-			for _, sh := range denseShapes {
-				for _, n := range []int{2, 4, 5, 8, 13} {
-					if sh[1] > wideCols && n > 5 {
+			for _, sh := range append(denseShapes, denseBatchShapes...) {
+				for _, n := range []int{2, 4, 5, 8, 13, 16, 33, 40, 64, 130} {
+					if (sh[1] > wideCols && n > 5) || (n > 13 && sh[0]*sh[1] < 500) {
 						continue
 					}
 					m := randDense(r, dt, sh[0], sh[1])

@@ -70,3 +70,29 @@ func TestISALevels(t *testing.T) {
 		t.Error("ParseLevel accepted sse9")
 	}
 }
+
+// TestTaskWork checks the work estimates that decide whether a product runs
+// in parallel: a 4096×11008 2:4 GEMV is 22M multiply-adds, not 4096.
+func TestTaskWork(t *testing.T) {
+	s := &Sparse24{DType: F16, Rows: 4096, Cols: 11008}
+	d := &Dense{DType: F16, Rows: 4096, Cols: 11008}
+	cases := []struct {
+		name string
+		t    task
+		n    int
+		want int
+	}{
+		{"spmv", task{op: opSpmv, s: s.view()}, 4096, 4096 * 5504},
+		{"spmm", task{op: opSpmm, s: s.view(), n: 64}, 4096, 4096 * 5504 * 64},
+		{"spmmXT", task{op: opSpmmXT, s: s.view(), n: 64}, 4096, 4096 * 5504 * 64},
+		{"gemv", task{op: opGemv, w: d.view(), cols: 11008}, 4096, 4096 * 11008},
+		{"gemm", task{op: opGemm, w: d.view(), cols: 11008, n: 8}, 4096, 4096 * 11008 * 8},
+		{"blockdiag", task{op: opBlockDiag, bd: &BlockDiag{B: 128}, n: 3}, 4096, 4096 * 128 * 3},
+		{"transpose", task{op: opTranspose, n: 512}, 2048, 2048 * 512},
+	}
+	for _, c := range cases {
+		if got := c.t.work(c.n); got != c.want {
+			t.Errorf("%s: work %d, want %d", c.name, got, c.want)
+		}
+	}
+}

@@ -319,6 +319,10 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 	runTask(t, s.Rows, 16)
 }
 
+// useSp24T6 selects the 6-row 2:4 kernels for 64-token tiles (AVX-512;
+// benchmarks compare them with the 4-row ones).
+var useSp24T6 = true
+
 // xtScratch holds transposed token tiles of Sparse24.MatMul.
 var xtScratch = sync.Pool{New: func() any { return new([]float32) }}
 
@@ -334,26 +338,55 @@ func xtLen(cols, n, tile int) int { return (n + tile - 1) / tile * tile * cols }
 
 // transposeTiles writes the tokens of x (n × cols, row stride ldx) as tiles
 // of tile tokens, each cols × tile (column c of tile k at
-// xt[k·tile·cols + c·tile]), padding the last tile with zeros.
+// xt[k·tile·cols + c·tile]), padding the last tile with zeros. The columns
+// are split across threads.
 func transposeTiles(xt, x []float32, ldx, cols, n, tile int) {
+	t := newTask(opTranspose)
+	t.xt, t.x, t.ldx, t.ldy, t.n, t.tile = xt, x, ldx, cols, n, tile
+	runTask(t, cols, 16)
+}
+
+// transposeCols is transposeTiles for columns [c0, c1) of all tiles.
+func transposeCols(xt, x []float32, ldx, cols, n, tile, c0, c1 int) {
 	for t0 := 0; t0 < n; t0 += tile {
-		transposeTile(xt[t0*cols:(t0+tile)*cols], x[t0*ldx:], ldx, cols, min(tile, n-t0), tile)
+		transposeTile(xt[t0*cols:(t0+tile)*cols], x[t0*ldx:], ldx, c0, c1, min(tile, n-t0), tile)
 	}
 }
 
-// transposeTile writes xt[c*tile+t] = x[t*ldx+c] for c < cols, t < nt, and
-// zeros for nt ≤ t < tile (padding tokens whose results are dropped).
-func transposeTile(xt, x []float32, ldx, cols, nt, tile int) {
-	xt = xt[:cols*tile]
-	for t := 0; t < tile; t++ {
-		if t >= nt {
-			for c := 0; c < cols; c++ {
-				xt[c*tile+t] = 0
-			}
-			continue
+// transposeTile writes xt[c*tile+t] = x[t*ldx+c] for c0 ≤ c < c1, t < nt,
+// and zeros for nt ≤ t < tile (padding tokens whose results are dropped).
+func transposeTile(xt, x []float32, ldx, c0, c1, nt, tile int) {
+	if c1 <= c0 {
+		return
+	}
+	transposeBlock(xt[c0*tile:], tile, x[c0:], ldx, nt, c1-c0)
+	if nt < tile {
+		for c := c0; c < c1; c++ {
+			clear(xt[c*tile+nt : (c+1)*tile])
 		}
-		for c, v := range x[t*ldx : t*ldx+cols] {
-			xt[c*tile+t] = v
+	}
+}
+
+// transposeBlock writes dst[j*ldd+i] = src[i*lds+j] for i < rows, j < cols:
+// 16×16 blocks in registers where the level has a kernel for it, the edges
+// one element at a time.
+func transposeBlock(dst []float32, ldd int, src []float32, lds int, rows, cols int) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	_ = src[(rows-1)*lds+cols-1]
+	_ = dst[(cols-1)*ldd+rows-1]
+	r16, c16 := 0, 0
+	if rows >= 16 && cols >= 16 && transpose16Arch(dst, ldd, src, lds, rows&^15, cols&^15) {
+		r16, c16 = rows&^15, cols&^15
+	}
+	for i := 0; i < rows; i++ {
+		j0 := 0
+		if i < r16 {
+			j0 = c16
+		}
+		for j, v := range src[i*lds+j0 : i*lds+cols] {
+			dst[(j0+j)*ldd+i] = v
 		}
 	}
 }

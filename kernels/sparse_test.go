@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -98,7 +99,7 @@ func TestSparse24MatVecMatMul(t *testing.T) {
 		r := newRand(t)
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range sparseShapes {
-				for _, n := range []int{1, 2, 4, 5, 8, 11, 16, 37, 50, 64} {
+				for _, n := range []int{1, 2, 4, 5, 8, 11, 16, 37, 50, 64, 130} {
 					rows, cols := sh[0], sh[1]
 					if cols > wideCols && n > 2 {
 						continue // the wide-row path is GEMV only; keep the test fast
@@ -117,6 +118,38 @@ func TestSparse24MatVecMatMul(t *testing.T) {
 					}
 					want, abs := refGemm(func(i, j int) float64 { return at64(dt, d.F32, d.U16, i*cols+j) }, rows, cols, x, n)
 					checkClose(t, fmt.Sprintf("%v %dx%d n=%d", dt, rows, cols, n), y, want, abs, cols/2)
+				}
+			}
+		}
+	})
+}
+
+func TestTransposeBlock(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		// The third value is the destination stride (0: rows+5); ≥ 1024
+		// takes the other loop order of the AVX-512 path.
+		for _, sh := range [][3]int{{1, 1, 0}, {16, 16, 0}, {17, 33, 0}, {48, 64, 0}, {5, 40, 0}, {40, 5, 0}, {64, 131, 0}, {48, 33, 1031}, {35, 64, 2048}} {
+			rows, cols := sh[0], sh[1]
+			lds, ldd := cols+3, rows+5
+			if sh[2] > 0 {
+				ldd = sh[2]
+			}
+			src := randVec(r, rows*lds)
+			dst := poisoned(cols * ldd)
+			transposeBlock(dst, ldd, src, lds, rows, cols)
+			for j := 0; j < cols; j++ {
+				for i := 0; i < ldd; i++ {
+					got := dst[j*ldd+i]
+					if i >= rows {
+						if !math.IsNaN(float64(got)) {
+							t.Fatalf("%dx%d: dst[%d,%d] outside the block written", rows, cols, j, i)
+						}
+						continue
+					}
+					if want := src[i*lds+j]; got != want {
+						t.Fatalf("%dx%d: dst[%d,%d] = %v, want %v", rows, cols, j, i, got, want)
+					}
 				}
 			}
 		}

@@ -20,10 +20,13 @@ type taskOp uint8
 const (
 	opGemv taskOp = iota
 	opGemm
+	opGemmXT
 	opSpmv
 	opSpmm
 	opSpmmXT
 	opBlockDiag
+	opTranspose // ldy holds the column count (see transposeTiles)
+	opSiLUMul   // y = gate, x = up
 )
 
 var taskPool = sync.Pool{New: func() any { return new(task) }}
@@ -34,6 +37,8 @@ func (t *task) run(lo, hi int) {
 		gemv(t.y[lo:hi], t.w.sub(lo), hi-lo, t.cols, t.x)
 	case opGemm:
 		gemm(t.y[lo:], t.ldy, t.w.sub(lo), hi-lo, t.cols, t.x, t.ldx, t.n)
+	case opGemmXT:
+		gemmXT(t.y[lo:], t.ldy, t.w.sub(lo), hi-lo, t.cols, t.xt, t.n, t.tile)
 	case opSpmv:
 		spmv(t.y[lo:hi], t.s.sub(lo), hi-lo, t.x)
 	case opSpmm:
@@ -42,6 +47,10 @@ func (t *task) run(lo, hi int) {
 		spmmXT(t.y[lo:], t.ldy, t.s.sub(lo), hi-lo, t.x, t.ldx, t.n, t.xt, t.tile)
 	case opBlockDiag:
 		t.bd.rows(t.y, t.x, t.n, lo, hi)
+	case opSiLUMul:
+		siluMul(t.y[lo:hi], t.x[lo:hi])
+	case opTranspose:
+		transposeCols(t.xt, t.x, t.ldx, t.ldy, t.n, t.tile, lo, hi)
 	}
 }
 
@@ -53,17 +62,28 @@ const minParallelWork = 1 << 15
 
 // runTask runs t over [0, n) (in parallel when it is worth it) and recycles it.
 func runTask(t *task, n, align int) {
-	work := n * max(t.cols, 1) * max(t.n, 1)
-	if t.op == opBlockDiag {
-		work = n * t.bd.B * max(t.n, 1)
-	}
-	if work < minParallelWork {
+	if t.work(n) < minParallelWork {
 		t.run(0, n)
 	} else {
 		parallel(n, align, t)
 	}
 	*t = task{}
 	taskPool.Put(t)
+}
+
+// work estimates the multiply-adds (or element moves) of t over [0, n).
+func (t *task) work(n int) int {
+	switch t.op {
+	case opSpmv, opSpmm, opSpmmXT:
+		// The kept values per row (t.cols is not set for these; counting
+		// 1 per row ran every 2:4 GEMV on one thread).
+		return n * max(t.s.cols/2, 1) * max(t.n, 1)
+	case opBlockDiag:
+		return n * t.bd.B * max(t.n, 1)
+	case opTranspose:
+		return n * t.n
+	}
+	return n * max(t.cols, 1) * max(t.n, 1)
 }
 
 func newTask(op taskOp) *task {

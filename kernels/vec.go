@@ -53,27 +53,41 @@ func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
 	}
-	mx := x[0]
-	for _, v := range x[1:] {
+	mx, done := maxArch(x)
+	if done == 0 {
+		mx = x[0]
+	}
+	for _, v := range x[done:] {
 		mx = max(mx, v)
 	}
-	var sum float32
-	for i, v := range x {
+	sum, done := expSubArch(x, mx)
+	for i, v := range x[done:] {
 		e := float32(math.Exp(float64(v - mx)))
-		x[i] = e
+		x[done+i] = e
 		sum += e
 	}
 	inv := 1 / sum
-	for i := range x {
-		x[i] *= inv
+	done = scaleArch(x, inv)
+	for i := range x[done:] {
+		x[done+i] *= inv
 	}
 }
 
-// SiLUMul computes gate = silu(gate) ⊙ up, the SwiGLU activation.
+// SiLUMul computes gate = silu(gate) ⊙ up, the SwiGLU activation. Long
+// inputs (a prefill batch: n × Hidden) are split across threads; run on one
+// thread with a scalar exp it took 13% of a 512-token prefill.
 func SiLUMul(gate, up []float32) {
 	up = up[:len(gate)]
-	for i, g := range gate {
-		gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+	t := newTask(opSiLUMul)
+	t.x, t.y, t.cols = up, gate, 8 // cols: cost weight of one element for runTask
+	runTask(t, len(gate), 16)
+}
+
+func siluMul(gate, up []float32) {
+	up = up[:len(gate)]
+	done := siluMulArch(gate, up)
+	for i, g := range gate[done:] {
+		gate[done+i] = g / (1 + float32(math.Exp(float64(-g)))) * up[done+i]
 	}
 }
 

@@ -149,3 +149,71 @@ func TestDotRowsAxpyRows(t *testing.T) {
 		}
 	})
 }
+
+// TestExpKernels checks Softmax and SiLUMul at every level (AVX-512 has a
+// polynomial exp) over the whole f32 range that matters: large inputs that
+// overflow or underflow exp, ±Inf (masked scores), and a length long enough
+// for SiLUMul to split across threads.
+func TestExpKernels(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, n := range []int{1, 15, 16, 17, 100, 1000, 70000} {
+			x := make([]float32, n)
+			for i := range x {
+				switch r.IntN(8) {
+				case 0:
+					x[i] = float32(r.NormFloat64() * 60)
+				case 1:
+					x[i] = float32(math.Inf(-1))
+				default:
+					x[i] = float32(r.NormFloat64() * 8)
+				}
+			}
+			x[r.IntN(n)] = float32(r.NormFloat64()) // not all -Inf
+			if n > 1 && r.IntN(2) == 0 {
+				x[r.IntN(n)] = 200 // exp(x - max) must not see the huge values
+			}
+			sm := append([]float32(nil), x...)
+			Softmax(sm)
+			mx := math.Inf(-1)
+			for _, v := range x {
+				mx = math.Max(mx, float64(v))
+			}
+			var z float64
+			for _, v := range x {
+				z += math.Exp(float64(v) - mx)
+			}
+			for i, v := range x {
+				want := math.Exp(float64(v)-mx) / z
+				if math.IsInf(float64(v), -1) {
+					if sm[i] != 0 {
+						t.Fatalf("Softmax n=%d: [%d] (x=-Inf) = %v, want 0", n, i, sm[i])
+					}
+					continue
+				}
+				// float32(x - max) is rounded: exp's relative error grows
+				// with |x - max| (one f32 rounding of the argument).
+				if !(math.Abs(float64(sm[i])-want) <= (5e-7+1.2e-7*math.Abs(float64(v)-mx))*want+1e-30) {
+					t.Fatalf("Softmax n=%d: [%d] (x=%v) = %v, want %v", n, i, v, sm[i], want)
+				}
+			}
+			g := make([]float32, n)
+			for i := range g {
+				g[i] = float32(r.NormFloat64() * 30)
+				if r.IntN(50) == 0 {
+					g[i] = float32(r.NormFloat64() * 1e4)
+				}
+			}
+			u := randVec(r, n)
+			g0 := append([]float32(nil), g...)
+			SiLUMul(g, u)
+			for i := range g {
+				gv := float64(g0[i])
+				want := gv / (1 + math.Exp(-gv)) * float64(u[i])
+				if !(math.Abs(float64(g[i])-want) <= (5e-7+1.2e-7*math.Abs(gv))*math.Abs(want)+1e-30) {
+					t.Fatalf("SiLUMul n=%d: [%d] (g=%v) = %v, want %v", n, i, gv, g[i], want)
+				}
+			}
+		}
+	})
+}

@@ -641,7 +641,7 @@ def sum_kernel(isa, pf=False):
 
 
 
-def sp24t_512(dt, tile):
+def sp24t_512(dt, tile, R=4):
     """func sp24T4x<tile><dt>_512(val *T, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
     2:4 GEMM with tokens in the vector lanes, 4 rows × tile (32 or 64)
     tokens. xt holds a tile of tokens transposed (column c at xt[tile·c]),
@@ -652,22 +652,28 @@ def sp24t_512(dt, tile):
     p·128 bytes = 32 tokens; for 64 tokens the mask keeps p·32); the weight
     is broadcast once and tile/16 FMAs cover the tokens. No permutes: a 2:4
     row costs half the FMAs of a dense one. f16/bf16 weights are widened 16
-    at a time into a stack tile first."""
+    at a time into a stack tile first.
+    Measured variants (1024×2048, 64 tokens, one thread, dense-equivalent
+    GFLOP/s; 280 as generated): 2 rows × 128 tokens halves the speed (each
+    4-column group of x is then read from L2 for 2 rows instead of 4);
+    without the index decode 312, without the x loads (FMAs on registers)
+    390: the x loads, one per FMA, are what limits this kernel; strips of
+    16–256 KiB of xt made no difference."""
     nz = tile // 16
-    name = f"sp24T4x{tile}{dt}_512"
+    name = f"sp24T{R}x{tile}{dt}_512"
     es = esize(dt)
     ld = load512(dt)
-    V = ["SI", "R12", "R13", "R14"]
-    W = ["BX", "R8", "R9", "R11"]  # index words of the 4 rows
+    V = ["SI", "R12", "R13", "R14"][:R]
+    W = ["BX", "R8", "R9", "R11"][:R]  # index words of the R rows
     T = ["CX", "DX"]
-    frame = 0 if dt == "F32" else 256
+    frame = 0 if dt == "F32" else 64 * R
     colb = 4 * tile  # bytes per xt column
     emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
     emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
     emit("\tMOVQ ldv+8(FP), AX")
     emit(f"\tSHLQ ${es.bit_length()-1}, AX")
     emit("\tMOVQ val+0(FP), SI")
-    for i in range(1, 4):
+    for i in range(1, R):
         emit(f"\tLEAQ ({V[i-1]})(AX*1), {V[i]}")
     emit("\tMOVQ idx+16(FP), R10")
     emit("\tMOVQ ldi+24(FP), R15")
@@ -677,43 +683,48 @@ def sp24t_512(dt, tile):
     emit("\tMOVQ out+40(FP), BX")
     emit("\tCMPQ acc+56(FP), $0")
     emit(f"\tJNE {name}_load")
-    for i in range(4 * nz):
+    for i in range(R * nz):
         emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
     emit(f"\tJMP {name}_loop")
     emit(f"{name}_load:")
-    for i in range(4 * nz):
+    for i in range(R * nz):
         emit(f"\tVMOVUPS {64*i}(BX), Z{i}")
     emit(f"{name}_loop:")
     emit("\tTESTQ AX, AX")
     emit(f"\tJZ {name}_done")
     emit("\tMOVL (R10), BX")
-    emit("\tMOVL (R10)(R15*1), R8")
-    emit("\tMOVL (R10)(R15*2), R9")
-    emit("\tLEAQ (R10)(R15*2), CX")
-    emit("\tMOVL (CX)(R15*1), R11")
+    if R > 1:
+        emit("\tMOVL (R10)(R15*1), R8")
+    if R > 2:
+        emit("\tMOVL (R10)(R15*2), R9")
+    if R > 3:
+        emit("\tLEAQ (R10)(R15*2), CX")
+        emit("\tMOVL (CX)(R15*1), R11")
     if dt != "F32":
-        for r in range(4):
-            for s_ in ld(f"({V[r]})", f"Z{16+r}"):
+        for r in range(R):
+            zt = 28 + r % 4
+            for s_ in ld(f"({V[r]})", f"Z{zt}"):
                 emit("\t" + s_)
-            emit(f"\tVMOVUPS Z{16+r}, {64*r}(SP)")
+            emit(f"\tVMOVUPS Z{zt}, {64*r}(SP)")
     # position p·16 (scale 8 → p·128 bytes) for 32 tokens, p·32 for 64.
-    sh = 4 if tile == 32 else 5
+    sh = {32: 4, 64: 5, 128: 6}[tile]
     mask = 3 << sh
     n = 0
     for k in range(16):
         rot = (2 * k - sh) % 32
-        for r in range(4):
+        for r in range(R):
             t = T[n % 2]
             n += 1
             emit(f"\tRORXL ${rot}, {W[r]}, {t}")
             emit(f"\tANDL ${mask:#x}, {t}")
             src = f"{64*r+4*k}(SP)" if dt != "F32" else f"{4*k}({V[r]})"
-            zw = 16 + (k % 4) * 4 + r
+            nfree = 32 - R * nz
+            zw = R * nz + (n - 1) % nfree
             emit(f"\tVBROADCASTSS {src}, Z{zw}")
             off = (k // 2) * 4 * colb
             for z in range(nz):
                 emit(f"\tVFMADD231PS {off+64*z}(DI)({t}*8), Z{zw}, Z{nz*r+z}")
-    for r in range(4):
+    for r in range(R):
         emit(f"\tADDQ ${16*es}, {V[r]}")
     emit("\tADDQ $4, R10")
     emit(f"\tADDQ ${32*colb}, DI")
@@ -721,12 +732,408 @@ def sp24t_512(dt, tile):
     emit(f"\tJMP {name}_loop")
     emit(f"{name}_done:")
     emit("\tMOVQ out+40(FP), DX")
-    for i in range(4 * nz):
+    for i in range(R * nz):
         emit(f"\tVMOVUPS Z{i}, {64*i}(DX)")
     emit("\tVZEROUPPER")
     emit("\tRET")
     emit()
 
+
+
+def sp24t6_512(dt, tile=64):
+    """func sp24T6x<tile><dt>_512(val *T, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+    sp24t_512 with 6 rows (24 accumulators for 64 tokens): each 4-column
+    group of the x tile, fetched from L2 into L1 once, serves 6 rows instead
+    of 4. Rows are addressed from two bases (row r at base + (r%3)·stride),
+    the loop count lives in the frame: 14 general registers hold 6 index
+    words, 4 bases, the two strides, xt and the position temporary."""
+    R = 6
+    nz = tile // 16
+    name = f"sp24T{R}x{tile}{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    W = ["BX", "R8", "R9", "R11", "R14", "DX"]
+    sc = ["", "(AX*1)", "(AX*2)"]
+    isc = ["", "(R15*1)", "(R15*2)"]
+
+    def vrow(r):
+        return ("SI" if r < 3 else "R12"), sc[r % 3]
+
+    def irow(r):
+        return ("R10" if r < 3 else "R13"), isc[r % 3]
+    cnt = 0 if dt == "F32" else 64 * R  # frame offset of the loop count
+    frame = cnt + 8
+    colb = 4 * tile
+    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
+    emit("\tMOVQ ldv+8(FP), AX")
+    emit(f"\tSHLQ ${es.bit_length()-1}, AX")
+    emit("\tMOVQ val+0(FP), SI")
+    emit("\tLEAQ (AX)(AX*2), R12")
+    emit("\tADDQ SI, R12")
+    emit("\tMOVQ idx+16(FP), R10")
+    emit("\tMOVQ ldi+24(FP), R15")
+    emit("\tLEAQ (R15)(R15*2), R13")
+    emit("\tADDQ R10, R13")
+    emit("\tMOVQ xt+32(FP), DI")
+    emit("\tMOVQ kept+48(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit(f"\tMOVQ CX, {cnt}(SP)")
+    emit("\tMOVQ out+40(FP), BX")
+    emit("\tCMPQ acc+56(FP), $0")
+    emit(f"\tJNE {name}_load")
+    for i in range(R * nz):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_load:")
+    for i in range(R * nz):
+        emit(f"\tVMOVUPS {64*i}(BX), Z{i}")
+    emit(f"{name}_loop:")
+    emit(f"\tCMPQ {cnt}(SP), $0")
+    emit(f"\tJEQ {name}_done")
+    for r in range(R):
+        b, m = irow(r)
+        emit(f"\tMOVL ({b}){m}, {W[r]}")
+    if dt != "F32":
+        for r in range(R):
+            b, m = vrow(r)
+            zt = 28 + r % 4
+            for s_ in ld(f"({b}){m}", f"Z{zt}"):
+                emit("\t" + s_)
+            emit(f"\tVMOVUPS Z{zt}, {64*r}(SP)")
+    sh = {32: 4, 64: 5}[tile]
+    mask = 3 << sh
+    n = 0
+    nfree = 32 - R * nz
+    for k in range(16):
+        rot = (2 * k - sh) % 32
+        for r in range(R):
+            n += 1
+            emit(f"\tRORXL ${rot}, {W[r]}, CX")
+            emit(f"\tANDL ${mask:#x}, CX")
+            if dt != "F32":
+                src = f"{64*r+4*k}(SP)"
+            else:
+                b, m = vrow(r)
+                src = f"{4*k}({b}){m}"
+            zw = R * nz + (n - 1) % nfree
+            emit(f"\tVBROADCASTSS {src}, Z{zw}")
+            off = (k // 2) * 4 * colb
+            for z in range(nz):
+                emit(f"\tVFMADD231PS {off+64*z}(DI)(CX*8), Z{zw}, Z{nz*r+z}")
+    emit(f"\tADDQ ${16*es}, SI")
+    emit(f"\tADDQ ${16*es}, R12")
+    emit("\tADDQ $4, R10")
+    emit("\tADDQ $4, R13")
+    emit(f"\tADDQ ${32*colb}, DI")
+    emit(f"\tDECQ {cnt}(SP)")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tMOVQ out+40(FP), DX")
+    for i in range(R * nz):
+        emit(f"\tVMOVUPS Z{i}, {64*i}(DX)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def gemmt_512(dt, m, tile):
+    """func gemmT<m>x<tile><dt>_512(w *T, ldw int, xt *float32, out *float32, cols, acc int)
+    Dense GEMM with tokens in the vector lanes: m ≤ 6 rows × tile (32 or 64)
+    tokens, m·tile/16 zmm accumulators (24 for 6×64: the register file
+    holds them, the tile/16 x vectors and 4 broadcast temporaries). xt is a
+    transposed token tile (column c at xt[tile·c]); out gets the m×tile
+    results row-major (added to when acc != 0). Per column: tile/16 x loads
+    and m weight broadcasts feed m·tile/16 FMAs, so the loop is FMA-bound
+    (the 4×4 reduction-in-lanes kernel needed 8 loads, 4 of them widening,
+    per 16 FMAs). f16/bf16 weights are widened 16 columns at a time into a
+    stack tile and broadcast from there: each widened weight serves
+    tile/16 FMAs."""
+    nz = tile // 16
+    name = f"gemmT{m}x{tile}{dt}_512"
+    es = esize(dt)
+    ld = load512(dt)
+    V = ["SI", "R8", "R9", "R10", "R11", "R12"][:m]
+    frame = 0 if dt == "F32" else 64 * m
+    colb = 4 * tile  # bytes per xt column
+    emit(f"// func {name}(w *{gotype(dt)}, ldw int, xt *float32, out *float32, cols, acc int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-48")
+    emit("\tMOVQ ldw+8(FP), AX")
+    emit(f"\tSHLQ ${es.bit_length()-1}, AX")
+    emit("\tMOVQ w+0(FP), SI")
+    for i in range(1, m):
+        emit(f"\tLEAQ ({V[i-1]})(AX*1), {V[i]}")
+    emit("\tMOVQ xt+16(FP), DI")
+    emit("\tMOVQ cols+32(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit("\tMOVQ out+24(FP), DX")
+    emit("\tCMPQ acc+40(FP), $0")
+    emit(f"\tJNE {name}_load")
+    for i in range(m * nz):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_load:")
+    for i in range(m * nz):
+        emit(f"\tVMOVUPS {64*i}(DX), Z{i}")
+    emit(f"{name}_loop:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    if dt != "F32":
+        for r in range(m):
+            for s_ in ld(f"({V[r]})", f"Z{28+r%4}"):
+                emit("\t" + s_)
+            emit(f"\tVMOVUPS Z{28+r%4}, {64*r}(SP)")
+    nb = 0
+    for k in range(16):
+        for z in range(nz):
+            emit(f"\tVMOVUPS {k*colb+64*z}(DI), Z{24+z}")
+        for r in range(m):
+            src = f"{64*r+4*k}(SP)" if dt != "F32" else f"{4*k}({V[r]})"
+            zb = 28 + nb % 4
+            nb += 1
+            emit(f"\tVBROADCASTSS {src}, Z{zb}")
+            for z in range(nz):
+                emit(f"\tVFMADD231PS Z{24+z}, Z{zb}, Z{nz*r+z}")
+    for r in range(m):
+        emit(f"\tADDQ ${16*es}, {V[r]}")
+    emit(f"\tADDQ ${16*colb}, DI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    for i in range(m * nz):
+        emit(f"\tVMOVUPS Z{i}, {64*i}(DX)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def transpose16_512():
+    """func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)
+    Transposes nblk 16×16 blocks in registers (4 rounds of 16 shuffles)
+    instead of one strided store per element: dst[j·ldd + i] = src[i·lds + j]
+    for i, j < 16, then src advances by sstep and dst by dstep bytes. Used
+    to turn token rows into the transposed tiles of the tokens-in-lanes
+    kernels and their results back."""
+    name = "transpose16_512"
+    emit("// func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    emit("\tMOVQ src+0(FP), SI")
+    emit("\tMOVQ lds+8(FP), AX")
+    emit("\tSHLQ $2, AX")
+    emit("\tMOVQ dst+16(FP), DI")
+    emit("\tMOVQ ldd+24(FP), BX")
+    emit("\tSHLQ $2, BX")
+    emit("\tMOVQ nblk+32(FP), CX")
+    emit("\tLEAQ (AX)(AX*2), DX")  # 3·lds
+    emit("\tLEAQ (BX)(BX*2), R8")  # 3·ldd
+    emit(f"{name}_loop:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    # rows i at SI + i·lds: bases SI, SI+4lds, SI+8lds, SI+12lds
+    emit("\tMOVQ SI, R9")
+    for q in range(4):
+        for k, m in enumerate(["", "(AX*1)", "(AX*2)", "(DX*1)"]):
+            i = 4 * q + k
+            emit(f"\tVMOVUPS (R9){m}, Z{i}")
+        if q < 3:
+            emit("\tLEAQ (R9)(AX*4), R9")
+    r = [f"Z{i}" for i in range(16)]
+    t = [f"Z{16+i}" for i in range(16)]
+    for i in range(0, 16, 2):
+        emit(f"\tVUNPCKLPS {r[i+1]}, {r[i]}, {t[i]}")
+        emit(f"\tVUNPCKHPS {r[i+1]}, {r[i]}, {t[i+1]}")
+    for g in range(0, 16, 4):
+        emit(f"\tVUNPCKLPD {t[g+2]}, {t[g]}, {r[g]}")
+        emit(f"\tVUNPCKHPD {t[g+2]}, {t[g]}, {r[g+1]}")
+        emit(f"\tVUNPCKLPD {t[g+3]}, {t[g+1]}, {r[g+2]}")
+        emit(f"\tVUNPCKHPD {t[g+3]}, {t[g+1]}, {r[g+3]}")
+    for h in (0, 8):
+        for k in range(4):
+            emit(f"\tVSHUFF32X4 $0x88, {r[h+4+k]}, {r[h+k]}, {t[h+k]}")
+            emit(f"\tVSHUFF32X4 $0xdd, {r[h+4+k]}, {r[h+k]}, {t[h+4+k]}")
+    for k in range(8):
+        emit(f"\tVSHUFF32X4 $0x88, {t[8+k]}, {t[k]}, {r[k]}")
+        emit(f"\tVSHUFF32X4 $0xdd, {t[8+k]}, {t[k]}, {r[8+k]}")
+    emit("\tMOVQ DI, R9")
+    for q in range(4):
+        for k, m in enumerate(["", "(BX*1)", "(BX*2)", "(R8*1)"]):
+            j = 4 * q + k
+            emit(f"\tVMOVUPS Z{j}, (R9){m}")
+        if q < 3:
+            emit("\tLEAQ (R9)(BX*4), R9")
+    emit("\tADDQ sstep+40(FP), SI")
+    emit("\tADDQ dstep+48(FP), DI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+# ------------------------------------------------------------------ exp
+# exp(x) as in Cephes expf: n = round(x·log2 e), r = x − n·ln 2 (two-part
+# ln 2, Cody–Waite), e^r by a degree-7 polynomial, then VSCALEFPS multiplies
+# by 2^n (overflow to +Inf and underflow to 0 come out right). x is first
+# clamped to [-104, 89] so that ±Inf inputs give 0 and +Inf, not NaN.
+EXP_CONSTS = [
+    ("explo", -104.0), ("exphi", 89.0), ("explog2e", 1.44269504088896341),
+    ("expc1", 0.693359375), ("expc2", -2.12194440e-4),
+    ("expp0", 1.9875691500e-4), ("expp1", 1.3981999507e-3), ("expp2", 8.3334519073e-3),
+    ("expp3", 4.1665795894e-2), ("expp4", 1.6666665459e-1), ("expp5", 5.0000001201e-1),
+    ("expone", 1.0),
+]
+
+
+def exp_consts():
+    import struct
+    emit("// exp constants (see exp512).")
+    for name, v in EXP_CONSTS:
+        bits = struct.unpack("<I", struct.pack("<f", v))[0]
+        emit(f"DATA {name}<>+0(SB)/4, ${bits:#x}")
+        emit(f"GLOBL {name}<>(SB), RODATA|NOPTR, $4")
+    emit()
+
+
+def exp_load_consts512():
+    """Broadcasts the exp constants into Z16..Z27."""
+    for i, (name, _) in enumerate(EXP_CONSTS):
+        emit(f"\tVBROADCASTSS {name}<>(SB), Z{16+i}")
+
+
+def exp512(x, out, t):
+    """out = exp(x) (x is clobbered; t a temporary); constants in Z16..Z27."""
+    lo, hi, l2e, c1, c2, p0, p1, p2, p3, p4, p5, one = [f"Z{16+i}" for i in range(12)]
+    emit(f"\tVMAXPS {lo}, {x}, {x}")
+    emit(f"\tVMINPS {hi}, {x}, {x}")
+    emit(f"\tVMULPS {l2e}, {x}, {t}")
+    emit(f"\tVRNDSCALEPS $0, {t}, {t}")
+    emit(f"\tVFNMADD231PS {c1}, {t}, {x}")
+    emit(f"\tVFNMADD231PS {c2}, {t}, {x}")
+    emit(f"\tVMOVAPS {p0}, {out}")
+    for p in (p1, p2, p3, p4, p5):
+        emit(f"\tVFMADD213PS {p}, {x}, {out}")
+    emit(f"\tVMULPS {x}, {out}, {out}")  # p·r
+    emit(f"\tVFMADD213PS {x}, {x}, {out}")  # p·r·r + r
+    emit(f"\tVADDPS {one}, {out}, {out}")
+    emit(f"\tVSCALEFPS {t}, {out}, {out}")
+
+
+def silumul_512():
+    """func siluMul_512(gate, up *float32, n int): gate = gate/(1+exp(-gate))·up
+    over n rounded down to 16."""
+    name = "siluMul_512"
+    emit("// func siluMul_512(gate, up *float32, n int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ gate+0(FP), SI")
+    emit("\tMOVQ up+8(FP), DI")
+    emit("\tMOVQ n+16(FP), CX")
+    emit("\tSHRQ $4, CX")
+    exp_load_consts512()
+    emit("\tVXORPS Z28, Z28, Z28")
+    emit(f"{name}_loop:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    emit("\tVMOVUPS (SI), Z0")
+    emit("\tVSUBPS Z0, Z28, Z1")
+    exp512("Z1", "Z2", "Z3")
+    emit("\tVADDPS Z27, Z2, Z2")
+    emit("\tVDIVPS Z2, Z0, Z0")
+    emit("\tVMULPS (DI), Z0, Z0")
+    emit("\tVMOVUPS Z0, (SI)")
+    emit("\tADDQ $64, SI")
+    emit("\tADDQ $64, DI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def expsub_512():
+    """func expSub_512(x *float32, n int, m float32) float32: x = exp(x - m)
+    over n rounded down to 16; returns the sum of those values."""
+    name = "expSub_512"
+    emit("// func expSub_512(x *float32, n int, m float32) float32")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-28")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tMOVQ n+8(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit("\tVBROADCASTSS m+16(FP), Z28")
+    exp_load_consts512()
+    emit("\tVXORPS Z4, Z4, Z4")
+    emit(f"{name}_loop:")
+    emit("\tTESTQ CX, CX")
+    emit(f"\tJZ {name}_done")
+    emit("\tVMOVUPS (SI), Z0")
+    emit("\tVSUBPS Z28, Z0, Z0")
+    exp512("Z0", "Z1", "Z2")
+    emit("\tVMOVUPS Z1, (SI)")
+    emit("\tVADDPS Z1, Z4, Z4")
+    emit("\tADDQ $64, SI")
+    emit("\tDECQ CX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVEXTRACTF64X4 $1, Z4, Y1")
+    emit("\tVADDPS Y1, Y4, Y4")
+    emit("\tVEXTRACTF128 $1, Y4, X1")
+    emit("\tVADDPS X1, X4, X4")
+    emit("\tVMOVHLPS X4, X4, X1")
+    emit("\tVADDPS X1, X4, X4")
+    emit("\tVMOVSHDUP X4, X1")
+    emit("\tVADDSS X1, X4, X4")
+    emit("\tVMOVSS X4, ret+24(FP)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
+def max_scale_512():
+    """func maxF32_512(x *float32, n int) float32: max over n (a multiple of
+    16, > 0). func scaleF32_512(x *float32, n int, a float32): x *= a over n
+    rounded down to 16. The rest of Softmax next to expSub_512."""
+    emit("// func maxF32_512(x *float32, n int) float32")
+    emit("TEXT ·maxF32_512(SB), NOSPLIT, $0-20")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tMOVQ n+8(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit("\tVMOVUPS (SI), Z0")
+    emit("maxF32_512_loop:")
+    emit("\tVMAXPS (SI), Z0, Z0")
+    emit("\tADDQ $64, SI")
+    emit("\tDECQ CX")
+    emit("\tJNZ maxF32_512_loop")
+    emit("\tVEXTRACTF64X4 $1, Z0, Y1")
+    emit("\tVMAXPS Y1, Y0, Y0")
+    emit("\tVEXTRACTF128 $1, Y0, X1")
+    emit("\tVMAXPS X1, X0, X0")
+    emit("\tVMOVHLPS X0, X0, X1")
+    emit("\tVMAXPS X1, X0, X0")
+    emit("\tVMOVSHDUP X0, X1")
+    emit("\tVMAXSS X1, X0, X0")
+    emit("\tVMOVSS X0, ret+16(FP)")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+    emit("// func scaleF32_512(x *float32, n int, a float32)")
+    emit("TEXT ·scaleF32_512(SB), NOSPLIT, $0-20")
+    emit("\tMOVQ x+0(FP), SI")
+    emit("\tMOVQ n+8(FP), CX")
+    emit("\tSHRQ $4, CX")
+    emit("\tVBROADCASTSS a+16(FP), Z1")
+    emit("scaleF32_512_loop:")
+    emit("\tTESTQ CX, CX")
+    emit("\tJZ scaleF32_512_done")
+    emit("\tVMULPS (SI), Z1, Z0")
+    emit("\tVMOVUPS Z0, (SI)")
+    emit("\tADDQ $64, SI")
+    emit("\tDECQ CX")
+    emit("\tJMP scaleF32_512_loop")
+    emit("scaleF32_512_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
 
 
 def axpy(isa):
@@ -1054,6 +1461,11 @@ def main():
     axpyrows("256")
     axpy("256")
     sum_kernel("256")
+    transpose16_512()
+    exp_consts()
+    silumul_512()
+    expsub_512()
+    max_scale_512()
     sp24_consts()
     for dt in ("F32", "F16", "BF16"):
         sp24rows_512(dt)
@@ -1061,7 +1473,12 @@ def main():
         sp24gemm4x4_512(dt)
         sp24t_512(dt, 32)
         sp24t_512(dt, 64)
+        sp24t_512(dt, 64, 2)
+        sp24t6_512(dt)
         sp24t2_256(dt)
+        for tile in (32, 64):
+            for m in range(1, 7):
+                gemmt_512(dt, m, tile)
     print("\n".join(out))
 
 
