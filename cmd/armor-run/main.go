@@ -172,7 +172,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		json.NewEncoder(w).Encode(map[string]any{
 			"model": o.model, "prompt": o.prompt, "prompt_tokens": prompt, "tokens": res.Tokens, "text": res.Text,
 			"stop_reason": res.StopReason, "prompt_tps": res.PromptTPS(), "decode_tps": res.GenTPS(),
-			"load_seconds": ld.LoadTime.Seconds(), "weight_bytes": ld.Tr.WeightBytes(), "peak_rss_bytes": armrt.PeakRSS(),
+			"load_seconds": ld.LoadTime.Seconds(), "weight_bytes": ld.Model.WeightBytes(), "bytes_per_token": ld.Tr.WeightBytes(),
+			"kv_cache_bytes": sess.State.KVBytes(), "peak_rss_bytes": armrt.PeakRSS(), "device": ld.Device,
 			"threads": o.threads, "seed": o.seed,
 		})
 	} else {
@@ -192,8 +193,9 @@ func printStats(w io.Writer, ld *armrt.Loaded, sess *armrt.Session, res *armrt.R
 	fmt.Fprintf(w, "\nload time    = %8.2f ms\n", float64(ld.LoadTime.Microseconds())/1000)
 	fmt.Fprintf(w, "prompt eval  = %8.2f ms / %4d tokens (%8.2f tokens/s)\n", float64(res.PromptTime.Microseconds())/1000, res.PromptTokens, res.PromptTPS())
 	fmt.Fprintf(w, "generation   = %8.2f ms / %4d tokens (%8.2f tokens/s)\n", float64(res.GenTime.Microseconds())/1000, len(res.Tokens), res.GenTPS())
-	fmt.Fprintf(w, "weights      = %s read per token; KV cache %s; peak RSS %s; %d threads, %s kernels\n",
-		armrt.FormatBytes(ld.Tr.WeightBytes()), armrt.FormatBytes(sess.State.KVBytes()), armrt.FormatBytes(armrt.PeakRSS()), kernels.Threads(), kernelsISA())
+	fmt.Fprintf(w, "memory       = weights %s mapped (%s read per token), KV cache %s, peak RSS %s\n",
+		armrt.FormatBytes(ld.Model.WeightBytes()), armrt.FormatBytes(ld.Tr.WeightBytes()), armrt.FormatBytes(sess.State.KVBytes()), armrt.FormatBytes(armrt.PeakRSS()))
+	fmt.Fprintf(w, "compute      = %s, %d threads, %s kernels\n", ld.Device, kernels.Threads(), kernelsISA())
 }
 
 func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader, stdout, stderr io.Writer) int {
