@@ -92,43 +92,7 @@ func TestFullHGradients(t *testing.T) {
 	if st.full, err = newFullLoss(st.wbar, r, c, randHessian(rng, st.m, 40), st.n, st.m); err != nil {
 		t.Fatal(err)
 	}
-	n, m := st.n, st.m
-	P, What := make([]float64, n*m), make([]float64, n*m)
-	st.forwardP(P)
-	st.forwardW(P, What)
-	G, Q, T, GX := make([]float64, n*m), make([]float64, n*m), make([]float64, n*m), make([]float64, n*m)
-	gA, gB := zerosLike(st.A), zerosLike(st.B)
-	st.lossGradient(What, G)
-	st.gradients(P, G, Q, T, GX, gA, gB)
-	check := func(name string, p *float64, g float64) {
-		t.Helper()
-		const eps = 1e-6
-		old := *p
-		*p = old + eps
-		lp := st.loss()
-		*p = old - eps
-		lm := st.loss()
-		*p = old
-		fd := (lp - lm) / (2 * eps)
-		if math.Abs(fd-g) > 1e-6*math.Max(1e-3, math.Abs(fd)) {
-			t.Fatalf("%s: analytic %v, finite difference %v", name, g, fd)
-		}
-	}
-	for J := range st.A {
-		for k := range st.A[J] {
-			check("A", &st.A[J][k], gA[J][k])
-		}
-	}
-	for K := range st.B {
-		for k := range st.B[K] {
-			check("B", &st.B[K][k], gB[K][k])
-		}
-	}
-	for k := range st.X {
-		if st.M[k] == 1 {
-			check("X", &st.X[k], GX[k])
-		}
-	}
+	checkGradients(t, st)
 }
 
 // RefineFullH lowers the full-Hessian loss from its starting point, keeps

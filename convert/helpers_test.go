@@ -66,3 +66,50 @@ func testState(t *testing.T, seed uint64, rows, cols, b int) *state {
 	perturb(rng, st, 0.2)
 	return st
 }
+
+// checkGradients compares the analytic gradients of st's loss with respect
+// to A, B and the kept values of X with central finite differences, and
+// returns Ŵ, the scratch T and dL/dX for further checks.
+func checkGradients(t *testing.T, st *state) (What, T, GX []float64) {
+	t.Helper()
+	n, m := st.n, st.m
+	P := make([]float64, n*m)
+	What = make([]float64, n*m)
+	st.forwardP(P)
+	st.forwardW(P, What)
+	G, Q := make([]float64, n*m), make([]float64, n*m)
+	T, GX = make([]float64, n*m), make([]float64, n*m)
+	gA, gB := zerosLike(st.A), zerosLike(st.B)
+	st.lossGradient(What, G)
+	st.gradients(P, G, Q, T, GX, gA, gB)
+	check := func(name string, p *float64, g float64) {
+		t.Helper()
+		const eps = 1e-6
+		old := *p
+		*p = old + eps
+		lp := st.loss()
+		*p = old - eps
+		lm := st.loss()
+		*p = old
+		fd := (lp - lm) / (2 * eps)
+		if math.Abs(fd-g) > 1e-6*math.Max(1e-3, math.Abs(fd)) {
+			t.Fatalf("%s: analytic %v, finite difference %v", name, g, fd)
+		}
+	}
+	for J := range st.A {
+		for k := range st.A[J] {
+			check("A", &st.A[J][k], gA[J][k])
+		}
+	}
+	for K := range st.B {
+		for k := range st.B[K] {
+			check("B", &st.B[K][k], gB[K][k])
+		}
+	}
+	for k := range st.X {
+		if st.M[k] == 1 {
+			check("X", &st.X[k], GX[k])
+		}
+	}
+	return What, T, GX
+}
