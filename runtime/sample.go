@@ -1,10 +1,9 @@
 package runtime
 
 import (
-	"container/heap"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // SamplerConfig holds the sampling parameters; the defaults follow
@@ -33,6 +32,7 @@ type Sampler struct {
 	recent []int
 	cand   []cand
 	scaled []float32
+	seen   map[int]bool // tokens already penalized in this step, reused
 }
 
 type cand struct {
@@ -66,7 +66,11 @@ func (s *Sampler) Sample(logits []float32) int {
 	l := logits
 	if c.RepeatPenalty != 1 && c.RepeatPenalty > 0 && len(s.recent) > 0 {
 		s.scaled = append(s.scaled[:0], logits...)
-		seen := map[int]bool{}
+		if s.seen == nil {
+			s.seen = map[int]bool{}
+		}
+		clear(s.seen)
+		seen := s.seen
 		for _, t := range s.recent {
 			if seen[t] || t < 0 || t >= len(l) {
 				continue
@@ -126,7 +130,9 @@ func Argmax(l []float32) int {
 	return best
 }
 
-// topK returns the k highest logits sorted descending (all if k ≤ 0).
+// topK returns the k highest logits sorted descending (all if k ≤ 0). The
+// selection is a min-heap of size k kept by hand: container/heap would box
+// every candidate into an interface, an allocation per vocabulary entry.
 func (s *Sampler) topK(l []float32, k int) []cand {
 	s.cand = s.cand[:0]
 	if k <= 0 || k >= len(l) {
@@ -134,24 +140,58 @@ func (s *Sampler) topK(l []float32, k int) []cand {
 			s.cand = append(s.cand, cand{id: i, logit: v})
 		}
 	} else {
-		h := candHeap(s.cand)
+		h := s.cand
 		for i, v := range l {
-			if len(h) < k {
-				heap.Push(&h, cand{id: i, logit: v})
-			} else if v > h[0].logit {
+			switch {
+			case len(h) < k:
+				h = append(h, cand{id: i, logit: v})
+				siftUp(h, len(h)-1)
+			case v > h[0].logit:
 				h[0] = cand{id: i, logit: v}
-				heap.Fix(&h, 0)
+				siftDown(h, 0)
 			}
 		}
 		s.cand = h
 	}
-	sort.Slice(s.cand, func(i, j int) bool {
-		if s.cand[i].logit != s.cand[j].logit {
-			return s.cand[i].logit > s.cand[j].logit
+	slices.SortFunc(s.cand, func(a, b cand) int {
+		switch {
+		case a.logit > b.logit:
+			return -1
+		case a.logit < b.logit:
+			return 1
 		}
-		return s.cand[i].id < s.cand[j].id
+		return a.id - b.id
 	})
 	return s.cand
+}
+
+// siftUp and siftDown keep h a min-heap on logit.
+func siftUp(h []cand, i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].logit <= h[i].logit {
+			return
+		}
+		h[p], h[i] = h[i], h[p]
+		i = p
+	}
+}
+
+func siftDown(h []cand, i int) {
+	for {
+		m, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && h[l].logit < h[m].logit {
+			m = l
+		}
+		if r < len(h) && h[r].logit < h[m].logit {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
 }
 
 func softmaxCand(cs []cand, temp float32) {
@@ -164,18 +204,4 @@ func softmaxCand(cs []cand, temp float32) {
 	for i := range cs {
 		cs[i].p /= sum
 	}
-}
-
-// candHeap is a min-heap on logit for top-k selection.
-type candHeap []cand
-
-func (h candHeap) Len() int           { return len(h) }
-func (h candHeap) Less(i, j int) bool { return h[i].logit < h[j].logit }
-func (h candHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *candHeap) Push(x any)        { *h = append(*h, x.(cand)) }
-func (h *candHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

@@ -72,3 +72,19 @@ func TestTopPAndMinP(t *testing.T) {
 		}
 	}
 }
+
+// Sampling with every filter on allocates nothing per token.
+func TestSampleDoesNotAllocate(t *testing.T) {
+	l := make([]float32, 1000)
+	for i := range l {
+		l[i] = float32(i%37) / 10
+	}
+	s := NewSampler(SamplerConfig{Temp: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64, Seed: 1})
+	for i := 0; i < 64; i++ {
+		s.Accept(i)
+	}
+	s.Sample(l)
+	if a := testing.AllocsPerRun(100, func() { s.Accept(s.Sample(l)) }); a != 0 {
+		t.Fatalf("Sample allocates %v times per token", a)
+	}
+}

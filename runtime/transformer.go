@@ -130,6 +130,8 @@ type State struct {
 	x, xb, q, kk, vv, att, hb, hb2, logits []float32
 	scores                                 []float32 // Heads × Capacity
 	cos, sin                               []float32 // maxBatch × HeadDim/2
+	att1                                   attnCall
+	attnFn                                 func(lo, hi int) // s.attnHeads, bound once
 }
 
 // DefaultBatch is the largest number of prompt tokens run at once.
@@ -156,6 +158,7 @@ func (tr *Transformer) NewState(ctx int) (*State, error) {
 	s.hb = make([]float32, mb*c.Hidden)
 	s.hb2 = make([]float32, mb*c.Hidden)
 	s.scores = make([]float32, c.Heads*ctx)
+	s.attnFn = s.attnHeads
 	s.cos = make([]float32, mb*c.HeadDim/2)
 	s.sin = make([]float32, mb*c.HeadDim/2)
 	return s, nil
@@ -326,32 +329,48 @@ func (s *State) ropeTables(n int) {
 // the cache of layer l, in parallel over heads.
 func (s *State) attention(l int, q, out []float32, n int) {
 	c := s.tr.Config
+	s.att1 = attnCall{l: l, q: q, out: out, n: n}
+	if 2*c.Heads*n*(s.Pos+n)*c.HeadDim < 1<<15 { // too little work to wake the pool
+		s.attnHeads(0, c.Heads)
+	} else {
+		kernels.ParallelFor(c.Heads, 1, s.attnFn)
+	}
+	s.att1 = attnCall{}
+}
+
+// attnCall holds the arguments of the attention call in progress, so the
+// per-head function handed to the pool is one method value made in NewState
+// instead of a closure allocated per layer and token.
+type attnCall struct {
+	l      int
+	q, out []float32
+	n      int
+}
+
+// attnHeads computes attention for heads [lo, hi) of the call in s.att1.
+func (s *State) attnHeads(lo, hi int) {
+	c := s.tr.Config
 	qd, kvd, hd := c.QDim(), c.KVDim(), c.HeadDim
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	kc, vc := s.k[l], s.v[l]
-	par := kernels.ParallelFor
-	if 2*c.Heads*n*(s.Pos+n)*hd < 1<<15 { // too little work to wake the pool
-		par = func(n, _ int, fn func(lo, hi int)) { fn(0, n) }
-	}
-	par(c.Heads, 1, func(lo, hi int) {
-		for h := lo; h < hi; h++ {
-			kvh := h / group
-			sc := s.scores[h*s.Capacity : (h+1)*s.Capacity]
-			for t := 0; t < n; t++ {
-				qh := q[t*qd+h*hd : t*qd+(h+1)*hd]
-				npos := s.Pos + t + 1
-				// Scores against this head's keys: rows of the cache at
-				// stride kvd, then softmax, then the weighted sum of values.
-				kernels.DotRows(sc[:npos], kc[kvh*hd:], kvd, qh)
-				for p := range sc[:npos] {
-					sc[p] *= scale
-				}
-				kernels.Softmax(sc[:npos])
-				o := out[t*qd+h*hd : t*qd+(h+1)*hd]
-				clear(o)
-				kernels.AxpyRows(o, sc[:npos], vc[kvh*hd:], kvd)
+	a := &s.att1
+	kc, vc := s.k[a.l], s.v[a.l]
+	for h := lo; h < hi; h++ {
+		kvh := h / group
+		sc := s.scores[h*s.Capacity : (h+1)*s.Capacity]
+		for t := 0; t < a.n; t++ {
+			qh := a.q[t*qd+h*hd : t*qd+(h+1)*hd]
+			npos := s.Pos + t + 1
+			// Scores against this head's keys: rows of the cache at
+			// stride kvd, then softmax, then the weighted sum of values.
+			kernels.DotRows(sc[:npos], kc[kvh*hd:], kvd, qh)
+			for p := range sc[:npos] {
+				sc[p] *= scale
 			}
+			kernels.Softmax(sc[:npos])
+			o := a.out[t*qd+h*hd : t*qd+(h+1)*hd]
+			clear(o)
+			kernels.AxpyRows(o, sc[:npos], vc[kvh*hd:], kvd)
 		}
-	})
+	}
 }
