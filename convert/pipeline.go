@@ -436,7 +436,7 @@ func checkOptions(src *model.Model, seqs [][]int, out string, opt *ConvertOption
 		t := src.Tensors[n+".weight"]
 		if t == nil {
 			kind := "missing"
-			if h := src.ArmorHeaderOf(); h != nil {
+			if h := src.Armor; h != nil {
 				if l, ok := h.Linears[n]; ok {
 					kind = "stored as " + l.Kind
 				}
@@ -751,7 +751,7 @@ func convertedView(src *model.Model, results map[string]*layerOut) *model.Model 
 			v.Tensors[p.Name] = &tensor.Tensor{Name: p.Name, DType: dt, Shape: p.Shape, Data: p.Data}
 		}
 	}
-	v.Meta = map[string]any{"header": hdr}
+	v.Armor = hdr
 	return v
 }
 

@@ -42,7 +42,7 @@ func decodeF64(t *testing.T, tt *tensor.Tensor) []float64 {
 // through the kernels).
 func densifyFile(t *testing.T, m *model.Model, name string) []float64 {
 	t.Helper()
-	kind := m.ArmorHeaderOf().Linears[name]
+	kind := m.Armor.Linears[name]
 	rows, cols := shapeOf(m, name)
 	if kind.Kind == "dense" {
 		return decodeF64(t, m.Tensors[name+".weight"])
@@ -148,7 +148,7 @@ func TestConvertEveryMethod(t *testing.T) {
 			if len(rep.Layers) != 35 || rep.CalibTokens != 2048 {
 				t.Fatalf("%d layers, %d calibration tokens", len(rep.Layers), rep.CalibTokens)
 			}
-			hdr := ld.Model.ArmorHeaderOf()
+			hdr := ld.Model.Armor
 			if hdr.Provenance["method"] != c.method {
 				t.Errorf("provenance %v", hdr.Provenance)
 			}
@@ -462,7 +462,7 @@ func TestConvertHFQwen2(t *testing.T) {
 		}
 	}
 	dense, err := runtime.New(cm, func(mm *model.Model, name string) (runtime.Linear, error) {
-		if _, ok := cm.ArmorHeaderOf().Linears[name]; !ok {
+		if _, ok := cm.Armor.Linears[name]; !ok {
 			return runtime.DenseBuilder(mm, name)
 		}
 		rows, cols := shapeOf(cm, name)

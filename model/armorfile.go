@@ -287,7 +287,7 @@ func parseArmor(path string, b []byte) (*Model, error) {
 	}
 	data := b[dataStart:]
 	m := &Model{Path: path, Format: "armor", Config: hdr.Config, Tensors: map[string]*tensor.Tensor{},
-		Meta: map[string]any{"header": hdr}}
+		Armor: hdr}
 	verify := os.Getenv("ARMOR_NO_VERIFY") != "1"
 	for _, at := range hdr.Tensors {
 		dt, ok := tensor.ParseDType(at.DType)
@@ -336,12 +336,6 @@ func parseArmor(path string, b []byte) (*Model, error) {
 	}
 	m.Vocab = hdr.Vocab
 	return m, nil
-}
-
-// ArmorHeaderOf returns the header of a model loaded from an .armor file.
-func (m *Model) ArmorHeaderOf() *ArmorHeader {
-	h, _ := m.Meta["header"].(*ArmorHeader)
-	return h
 }
 
 // ArmorPart is one tensor to write, with its data produced on demand so

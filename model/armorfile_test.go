@@ -24,7 +24,7 @@ func TestArmorRoundTripEveryKind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hdr := m.ArmorHeaderOf()
+		hdr := m.Armor
 		if m.Format != "armor" || m.Config.Dim != c.Dim || hdr == nil {
 			t.Fatalf("%s: format %s config %+v", v, m.Format, m.Config)
 		}

@@ -19,8 +19,9 @@ type Model struct {
 	Tensors map[string]*tensor.Tensor
 	Vocab   *Vocab // tokenizer description; nil when the file carries none
 
-	// Meta holds format-specific extras (e.g. .armor provenance).
-	Meta map[string]any
+	// Armor is the header of an .armor file (how each linear layer is
+	// stored, provenance); nil for other formats.
+	Armor *ArmorHeader
 
 	closers []func() error
 }

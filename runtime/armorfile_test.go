@@ -91,7 +91,7 @@ func TestArmorFileMatchesDensified(t *testing.T) {
 				}
 				defer ld.Close()
 				m := ld.Model
-				hdr := m.ArmorHeaderOf()
+				hdr := m.Armor
 				dense, err := New(m, func(m *model.Model, name string) (Linear, error) {
 					kind, ok := hdr.Linears[name]
 					if !ok || kind.Kind == "dense" {

@@ -101,7 +101,7 @@ func NewBlockDiag(t *tensor.Tensor, n, b int) (*kernels.BlockDiag, error) {
 // ArmorFileBuilder builds the linear layers of an .armor model by the kind
 // its header records for each.
 func ArmorFileBuilder(m *model.Model) LinearBuilder {
-	hdr := m.ArmorHeaderOf()
+	hdr := m.Armor
 	return func(m *model.Model, name string) (Linear, error) {
 		kind := model.ArmorLinear{Kind: "dense"}
 		if hdr != nil {

@@ -285,7 +285,7 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 // describe names a model's variant (dense, sparse24, armor) and value dtype.
 func describe(m *model.Model) (variant, dtype string) {
 	variant = "dense"
-	if h := m.ArmorHeaderOf(); h != nil {
+	if h := m.Armor; h != nil {
 		for _, l := range h.Linears {
 			if l.Kind == "armor" {
 				variant = "armor"

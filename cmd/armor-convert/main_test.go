@@ -60,7 +60,7 @@ func TestConvertJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	hdr := m.ArmorHeaderOf()
+	hdr := m.Armor
 	if hdr.Linears["blk.3.ffn_down"].Kind != "armor" || hdr.Linears["blk.3.ffn_down"].Block != 8 {
 		t.Fatalf("linear kinds %v", hdr.Linears)
 	}
@@ -121,7 +121,7 @@ func TestSynthetic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if m.Config.Dim != 768 || m.Config.Layers != 12 || m.ArmorHeaderOf().Linears["blk.11.ffn_down"].Kind != "sparse24" {
+	if m.Config.Dim != 768 || m.Config.Layers != 12 || m.Armor.Linears["blk.11.ffn_down"].Kind != "sparse24" {
 		t.Fatalf("config %+v", m.Config)
 	}
 	for _, c := range []struct {
