@@ -128,7 +128,7 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 				say("writing synthetic %s (%s, %s) to %s", f.synthetic, v, dt, path)
 				t0 := time.Now()
 				err := synth.WriteArmor(path, cfg, synth.ArmorOptions{Variant: v, DType: tdt, Block: f.b, Seed: 1,
-					Progress: progressLine(stderr, "  tensors")})
+					Progress: newProgress(stderr, "  tensors", false)})
 				if err != nil {
 					return err
 				}
@@ -332,9 +332,4 @@ func memAvailable() int64 {
 		}
 	}
 	return 0
-}
-
-// progressLine reports done/total on one redrawn line.
-func progressLine(w io.Writer, label string) func(done, total int) {
-	return newProgress(w, label, false)
 }
