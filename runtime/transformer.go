@@ -329,6 +329,10 @@ func (s *State) ropeTables(n int) {
 // the cache of layer l, in parallel over heads.
 func (s *State) attention(l int, q, out []float32, n int) {
 	c := s.tr.Config
+	if s.useBlocks(n) {
+		s.attentionBlocks(l, q, out, n)
+		return
+	}
 	s.att1 = attnCall{l: l, q: q, out: out, n: n}
 	if 2*c.Heads*n*(s.Pos+n)*c.HeadDim < 1<<15 { // too little work to wake the pool
 		s.attnHeads(0, c.Heads)

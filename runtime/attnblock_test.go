@@ -1,0 +1,104 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/armor-llm/armor/model"
+)
+
+// TestAttentionBlocks checks prompt attention in query blocks against a
+// float64 evaluation of causal attention, and the per-token path against
+// the same reference, for grouped (GQA) and plain multi-head layouts,
+// group sizes that do not divide the block, head widths with SIMD tails,
+// an empty and a filled cache, and partial last blocks.
+func TestAttentionBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, hc := range [][3]int{{32, 8, 64}, {14, 2, 64}, {8, 8, 8}, {4, 1, 48}, {6, 2, 20}} {
+		for _, pos := range []int{0, 37} {
+			for _, n := range []int{8, 33, 100} {
+				cfg := model.Config{Heads: hc[0], KVHeads: hc[1], HeadDim: hc[2]}
+				name := fmt.Sprintf("heads %d/%d hd %d pos %d n %d", hc[0], hc[1], hc[2], pos, n)
+				qd, kvd := cfg.QDim(), cfg.KVDim()
+				capacity := pos + n
+				s := &State{tr: &Transformer{Config: cfg}, Capacity: capacity, Pos: pos}
+				s.k = [][]float32{randSlice(r, capacity*kvd)}
+				s.v = [][]float32{randSlice(r, capacity*kvd)}
+				s.scores = make([]float32, cfg.Heads*capacity)
+				s.attnFn = s.attnHeads
+				q := randSlice(r, n*qd)
+				for i := range q {
+					q[i] *= 3 // peaked enough that a wrong mask or scale shows
+				}
+				want := refAttention(cfg, q, s.k[0], s.v[0], pos, n)
+				blocked := make([]float32, n*qd)
+				for i := range blocked {
+					blocked[i] = float32(math.NaN())
+				}
+				if got, want := s.useBlocks(n), n*(cfg.Heads/cfg.KVHeads) >= attnBlockMin; got != want {
+					t.Fatalf("%s: useBlocks = %v, want %v", name, got, want)
+				}
+				s.attentionBlocks(0, q, blocked, n)
+				perToken := make([]float32, n*qd)
+				s.att1 = attnCall{l: 0, q: q, out: perToken, n: n}
+				s.attnHeads(0, cfg.Heads)
+				s.att1 = attnCall{}
+				for i := range want {
+					// Outputs are convex combinations of values in [-1, 1]:
+					// f32 error stays near 1e-6 of that scale.
+					if d := math.Abs(float64(blocked[i]) - want[i]); !(d <= 2e-5) {
+						t.Fatalf("%s: blocked out[%d] = %v, want %v", name, i, blocked[i], want[i])
+					}
+					if d := math.Abs(float64(perToken[i]) - want[i]); !(d <= 2e-5) {
+						t.Fatalf("%s: per-token out[%d] = %v, want %v", name, i, perToken[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = 2*r.Float32() - 1
+	}
+	return v
+}
+
+// refAttention is causal attention in float64: token t (at position pos+t)
+// of head h attends to positions ≤ pos+t of KV head h/(Heads/KVHeads).
+func refAttention(c model.Config, q, k, v []float32, pos, n int) []float64 {
+	qd, kvd, hd := c.QDim(), c.KVDim(), c.HeadDim
+	group := c.Heads / c.KVHeads
+	out := make([]float64, n*qd)
+	for t := 0; t < n; t++ {
+		for h := 0; h < c.Heads; h++ {
+			g := h / group
+			np := pos + t + 1
+			sc := make([]float64, np)
+			mx := math.Inf(-1)
+			for p := range sc {
+				var d float64
+				for j := 0; j < hd; j++ {
+					d += float64(q[t*qd+h*hd+j]) * float64(k[p*kvd+g*hd+j])
+				}
+				sc[p] = d / math.Sqrt(float64(hd))
+				mx = math.Max(mx, sc[p])
+			}
+			var sum float64
+			for p := range sc {
+				sc[p] = math.Exp(sc[p] - mx)
+				sum += sc[p]
+			}
+			for p := range sc {
+				for j := 0; j < hd; j++ {
+					out[t*qd+h*hd+j] += sc[p] / sum * float64(v[p*kvd+g*hd+j])
+				}
+			}
+		}
+	}
+	return out
+}
