@@ -473,10 +473,22 @@ func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx
 // are walked in strips whose slice of the tile stays in L2 while every row
 // block passes over it.
 func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
+	spmmTRowsN(outs, v, rows, xt, 0, tile, 1)
+}
+
+// spmmTRowsN is spmmTRows for nt tiles at once, tile j's tokens at
+// xt[j*xtStride:] and its outputs at outs[j*rows*tile:]: each row block's
+// strip of weights, read from memory once, serves every tile from L1
+// (one tile per pass streamed every weight matrix once per 64 tokens,
+// mostly from L3, where other processes' traffic evicts it).
+func spmmTRowsN(outs []float32, v sview, rows int, xt []float32, xtStride, tile, nt int) {
 	if rows <= 0 {
 		return
 	}
-	_ = outs[rows*tile-1]
+	_ = outs[nt*rows*tile-1]
+	if nt > 1 {
+		_ = xt[(nt-1)*xtStride+v.cols*tile-1]
+	}
 	strip := sp24TStrip / tile // kept values per strip: 2·strip columns × tile tokens × 4 B
 	kc := v.ldv &^ 15
 	mr := 4 // rows per micro-kernel call (64-token tiles: 6, 4 or 2)
@@ -488,7 +500,9 @@ func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
 		rEnd = rows &^ 1
 	}
 	if kc == 0 || rEnd == 0 {
-		clear(outs[:rEnd*tile])
+		for j := 0; j < nt; j++ {
+			clear(outs[j*rows*tile : j*rows*tile+rEnd*tile])
+		}
 	}
 	for k0 := 0; k0 < kc && rEnd > 0; k0 += strip {
 		kw := min(strip, kc-k0)
@@ -496,7 +510,6 @@ func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
 		if k0 > 0 {
 			acc = 1
 		}
-		xp := &xt[2*k0*tile]
 		for r0, m := 0, 0; r0 < rEnd; r0 += m {
 			m = mr
 			if level == AVX512 && tile == 64 {
@@ -509,43 +522,54 @@ func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
 					m = 2
 				}
 			}
-			vo, io, op := r0*v.ldv+k0, r0*v.ldi+k0/4, &outs[r0*tile]
-			switch {
-			case level == AVX2 && v.dt == F32:
-				sp24T2x32F32_256(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case level == AVX2 && v.dt == F16:
-				sp24T2x32F16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case level == AVX2:
-				sp24T2x32BF16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F32 && tile == 32:
-				sp24T4x32F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F16 && tile == 32:
-				sp24T4x32F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case tile == 32:
-				sp24T4x32BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F32 && m == 6:
-				sp24T6x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F16 && m == 6:
-				sp24T6x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case m == 6:
-				sp24T6x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F32 && m == 4:
-				sp24T4x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F16 && m == 4:
-				sp24T4x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case m == 4:
-				sp24T4x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F32:
-				sp24T2x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			case v.dt == F16:
-				sp24T2x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-			default:
-				sp24T2x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+			vo, io := r0*v.ldv+k0, r0*v.ldi+k0/4
+			for j := 0; j < nt; j++ {
+				xp, op := &xt[j*xtStride+2*k0*tile], &outs[j*rows*tile+r0*tile]
+				switch {
+				case level == AVX2 && v.dt == F32:
+					sp24T2x32F32_256(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case level == AVX2 && v.dt == F16:
+					sp24T2x32F16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case level == AVX2:
+					sp24T2x32BF16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F32 && tile == 32:
+					sp24T4x32F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F16 && tile == 32:
+					sp24T4x32F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case tile == 32:
+					sp24T4x32BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F32 && m == 6:
+					sp24T6x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F16 && m == 6:
+					sp24T6x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case m == 6:
+					sp24T6x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F32 && m == 4:
+					sp24T4x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F16 && m == 4:
+					sp24T4x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case m == 4:
+					sp24T4x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F32:
+					sp24T2x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case v.dt == F16:
+					sp24T2x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				default:
+					sp24T2x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				}
 			}
 		}
 	}
 	// Kept values after the kernels' multiple of 16, and whole rows after
 	// the last row block.
+	for j := 0; j < nt; j++ {
+		spmmTTail(outs[j*rows*tile:], v, rows, rEnd, kc, xt[j*xtStride:], tile)
+	}
+}
+
+// spmmTTail adds, for one tile, the kept values after the kernels'
+// multiple of 16 of rows [0, rEnd) and computes whole rows [rEnd, rows).
+func spmmTTail(outs []float32, v sview, rows, rEnd, kc int, xt []float32, tile int) {
 	if rEnd < rows {
 		clear(outs[rEnd*tile : rows*tile])
 	}

@@ -52,6 +52,10 @@ func (a *Armor) preTiles(lo, hi int) {
 	}
 }
 
+// armorTileGroup is how many token tiles share one pass over the core's
+// weights in corePostT (see spmmTRowsN).
+var armorTileGroup = 2
+
 // corePostT computes output rows [lo, hi) (whole Post blocks) for all
 // tokens from the transposed tiles of Pre·x. Per tile, the core rows of the
 // whole range are computed first, strip by strip as in Sparse24.MatMul (a
@@ -61,22 +65,29 @@ func (a *Armor) preTiles(lo, hi int) {
 func (a *Armor) corePostT(lo, hi int) {
 	in, out, n, tile, B := a.In(), a.Out(), a.n, a.tile, a.Post.B
 	core := a.Core.view().sub(lo)
+	tiles := (n + tile - 1) / tile
+	group := min(armorTileGroup, tiles)
 	bp := f32Scratch.Get().(*[]float32)
-	buf := growF32(bp, (hi-lo+B)*tile)
-	u, v := buf[:(hi-lo)*tile], buf[(hi-lo)*tile:]
-	for t0 := 0; t0 < n; t0 += tile {
-		nt := min(tile, n-t0)
-		spmmTRows(u, core, hi-lo, a.t[t0*in:(t0+tile)*in], tile)
-		for i := lo; i < hi; {
-			r0, s, w := a.Post.block(i / B)
-			gemmTRows(v, w, s, s, u[(r0-lo)*tile:], tile, false)
-			untransposeTile(a.y[t0*out+r0:], out, v, s, nt, tile)
-			if a.Bias != nil {
-				for t := t0; t < t0+nt; t++ {
-					Axpy(1, a.Bias[r0:r0+s], a.y[t*out+r0:t*out+r0+s])
+	buf := growF32(bp, (group*(hi-lo)+B)*tile)
+	u, v := buf[:group*(hi-lo)*tile], buf[group*(hi-lo)*tile:]
+	for g0 := 0; g0 < tiles; g0 += group {
+		ng := min(group, tiles-g0)
+		spmmTRowsN(u, core, hi-lo, a.t[g0*tile*in:], tile*in, tile, ng)
+		for j := 0; j < ng; j++ {
+			t0 := (g0 + j) * tile
+			nt := min(tile, n-t0)
+			uj := u[j*(hi-lo)*tile:]
+			for i := lo; i < hi; {
+				r0, s, w := a.Post.block(i / B)
+				gemmTRows(v, w, s, s, uj[(r0-lo)*tile:], tile, false)
+				untransposeTile(a.y[t0*out+r0:], out, v, s, nt, tile)
+				if a.Bias != nil {
+					for t := t0; t < t0+nt; t++ {
+						Axpy(1, a.Bias[r0:r0+s], a.y[t*out+r0:t*out+r0+s])
+					}
 				}
+				i = r0 + s
 			}
-			i = r0 + s
 		}
 	}
 	f32Scratch.Put(bp)

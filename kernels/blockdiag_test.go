@@ -90,8 +90,8 @@ func TestArmor(t *testing.T) {
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range shapes {
 				for _, n := range []int{1, 2, 4, 7, 16, 50, 130} {
-					if (n == 130 && sh.in*sh.out > 50000) || (sh.in > 1000 && n != 16 && n != 50) {
-						continue // the large shape is there for the batched paths
+					if (n == 130 && sh.in*sh.out > 50000 && sh.in <= 1000) || (sh.in > 1000 && n != 16 && n != 50 && n != 130) {
+						continue // the large shape is there for the batched paths (130: tiles sharing strips)
 					}
 					core, err := Pack24(rand24(r, sh.out, sh.in), sh.out, sh.in, dt)
 					if err != nil {
