@@ -127,3 +127,31 @@ func TestMedianOfRounds(t *testing.T) {
 		t.Fatalf("all failed: %+v", m)
 	}
 }
+
+// TestPairRounds: the ratio to dense is the median of within-round ratios,
+// not the ratio of medians (which here would pair dense's slow round with
+// armor's fast one); a failed round is skipped; llama.cpp, measured
+// outside the rounds, keeps the ratio of medians.
+func TestPairRounds(t *testing.T) {
+	d := func(pre, dec float64) SpeedResult { return SpeedResult{Variant: "dense", DType: "f16", PrefillTPS: pre, DecodeTPS: dec} }
+	a := func(pre, dec float64) SpeedResult { return SpeedResult{Variant: "armor", DType: "f16", PrefillTPS: pre, DecodeTPS: dec} }
+	rounds := [][]SpeedResult{
+		{d(100, 20), d(100, 10), d(100, 14), {Variant: "dense", Error: "killed"}},
+		{a(130, 26), a(140, 13), a(120, 18.2), a(1000, 1000)},
+	}
+	rs := []SpeedResult{MedianOfRounds(rounds[0]), MedianOfRounds(rounds[1]), {Variant: "llama.cpp", DType: "f16", PrefillTPS: 50, DecodeTPS: 7}}
+	Compare(rs)
+	PairRounds(rs, rounds)
+	if got := rs[1].PrefillSpeedupVsDense; math.Abs(got-1.3) > 1e-9 {
+		t.Errorf("prefill ratio %v, want 1.3 (median of 1.3, 1.4, 1.2)", got)
+	}
+	if got := rs[1].DecodeSpeedupVsDense; math.Abs(got-1.3) > 1e-9 {
+		t.Errorf("decode ratio %v, want 1.3 (each round 1.3)", got)
+	}
+	if got := rs[2].DecodeSpeedupVsDense; math.Abs(got-7/rs[0].DecodeTPS) > 1e-9 {
+		t.Errorf("llama.cpp ratio %v, want %v", got, 7/rs[0].DecodeTPS)
+	}
+	if got := rs[0].DecodeSpeedupVsDense; got != 1 {
+		t.Errorf("dense ratio %v", got)
+	}
+}

@@ -210,6 +210,47 @@ func Compare(rs []SpeedResult) {
 	}
 }
 
+// PairRounds replaces the prefill and decode ratios to dense that Compare
+// computed from each variant's median with the median over rounds of the
+// ratio within each round: rounds[i][r] is results[i]'s measurement in
+// round r. Memory bandwidth on a shared machine drifts by tens of percent
+// over minutes, and a variant's median may come from a fast round while
+// dense's came from a slow one; a ratio within a round sees the same
+// conditions on both sides. Results without rounds (llama.cpp) keep
+// Compare's ratio.
+func PairRounds(results []SpeedResult, rounds [][]SpeedResult) {
+	dense := -1
+	for i, r := range results {
+		if r.Variant == "dense" && r.Error == "" && i < len(rounds) {
+			if dense < 0 || (results[dense].DType == "f32" && r.DType != "f32") {
+				dense = i
+			}
+		}
+	}
+	if dense < 0 {
+		return
+	}
+	for i := range results {
+		if i >= len(rounds) || results[i].Error != "" {
+			continue
+		}
+		var pre, dec []float64
+		for k := range rounds[i] {
+			if k >= len(rounds[dense]) {
+				break
+			}
+			a, d := rounds[i][k], rounds[dense][k]
+			if a.Error != "" || d.Error != "" || d.PrefillTPS <= 0 || d.DecodeTPS <= 0 {
+				continue
+			}
+			pre, dec = append(pre, a.PrefillTPS/d.PrefillTPS), append(dec, a.DecodeTPS/d.DecodeTPS)
+		}
+		if len(pre) > 0 {
+			results[i].PrefillSpeedupVsDense, results[i].DecodeSpeedupVsDense = median(pre), median(dec)
+		}
+	}
+}
+
 // FormatSpeedTable prints results as an aligned text table.
 func FormatSpeedTable(rs []SpeedResult) string {
 	var b strings.Builder

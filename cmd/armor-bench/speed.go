@@ -48,7 +48,7 @@ func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
 	fs.IntVar(&f.prompt, "prompt-tokens", 512, "prefill: prompt length in tokens")
 	fs.IntVar(&f.gen, "gen-tokens", 128, "decode: tokens generated one at a time")
 	fs.IntVar(&f.threads, "threads", runtime.NumCPU(), "threads")
-	fs.IntVar(&f.repeat, "repeat", 1, "rounds: each round times every variant once, in turn; each variant's median over rounds is reported")
+	fs.IntVar(&f.repeat, "repeat", 1, "rounds: each round times every variant once, in turn; each variant's median over rounds, and the median over rounds of its ratio to dense in the same round, are reported")
 	fs.StringVar(&f.llamacpp, "llamacpp", os.Getenv("ARMOR_LLAMACPP"), "llama-bench binary (or its folder): also time llama.cpp on the GGUF of the same model (env ARMOR_LLAMACPP)")
 	fs.StringVar(&f.plot, "plot", "", "write a bar chart of tokens/s and memory to this .svg file")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON array, one object per variant")
@@ -159,11 +159,18 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 	gbps := bench.ReadBandwidth(1 << 30)
 	say("  %.1f GB/s", gbps)
 	// Machines drift over minutes: run the variants in alternation, one
-	// measurement each per round, and report each one's median over rounds,
-	// so drift hits them alike.
+	// measurement each per round (in reverse order every other round, so a
+	// steady drift within rounds does not always favour the same one), and
+	// report each one's median over rounds and the median of its per-round
+	// ratios to dense.
 	rounds := make([][]bench.SpeedResult, len(jobs))
 	for r := 0; r < f.repeat; r++ {
-		for i, j := range jobs {
+		for k := range jobs {
+			i := k
+			if r%2 == 1 {
+				i = len(jobs) - 1 - k
+			}
+			j := jobs[i]
 			say("round %d/%d: timing %s: %d-token prefill, %d-token decode, %d thread(s)", r+1, f.repeat, j.path, f.prompt, f.gen, f.threads)
 			res := runChild(j.path, f)
 			if res.Error != "" {
@@ -198,6 +205,7 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 		}
 	}
 	bench.Compare(results)
+	bench.PairRounds(results, rounds)
 	if f.plot != "" {
 		if err := bench.WriteSpeedPlot(f.plot, results); err != nil {
 			say("--plot: %v", err)
