@@ -70,6 +70,20 @@ func MeasureSpeed(tr *armrt.Transformer, o SpeedOptions) (prefill, decode float6
 	for i := range prompt {
 		prompt[i] = rng.IntN(tr.Config.Vocab)
 	}
+	// One untimed prefill and a few decode steps first, as llama-bench's
+	// warm-up run does: the first pass in a process also pays for mapping
+	// the weights' pages and growing scratch buffers, which is not the
+	// throughput being measured.
+	if len(prompt) > 0 {
+		if _, err := st.Forward(prompt, false); err != nil {
+			return 0, 0, 0, err
+		}
+		for i := 0; i < min(4, o.GenTokens); i++ {
+			if _, err := st.Forward([]int{prompt[i%len(prompt)]}, false); err != nil {
+				return 0, 0, 0, err
+			}
+		}
+	}
 	var pre, dec []float64
 	for r := 0; r < max(1, o.Repeat); r++ {
 		st.Reset()

@@ -70,7 +70,11 @@ const speedHelp = `armor-bench speed: prefill and decode tokens/s, weight bytes 
 each model variant, side by side, with ratios to the dense variant measured in
 the same run and the memory-bandwidth roofline of decode (bytes read per token
 ÷ measured read bandwidth). Each variant runs in its own process, so peak RSS
-is its own and only one variant is in memory at a time.
+is its own and only one variant is in memory at a time; each process does one
+untimed prefill and a few decode steps first (as llama-bench's warm-up run).
+With --repeat R the variants are timed in R rounds (alternating order); the
+table gives each variant's median and the median of its per-round ratios to
+dense.
 
   armor-bench speed --synthetic llama-3.2-1b      dense f16 vs 2:4 vs ARMOR (b=128)
   armor-bench speed -m a.armor -m b.gguf           any models
