@@ -116,3 +116,43 @@ func TestPPLCommand(t *testing.T) {
 		t.Fatalf("huge ctx: %d %s", code, errs)
 	}
 }
+
+// TestSpeedLlamaInRounds: with --llamacpp and a GGUF, llama-bench (here a
+// stand-in script) runs once per round, one repetition each, and its row
+// gets a ratio to dense like the others.
+func TestSpeedLlamaInRounds(t *testing.T) {
+	c := model.Config{Arch: "llama", Dim: 64, Hidden: 128, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, Vocab: 300, Context: 128,
+		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: true}
+	dir := t.TempDir()
+	gguf := filepath.Join(dir, "m.gguf")
+	if err := synth.WriteGGUF(gguf, c, tensor.F16, 1); err != nil {
+		t.Fatal(err)
+	}
+	calls := filepath.Join(dir, "calls")
+	script := "#!/bin/sh\necho \"$@\" >> " + calls + "\n" +
+		`echo '[{"n_prompt":16,"n_gen":0,"avg_ts":100.0},{"n_prompt":0,"n_gen":4,"avg_ts":10.0}]'` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "llama-bench"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runBench("speed", "--prompt-tokens", "16", "--gen-tokens", "4", "--repeat", "3", "--json",
+		"--llamacpp", dir, "-m", gguf)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rs []bench.SpeedResult
+	if err := json.Unmarshal([]byte(out), &rs); err != nil || len(rs) != 2 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	l := rs[1]
+	if l.Variant != "llama.cpp" || l.PrefillTPS != 100 || l.DecodeTPS != 10 || l.DecodeSpeedupVsDense <= 0 || l.PrefillSpeedupVsDense <= 0 {
+		t.Errorf("llama.cpp row: %+v", l)
+	}
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "-r 1") {
+		t.Errorf("llama-bench calls: %q", lines)
+	}
+}

@@ -110,7 +110,10 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 		return fmt.Errorf("speed: --dtype: %w", err)
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "armor-bench: "+format+"\n", a...) }
-	type job struct{ path, variant, shape string }
+	type job struct {
+		path, variant, shape string
+		llama                bool // llama-bench on path instead of our runtime
+	}
 	var jobs []job
 	var ggufForLlama string
 	if f.synthetic != "" {
@@ -138,7 +141,7 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 				}
 				say("  done in %s", time.Since(t0).Round(time.Second))
 			}
-			jobs = append(jobs, job{path, string(v), f.synthetic})
+			jobs = append(jobs, job{path, string(v), f.synthetic, false})
 		}
 		if f.llamacpp != "" {
 			ggufForLlama = filepath.Join(f.cache, fmt.Sprintf("%s-dense-%s.gguf", f.synthetic, dt))
@@ -149,13 +152,22 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 				}
 			}
 			// Our runtime on the very file llama.cpp runs, for a like-for-like row.
-			jobs = append(jobs, job{ggufForLlama, "dense", f.synthetic})
+			jobs = append(jobs, job{ggufForLlama, "dense", f.synthetic, false})
 		}
 	}
 	for _, m := range f.models {
-		jobs = append(jobs, job{m, "", ""})
+		jobs = append(jobs, job{m, "", "", false})
 		if strings.HasSuffix(m, ".gguf") && ggufForLlama == "" {
 			ggufForLlama = m
+		}
+	}
+	if f.llamacpp != "" {
+		if ggufForLlama == "" {
+			say("--llamacpp: no GGUF among the models; llama.cpp not run")
+		} else {
+			// llama-bench runs in the rounds too (one repetition each, after
+			// its own warm-up), so its ratio to dense is paired like ours.
+			jobs = append(jobs, job{ggufForLlama, "llama.cpp", f.synthetic, true})
 		}
 	}
 	say("measuring the read bandwidth with %d threads", f.threads)
@@ -175,11 +187,20 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 				i = len(jobs) - 1 - k
 			}
 			j := jobs[i]
-			say("round %d/%d: timing %s: %d-token prefill, %d-token decode, %d thread(s)", r+1, f.repeat, j.path, f.prompt, f.gen, f.threads)
-			res := runChild(j.path, f)
-			if res.Error != "" {
-				say("  error: %s", res.Error)
+			var res bench.SpeedResult
+			if j.llama {
+				say("round %d/%d: timing llama.cpp (llama-bench) on %s", r+1, f.repeat, j.path)
+				res = bench.RunLlamaBench(f.llamacpp, j.path, f.prompt, f.gen, f.threads, 1)
 			} else {
+				say("round %d/%d: timing %s: %d-token prefill, %d-token decode, %d thread(s)", r+1, f.repeat, j.path, f.prompt, f.gen, f.threads)
+				res = runChild(j.path, f)
+			}
+			switch {
+			case res.Error != "":
+				say("  error: %s", res.Error)
+			case j.llama:
+				say("  prefill %.1f tok/s, decode %.2f tok/s", res.PrefillTPS, res.DecodeTPS)
+			default:
 				say("  prefill %.1f tok/s, decode %.2f tok/s, peak RSS %s", res.PrefillTPS, res.DecodeTPS, armrt.FormatBytes(res.PeakRSSBytes))
 			}
 			rounds[i] = append(rounds[i], res)
@@ -194,19 +215,6 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 		r.Shape = j.shape
 		r.ReadGBps = gbps
 		results = append(results, r)
-	}
-	if f.llamacpp != "" {
-		if ggufForLlama == "" {
-			say("--llamacpp: no GGUF among the models; llama.cpp not run")
-		} else {
-			say("timing llama.cpp (llama-bench) on %s", ggufForLlama)
-			r := bench.RunLlamaBench(f.llamacpp, ggufForLlama, f.prompt, f.gen, f.threads, f.repeat)
-			r.ReadGBps, r.Shape = gbps, f.synthetic
-			if r.Error != "" {
-				say("  llama.cpp: %s", r.Error)
-			}
-			results = append(results, r)
-		}
 	}
 	bench.Compare(results)
 	bench.PairRounds(results, rounds)
