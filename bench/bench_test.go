@@ -133,8 +133,12 @@ func TestMedianOfRounds(t *testing.T) {
 // armor's fast one); a failed round is skipped; llama.cpp, measured
 // outside the rounds, keeps the ratio of medians.
 func TestPairRounds(t *testing.T) {
-	d := func(pre, dec float64) SpeedResult { return SpeedResult{Variant: "dense", DType: "f16", PrefillTPS: pre, DecodeTPS: dec} }
-	a := func(pre, dec float64) SpeedResult { return SpeedResult{Variant: "armor", DType: "f16", PrefillTPS: pre, DecodeTPS: dec} }
+	d := func(pre, dec float64) SpeedResult {
+		return SpeedResult{Variant: "dense", DType: "f16", PrefillTPS: pre, DecodeTPS: dec}
+	}
+	a := func(pre, dec float64) SpeedResult {
+		return SpeedResult{Variant: "armor", DType: "f16", PrefillTPS: pre, DecodeTPS: dec}
+	}
 	rounds := [][]SpeedResult{
 		{d(100, 20), d(100, 10), d(100, 14), {Variant: "dense", Error: "killed"}},
 		{a(130, 26), a(140, 13), a(120, 18.2), a(1000, 1000)},
