@@ -28,7 +28,7 @@ for what in $only; do
 		for dt in f16 f32; do
 			"$bin/armor-bench" speed --synthetic stories110m --dtype "$dt" "${llama[@]}" --repeat 3 --json >"$out/stories110m-$dt.json" 2>"$out/stories110m-$dt.txt"
 		done ;;
-	7b) "$bin/armor-bench" speed --synthetic llama-2-7b --json >"$out/llama-2-7b.json" 2>"$out/llama-2-7b.txt" ;;
+	7b) "$bin/armor-bench" speed --synthetic llama-2-7b --repeat "${REPEAT:-2}" --json >"$out/llama-2-7b.json" 2>"$out/llama-2-7b.txt" ;;
 	*) echo "unknown part $what (1b, kernels, stories, 7b)" >&2; exit 2 ;;
 	esac
 	echo "$what done: $out" >&2
