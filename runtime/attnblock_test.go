@@ -68,37 +68,24 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return v
 }
 
-// refAttention is causal attention in float64: token t (at position pos+t)
-// of head h attends to positions ≤ pos+t of KV head h/(Heads/KVHeads).
+// refAttention is causal attention in float64 for n tokens at positions
+// pos.. against a flat cache (rows of KVDim), through refAttend.
 func refAttention(c model.Config, q, k, v []float32, pos, n int) []float64 {
-	qd, kvd, hd := c.QDim(), c.KVDim(), c.HeadDim
-	group := c.Heads / c.KVHeads
-	out := make([]float64, n*qd)
-	for t := 0; t < n; t++ {
-		for h := 0; h < c.Heads; h++ {
-			g := h / group
-			np := pos + t + 1
-			sc := make([]float64, np)
-			mx := math.Inf(-1)
-			for p := range sc {
-				var d float64
-				for j := 0; j < hd; j++ {
-					d += float64(q[t*qd+h*hd+j]) * float64(k[p*kvd+g*hd+j])
-				}
-				sc[p] = d / math.Sqrt(float64(hd))
-				mx = math.Max(mx, sc[p])
-			}
-			var sum float64
-			for p := range sc {
-				sc[p] = math.Exp(sc[p] - mx)
-				sum += sc[p]
-			}
-			for p := range sc {
-				for j := 0; j < hd; j++ {
-					out[t*qd+h*hd+j] += sc[p] / sum * float64(v[p*kvd+g*hd+j])
-				}
+	qd, kvd := c.QDim(), c.KVDim()
+	rows := func(m []float32, w, count int) [][]float64 {
+		out := make([][]float64, count)
+		for p := range out {
+			out[p] = make([]float64, w)
+			for j := range out[p] {
+				out[p][j] = float64(m[p*w+j])
 			}
 		}
+		return out
+	}
+	ks, vs, qs := rows(k, kvd, pos+n), rows(v, kvd, pos+n), rows(q, qd, n)
+	var out []float64
+	for t := 0; t < n; t++ {
+		out = append(out, refAttend(c, qs[t], ks[:pos+t+1], vs[:pos+t+1])...)
 	}
 	return out
 }

@@ -146,29 +146,7 @@ func (r *refModel) forward(tokens []int) [][]float64 {
 			}
 		}
 		for t := range xs {
-			att := make([]float64, c.QDim())
-			for hh := 0; hh < c.Heads; hh++ {
-				kvh := hh / (c.Heads / c.KVHeads)
-				sc := make([]float64, t+1)
-				mx := math.Inf(-1)
-				for s := 0; s <= t; s++ {
-					for i := 0; i < hd; i++ {
-						sc[s] += qs[t][hh*hd+i] * ks[s][kvh*hd+i]
-					}
-					sc[s] /= math.Sqrt(float64(hd))
-					mx = math.Max(mx, sc[s])
-				}
-				var sum float64
-				for s := range sc {
-					sc[s] = math.Exp(sc[s] - mx)
-					sum += sc[s]
-				}
-				for s := range sc {
-					for i := 0; i < hd; i++ {
-						att[hh*hd+i] += sc[s] / sum * vs[s][kvh*hd+i]
-					}
-				}
-			}
+			att := refAttend(c, qs[t], ks[:t+1], vs[:t+1])
 			o := r.linear(p+"self_attn.o_proj", att, c.Dim)
 			for i := range o {
 				xs[t][i] += o[i]
@@ -273,4 +251,35 @@ func TestSyntheticHFMatchesReference(t *testing.T) {
 			})
 		}
 	}
+}
+
+// refAttend is one token's causal attention in float64: q holds its query
+// heads (QDim), ks and vs the keys and values of the positions it sees
+// (KVDim each); head h uses KV head h/(Heads/KVHeads).
+func refAttend(c model.Config, q []float64, ks, vs [][]float64) []float64 {
+	hd := c.HeadDim
+	att := make([]float64, c.QDim())
+	for h := 0; h < c.Heads; h++ {
+		g := h / (c.Heads / c.KVHeads)
+		sc := make([]float64, len(ks))
+		mx := math.Inf(-1)
+		for p := range ks {
+			for i := 0; i < hd; i++ {
+				sc[p] += q[h*hd+i] * ks[p][g*hd+i]
+			}
+			sc[p] /= math.Sqrt(float64(hd))
+			mx = math.Max(mx, sc[p])
+		}
+		var sum float64
+		for p := range sc {
+			sc[p] = math.Exp(sc[p] - mx)
+			sum += sc[p]
+		}
+		for p := range sc {
+			for i := 0; i < hd; i++ {
+				att[h*hd+i] += sc[p] / sum * vs[p][g*hd+i]
+			}
+		}
+	}
+	return att
 }
