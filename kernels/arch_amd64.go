@@ -523,48 +523,44 @@ func spmmTRowsN(outs []float32, v sview, rows int, xt []float32, xtStride, tile,
 				}
 			}
 			vo, io := r0*v.ldv+k0, r0*v.ldi+k0/4
+			f32, f16, bf16 := sp24TKernels(tile, m)
 			for j := 0; j < nt; j++ {
 				xp, op := &xt[j*xtStride+2*k0*tile], &outs[j*rows*tile+r0*tile]
-				switch {
-				case level == AVX2 && v.dt == F32:
-					sp24T2x32F32_256(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case level == AVX2 && v.dt == F16:
-					sp24T2x32F16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case level == AVX2:
-					sp24T2x32BF16_256(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F32 && tile == 32:
-					sp24T4x32F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F16 && tile == 32:
-					sp24T4x32F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case tile == 32:
-					sp24T4x32BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F32 && m == 6:
-					sp24T6x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F16 && m == 6:
-					sp24T6x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case m == 6:
-					sp24T6x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F32 && m == 4:
-					sp24T4x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F16 && m == 4:
-					sp24T4x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case m == 4:
-					sp24T4x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F32:
-					sp24T2x64F32_512(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
-				case v.dt == F16:
-					sp24T2x64F16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				switch v.dt {
+				case F32:
+					f32(&v.f32[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+				case F16:
+					f16(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
 				default:
-					sp24T2x64BF16_512(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
+					bf16(&v.u16[vo], v.ldv, &v.idx[io], v.ldi, xp, op, kw, acc)
 				}
 			}
 		}
 	}
-	// Kept values after the kernels' multiple of 16, and whole rows after
-	// the last row block.
 	for j := 0; j < nt; j++ {
 		spmmTTail(outs[j*rows*tile:], v, rows, rEnd, kc, xt[j*xtStride:], tile)
 	}
+}
+
+type (
+	sp24TF32Func func(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+	sp24TU16Func func(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+)
+
+// sp24TKernels returns the f32, f16 and bf16 tokens-in-lanes 2:4 kernels
+// of the level for a tile of tile tokens and m rows per call.
+func sp24TKernels(tile, m int) (sp24TF32Func, sp24TU16Func, sp24TU16Func) {
+	switch {
+	case level == AVX2:
+		return sp24T2x32F32_256, sp24T2x32F16_256, sp24T2x32BF16_256
+	case tile == 32:
+		return sp24T4x32F32_512, sp24T4x32F16_512, sp24T4x32BF16_512
+	case m == 6:
+		return sp24T6x64F32_512, sp24T6x64F16_512, sp24T6x64BF16_512
+	case m == 4:
+		return sp24T4x64F32_512, sp24T4x64F16_512, sp24T4x64BF16_512
+	}
+	return sp24T2x64F32_512, sp24T2x64F16_512, sp24T2x64BF16_512
 }
 
 // spmmTTail adds, for one tile, the kept values after the kernels'
