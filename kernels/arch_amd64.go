@@ -575,18 +575,8 @@ func spmmTTail(outs []float32, v sview, rows, rEnd, kc int, xt []float32, tile i
 			k0 = 0
 		}
 		o := outs[r*tile : (r+1)*tile]
-		idx := v.idx[r*v.ldi:]
-		for k := k0; k < v.ldv; k++ {
-			c := 4*(k/2) + int(idx[k/4]>>(2*(k%4)))&3
-			var w float32
-			switch v.dt {
-			case F32:
-				w = v.f32[r*v.ldv+k]
-			case F16:
-				w = F16ToF32(v.u16[r*v.ldv+k])
-			default:
-				w = BF16ToF32(v.u16[r*v.ldv+k])
-			}
+		for k := k0; k < v.cols/2; k++ {
+			c, w := v.kept(r, k)
 			Axpy(w, xt[c*tile:(c+1)*tile], o)
 		}
 	}

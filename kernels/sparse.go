@@ -199,21 +199,26 @@ func (v sview) sub(r0 int) sview {
 	return v
 }
 
-// dotTail returns Σ over kept values k0 ≤ k < ldv of row r with x.
+// kept returns the column (within the view) and the value of kept value k
+// of row r.
+func (v sview) kept(r, k int) (col int, w float32) {
+	col = 4*(k/2) + int(v.idx[r*v.ldi+k/4]>>(2*(k%4)))&3
+	switch v.dt {
+	case F32:
+		w = v.f32[r*v.ldv+k]
+	case F16:
+		w = F16ToF32(v.u16[r*v.ldv+k])
+	default:
+		w = BF16ToF32(v.u16[r*v.ldv+k])
+	}
+	return col, w
+}
+
+// dotTail returns Σ over kept values k0 ≤ k < cols/2 of row r with x.
 func (v sview) dotTail(r, k0 int, x []float32) float32 {
 	var s float32
-	idx := v.idx[r*v.ldi:]
 	for k := k0; k < v.cols/2; k++ {
-		j := 4*(k/2) + int(idx[k/4]>>(2*(k%4)))&3
-		var w float32
-		switch v.dt {
-		case F32:
-			w = v.f32[r*v.ldv+k]
-		case F16:
-			w = F16ToF32(v.u16[r*v.ldv+k])
-		default:
-			w = BF16ToF32(v.u16[r*v.ldv+k])
-		}
+		j, w := v.kept(r, k)
 		s += w * x[j]
 	}
 	return s
