@@ -26,14 +26,7 @@ func NewDense(w, bias *tensor.Tensor) (*Dense, error) {
 	case tensor.F16, tensor.BF16:
 		kd, _ := w.DType.Kernel()
 		d.W.DType = kd
-		if v, ok := w.U16View(); ok {
-			d.W.U16 = v
-		} else {
-			d.W.U16 = make([]uint16, w.Elements())
-			for i := range d.W.U16 {
-				d.W.U16[i] = uint16(w.Data[2*i]) | uint16(w.Data[2*i+1])<<8
-			}
-		}
+		d.W.U16 = u16(w)
 	default:
 		d.W.DType = kernels.F32
 		d.W.F32 = w.ToF32()
