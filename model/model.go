@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/armor-llm/armor/model/tensor"
@@ -167,15 +168,7 @@ func sameShape(a, b []int) bool {
 	for len(a) > 1 && a[0] == 1 {
 		a = a[1:]
 	}
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(a, b)
 }
 
 // WeightBytes sums the stored bytes of all tensors.

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/armor-llm/armor/internal/testdata"
@@ -23,7 +24,7 @@ func TestStoriesGreedyMatchesLlamaCpp(t *testing.T) {
 	}
 	defer ld.Close()
 	prompt := ld.Tok.Encode(g.Prompt, true)
-	if !equalInts(prompt, g.PromptIDs) {
+	if !slices.Equal(prompt, g.PromptIDs) {
 		t.Fatalf("prompt ids %v, llama.cpp %v", prompt, g.PromptIDs)
 	}
 	st, _ := ld.Tr.NewState(512)
@@ -49,20 +50,8 @@ func TestStoriesGreedyMatchesLlamaCpp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !equalInts(res.Tokens, g.GeneratedIDs) || res.Text != g.Text {
+		if !slices.Equal(res.Tokens, g.GeneratedIDs) || res.Text != g.Text {
 			t.Fatalf("greedy continuation\n got %v %q\nwant %v %q", res.Tokens, res.Text, g.GeneratedIDs, g.Text)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

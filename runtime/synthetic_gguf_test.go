@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/armor-llm/armor/internal/testdata"
@@ -37,7 +38,7 @@ func TestSyntheticGGUFGreedyMatchesLlamaCpp(t *testing.T) {
 			t.Fatal(err)
 		}
 		prompt := ld.Tok.Encode(g.Prompt, true)
-		if !equalInts(prompt, g.PromptIDs) {
+		if !slices.Equal(prompt, g.PromptIDs) {
 			t.Fatalf("%s: prompt ids %v, llama.cpp %v", name, prompt, g.PromptIDs)
 		}
 		// Teacher-forced: feed llama.cpp's tokens and check our argmax at every

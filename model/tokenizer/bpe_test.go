@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -36,10 +37,10 @@ func TestBPEGoldenVectors(t *testing.T) {
 			vs := readVectors(t, c.vectors)
 			for i, v := range vs {
 				got := tok.Tokenize(v.text, false, false)
-				if !sameIDs(got, v.ids) {
+				if !slices.Equal(got, v.ids) {
 					t.Errorf("input %d %q:\n got %v\nwant %v", i, v.text, got, v.ids)
 				}
-				if got := tok.Encode(v.text, false); !sameIDs(got, v.ids) {
+				if got := tok.Encode(v.text, false); !slices.Equal(got, v.ids) {
 					t.Errorf("Encode (parse special) differs on %q", v.text)
 				}
 				if dec := tok.Decode(v.ids); dec != v.text {
@@ -81,7 +82,7 @@ func TestBPEFromGGUFStyleConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, v := range readVectors(t, c.vectors) {
-				if got := tok.Tokenize(v.text, false, false); !sameIDs(got, v.ids) {
+				if got := tok.Tokenize(v.text, false, false); !slices.Equal(got, v.ids) {
 					t.Errorf("input %d %q:\n got %v\nwant %v", i, v.text, got, v.ids)
 				}
 			}

@@ -152,7 +152,7 @@ func spmFromGGUF(t *testing.T, rel string) (*SentencePiece, map[string]any) {
 func TestSPMFromGGUF(t *testing.T) {
 	tok, _ := spmFromGGUF(t, "tokenizers/ggml-vocab-llama-spm.gguf")
 	for i, v := range readVectors(t, "ggml-vocab-llama-spm.gguf") {
-		if got := tok.Tokenize(v.text, false, false); !sameIDs(got, v.ids) {
+		if got := tok.Tokenize(v.text, false, false); !slices.Equal(got, v.ids) {
 			t.Errorf("input %d %q:\n got %v\nwant %v", i, v.text, got, v.ids)
 		}
 	}

@@ -69,15 +69,3 @@ func readVectors(t *testing.T, name string) []vector {
 	}
 	return vs
 }
-
-func sameIDs(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

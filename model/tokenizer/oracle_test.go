@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 
 	"golang.org/x/text/unicode/norm"
@@ -41,7 +42,7 @@ func TestHFOracle(t *testing.T) {
 					t.Fatal(err)
 				}
 				got := tok.Encode(text, false)
-				if !sameIDs(got, want) {
+				if !slices.Equal(got, want) {
 					if bad++; bad <= 5 {
 						t.Errorf("%q:\n got %v\nwant %v", text, got, want)
 					}

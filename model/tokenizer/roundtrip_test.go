@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -166,7 +167,7 @@ func TestBPEMatchesReference(t *testing.T) {
 				if w == "" {
 					want = nil
 				}
-				if !sameIDs(got, want) {
+				if !slices.Equal(got, want) {
 					t.Fatalf("word %q: got %v, reference %v", w, got, want)
 				}
 			}
@@ -224,7 +225,7 @@ func TestSPMMatchesReference(t *testing.T) {
 		if x == "" {
 			want = nil
 		}
-		if !sameIDs(got, want) {
+		if !slices.Equal(got, want) {
 			t.Fatalf("%q: got %v, reference %v", x, got, want)
 		}
 	}

@@ -13,7 +13,7 @@ func TestQwenSpecials(t *testing.T) {
 	// <|im_start|>=151644 user=872 \n=198 Hello=9707 <|im_end|>=151645
 	got := tok.Encode("<|im_start|>user\nHello<|im_end|>\n", false)
 	want := []int{151644, 872, 198, 9707, 151645, 198}
-	if !sameIDs(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("Encode chat text = %v, want %v", got, want)
 	}
 	// Control tokens are plain text without parseSpecial...
@@ -73,7 +73,7 @@ func TestLlama2Specials(t *testing.T) {
 	hi := tok.Tokenize("hi", false, false)
 	got := tok.Encode("<s>hi</s>", true)
 	want := append(append([]int{1, 1}, hi...), 2)
-	if !sameIDs(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("Encode = %v, want %v", got, want)
 	}
 	if d := tok.Decode(got); d != "<s><s>hi</s>" {
@@ -239,7 +239,7 @@ func TestNewBPESmall(t *testing.T) {
 	// ignore-merges pre-tokenizers use it directly.
 	got := tok.Encode("abcd ab<|eot|>", false)
 	want := []int{257, 'd', 258, 259}
-	if !sameIDs(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("Encode = %v, want %v", got, want)
 	}
 	cfg.IgnoreMerges = true
@@ -247,7 +247,7 @@ func TestNewBPESmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tok2.Encode("abcd", false); !sameIDs(got, []int{260}) {
+	if got := tok2.Encode("abcd", false); !slices.Equal(got, []int{260}) {
 		t.Fatalf("ignore-merges Encode = %v", got)
 	}
 	if d := tok.Decode(got); d != "abcd ab<|eot|>" {

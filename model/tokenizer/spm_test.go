@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -25,11 +26,11 @@ func TestSPMGoldenVectors(t *testing.T) {
 		bad := 0
 		for i, v := range vs {
 			got := tok.Tokenize(v.text, false, false)
-			if !sameIDs(got, v.ids) {
+			if !slices.Equal(got, v.ids) {
 				bad++
 				t.Errorf("%s: input %d %q:\n got %v\nwant %v", name, i, v.text, got, v.ids)
 			}
-			if got := tok.Encode(v.text, false); !sameIDs(got, v.ids) {
+			if got := tok.Encode(v.text, false); !slices.Equal(got, v.ids) {
 				t.Errorf("%s: Encode (parse special) differs on %q", name, v.text)
 			}
 			if dec := tok.Decode(v.ids); dec != v.text {
