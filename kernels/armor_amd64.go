@@ -54,7 +54,7 @@ func (a *Armor) preTiles(lo, hi int) {
 
 // armorTileGroup is how many token tiles share one pass over the core's
 // weights in corePostT (see spmmTRowsN).
-var armorTileGroup = 2
+const armorTileGroup = 2
 
 // corePostT computes output rows [lo, hi) (whole Post blocks) for all
 // tokens from the transposed tiles of Pre·x. Per tile, the core rows of the
