@@ -657,8 +657,9 @@ def sp24t_weight(dt, src, k, r, R, nacc, n):
     needs no store to a stack tile and reload. VSHUFPS then picks value k%4
     within the lanes. A VBROADCASTSS from memory per value instead costs a
     load slot as a 512-bit load does, and with the x operands of the FMAs
-    the loads were the limit: an L1-resident loop of the 6-row kernel ran at
-    0.155 vs 0.132 ns per FMA (2 FMAs per cycle: 0.122)."""
+    the loads were the limit: a throwaway L1-resident copy of the 6-row
+    kernel's inner loop ran at 0.155 vs 0.132 ns per FMA (2 FMAs per cycle:
+    0.122)."""
     zq = nacc + r
     zw = nacc + R + (n - 1) % (32 - nacc - R)
     if k % 4 == 0:
