@@ -7,6 +7,7 @@
 # variant and the table is in the matching .txt file.
 #   bench/llamacpp/build.sh   # once, for the llama.cpp columns
 #   bench/speed.sh            # ONLY="1b kernels" bench/speed.sh for a subset
+#   REPEAT=4 bench/speed.sh   # rounds for the 1B and 7B runs (default 2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${OUT:-$root/bench/out}
