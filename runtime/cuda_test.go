@@ -4,13 +4,12 @@ import (
 	"math"
 	"math/rand"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/kernels/cuda"
+	"github.com/armor-llm/armor/kernels/cuda/cudatest"
 	"github.com/armor-llm/armor/model"
 )
 
@@ -78,18 +77,7 @@ func TestCUDABuilderFake(t *testing.T) {
 	if _, err := (cuda.Search{}).Find(cuda.LibDriver); err == nil {
 		t.Skip("a real CUDA driver is installed")
 	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found")
-	}
-	dir := t.TempDir()
-	so := filepath.Join(dir, "libfake.so")
-	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-o", so, "../kernels/cuda/testdata/fakecuda.c", "-lm").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	for _, n := range []string{"libcuda.so.1", "libcublas.so.12", "libcublasLt.so.12", "libcusparseLt.so.0"} {
-		os.Symlink(so, filepath.Join(dir, n))
-	}
+	dir := cudatest.FakeLibs(t)
 	dev, err := cuda.OpenSearch(cuda.Search{Root: t.TempDir(), Getenv: func(k string) string {
 		if k == "ARMOR_CUDA_LIBS" {
 			return dir

@@ -1,13 +1,11 @@
 package cuda
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/kernels/cuda/cudatest"
 )
 
 // fakeDevice builds testdata/fakecuda.c (a CPU stand-in for libcuda,
@@ -23,20 +21,7 @@ func fakeDevice(t *testing.T) *Device {
 	if _, err := (Search{}).Find(LibDriver); err == nil {
 		t.Skip("a real CUDA driver is installed: the GPU tests cover this")
 	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found: cannot build the stand-in libraries")
-	}
-	dir := t.TempDir()
-	so := filepath.Join(dir, "libfake.so")
-	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-o", so, "testdata/fakecuda.c", "-lm").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	for _, n := range []string{"libcuda.so.1", "libcublas.so.12", "libcublasLt.so.12", "libcusparseLt.so.0"} {
-		if err := os.Symlink(so, filepath.Join(dir, n)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := cudatest.FakeLibs(t)
 	d, err := OpenSearch(Search{Root: t.TempDir(), Getenv: env(map[string]string{"ARMOR_CUDA_LIBS": dir})}, 0)
 	if err != nil {
 		t.Fatal(err)
