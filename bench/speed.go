@@ -32,6 +32,9 @@ type SpeedResult struct {
 	BytesPerToken int64 `json:"bytes_per_token"` // weights read per decoded token
 	KVBytes       int64 `json:"kv_cache_bytes"`
 	PeakRSSBytes  int64 `json:"peak_rss_bytes"`
+	// WeightsHeld says how the file was held: "mapped" (mmap of the page
+	// cache) or "copied" (private memory on huge pages); see --mmap.
+	WeightsHeld string `json:"weights_held,omitempty"`
 
 	ReadGBps               float64 `json:"read_gbps"`                // measured memory-read bandwidth
 	DecodeRooflineTPS      float64 `json:"decode_roofline_tps"`      // ReadGBps / BytesPerToken

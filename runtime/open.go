@@ -10,6 +10,7 @@ import (
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/kernels/cuda"
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tokenizer"
 )
 
@@ -62,6 +63,12 @@ func OpenOn(device, path, tokPath string, needTok bool, warn func(string)) (*Loa
 		dev = d
 	default:
 		return nil, fmt.Errorf("--device %q: use cpu or cuda", device)
+	}
+	if dev != nil && mmap.CurrentMode() == mmap.Auto {
+		// The GPU holds the weights: a huge-page copy on the host would
+		// only double the memory, so map the file.
+		mmap.SetMode(mmap.Map)
+		defer mmap.SetMode(mmap.Auto)
 	}
 	ld, err := open(path, tokPath, needTok, dev, warn)
 	if err != nil {

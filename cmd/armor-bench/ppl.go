@@ -12,6 +12,7 @@ import (
 
 	"github.com/armor-llm/armor/bench"
 	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/model/mmap"
 	armrt "github.com/armor-llm/armor/runtime"
 )
 
@@ -29,6 +30,8 @@ func pplCommand(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", runtime.NumCPU(), "threads")
 	jsonOut := fs.Bool("json", false, "print one JSON object")
 	device := fs.String("device", "cpu", "cpu or cuda")
+	var held mmap.Mode
+	fs.Var(&held, "mmap", mmap.FlagHelp+" (default auto)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `armor-bench ppl: perplexity computed as llama.cpp's llama-perplexity does (text
 tokenized once with BOS, non-overlapping windows of --ctx tokens whose first
@@ -52,6 +55,7 @@ Flags:`)
 		return fmt.Errorf("ppl: --threads %d must be at least 1", *threads)
 	}
 	kernels.SetThreads(*threads)
+	mmap.SetMode(held)
 	raw, err := os.ReadFile(*text)
 	if err != nil {
 		return fmt.Errorf("ppl: %w", err)

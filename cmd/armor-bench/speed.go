@@ -18,6 +18,7 @@ import (
 	"github.com/armor-llm/armor/bench"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/synth"
 	"github.com/armor-llm/armor/model/tensor"
 	armrt "github.com/armor-llm/armor/runtime"
@@ -35,6 +36,7 @@ type speedFlags struct {
 	llamacpp                        string
 	prompt, gen, threads, repeat, b int
 	jsonOut                         bool
+	mmap                            mmap.Mode
 }
 
 func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
@@ -53,6 +55,7 @@ func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
 	fs.StringVar(&f.plot, "plot", "", "write a bar chart of tokens/s and memory to this .svg file")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON array, one object per variant")
 	fs.StringVar(&f.device, "device", "cpu", "where the linear layers run: cpu or cuda")
+	fs.Var(&f.mmap, "mmap", mmap.FlagHelp+" (default auto)")
 	return fs
 }
 
@@ -249,7 +252,7 @@ func runChild(path string, f *speedFlags) bench.SpeedResult {
 		return fail(err)
 	}
 	cmd := exec.Command(exe, "speed-one", "-m", path, "--prompt-tokens", strconv.Itoa(f.prompt),
-		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", "1", "--device", f.device)
+		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", "1", "--device", f.device, "--mmap", f.mmap.String())
 	// A test binary re-executed as a child runs main's run() (TestMain).
 	cmd.Env = append(os.Environ(), "ARMOR_BENCH_AS_MAIN=1")
 	var out, errb bytes.Buffer
@@ -284,6 +287,7 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	kernels.SetThreads(f.threads)
+	mmap.SetMode(f.mmap)
 	ld, err := armrt.OpenOn(f.device, path, "", false, func(msg string) { fmt.Fprintln(stderr, "armor-bench:", msg) })
 	if err != nil {
 		return err
@@ -298,6 +302,7 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	r.PeakRSSBytes = armrt.PeakRSS()
+	r.WeightsHeld = mmap.HeldAs()
 	r.Environment()
 	return json.NewEncoder(stdout).Encode(r)
 }
@@ -330,26 +335,9 @@ func checkFits(path string) error {
 	if err != nil || st.IsDir() {
 		return nil
 	}
-	avail := memAvailable()
+	avail := mmap.AvailableMemory()
 	if avail > 0 && st.Size() > avail {
 		return fmt.Errorf("%s: %s of weights do not fit in the %s of available memory", path, armrt.FormatBytes(st.Size()), armrt.FormatBytes(avail))
 	}
 	return nil
-}
-
-func memAvailable() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "MemAvailable:"); ok {
-			fs := strings.Fields(rest)
-			if len(fs) > 0 {
-				n, _ := strconv.ParseInt(fs[0], 10, 64)
-				return n * 1024
-			}
-		}
-	}
-	return 0
 }

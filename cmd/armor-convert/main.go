@@ -20,6 +20,7 @@ import (
 	"github.com/armor-llm/armor/convert"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/synth"
 	"github.com/armor-llm/armor/model/tensor"
 )
@@ -152,6 +153,9 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageErr(stderr, "method %s needs calibration text: --calib FILE", *method)
 	}
 	kernels.SetThreads(*threads)
+	// Conversion reads each source weight a few times and needs its memory
+	// for calibration statistics: map the source instead of copying it.
+	mmap.SetMode(mmap.Map)
 	goruntime.GOMAXPROCS(*threads)
 
 	m, err := model.Load(*src)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model/chat"
+	"github.com/armor-llm/armor/model/mmap"
 	armrt "github.com/armor-llm/armor/runtime"
 )
 
@@ -38,6 +39,7 @@ type options struct {
 	seed                                                   int64
 	chat, noBOS, jsonOut, quiet                            bool
 	stops                                                  stringList
+	mmap                                                   mmap.Mode
 }
 
 const usage = `armor-run: generate text or chat with a language model.
@@ -86,6 +88,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.noBOS, "no-bos", false, "do not start the prompt with BOS")
 	fs.BoolVar(&o.jsonOut, "json", false, "print a JSON summary (text, tokens, speed) to stdout instead of streaming")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not print the statistics to stderr")
+	fs.Var(&o.mmap, "mmap", mmap.FlagHelp+" (default auto)")
 	fs.StringVar(&o.device, "device", "cpu", "where the linear layers run: cpu, or cuda (NVIDIA GPU through the CUDA libraries, no cgo)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -128,6 +131,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	kernels.SetThreads(o.threads)
+	mmap.SetMode(o.mmap)
 	ld, err := armrt.OpenOn(o.device, o.model, o.tokenizer, true, func(msg string) { fmt.Fprintln(stderr, "armor-run:", msg) })
 	if err != nil {
 		fmt.Fprintln(stderr, "armor-run:", err)
@@ -173,7 +177,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			"model": o.model, "prompt": o.prompt, "prompt_tokens": prompt, "tokens": res.Tokens, "text": res.Text,
 			"stop_reason": res.StopReason, "prompt_tps": res.PromptTPS(), "decode_tps": res.GenTPS(),
 			"load_seconds": ld.LoadTime.Seconds(), "weight_bytes": ld.Model.WeightBytes(), "bytes_per_token": ld.Tr.WeightBytes(),
-			"kv_cache_bytes": sess.State.KVBytes(), "peak_rss_bytes": armrt.PeakRSS(), "device": ld.Device,
+			"kv_cache_bytes": sess.State.KVBytes(), "peak_rss_bytes": armrt.PeakRSS(), "weights_held": mmap.HeldAs(), "device": ld.Device,
 			"threads": o.threads, "seed": o.seed,
 		})
 	} else {
@@ -193,8 +197,8 @@ func printStats(w io.Writer, ld *armrt.Loaded, sess *armrt.Session, res *armrt.R
 	fmt.Fprintf(w, "\nload time    = %8.2f ms\n", float64(ld.LoadTime.Microseconds())/1000)
 	fmt.Fprintf(w, "prompt eval  = %8.2f ms / %4d tokens (%8.2f tokens/s)\n", float64(res.PromptTime.Microseconds())/1000, res.PromptTokens, res.PromptTPS())
 	fmt.Fprintf(w, "generation   = %8.2f ms / %4d tokens (%8.2f tokens/s)\n", float64(res.GenTime.Microseconds())/1000, len(res.Tokens), res.GenTPS())
-	fmt.Fprintf(w, "memory       = weights %s mapped (%s read per token), KV cache %s, peak RSS %s\n",
-		armrt.FormatBytes(ld.Model.WeightBytes()), armrt.FormatBytes(ld.Tr.WeightBytes()), armrt.FormatBytes(sess.State.KVBytes()), armrt.FormatBytes(armrt.PeakRSS()))
+	fmt.Fprintf(w, "memory       = weights %s %s (%s read per token), KV cache %s, peak RSS %s\n",
+		armrt.FormatBytes(ld.Model.WeightBytes()), mmap.HeldAs(), armrt.FormatBytes(ld.Tr.WeightBytes()), armrt.FormatBytes(sess.State.KVBytes()), armrt.FormatBytes(armrt.PeakRSS()))
 	fmt.Fprintf(w, "compute      = %s, %d threads, %s kernels\n", ld.Device, kernels.Threads(), kernelsISA())
 }
 

@@ -30,6 +30,14 @@ func TestGreedyDeterministic(t *testing.T) {
 	if !strings.Contains(errs, "tokens/s") {
 		t.Errorf("no statistics on stderr: %q", errs)
 	}
+	// Mapped and copied weights are the same bytes, and the statistics say
+	// which way they were held.
+	for mode, held := range map[string]string{"yes": "mapped", "no": "copied"} {
+		_, out, errs := runCmd("-m", m, "-p", "Once upon a time", "-n", "24", "--temp", "0", "--mmap", mode)
+		if out != out1 || !strings.Contains(errs, held+" (") {
+			t.Errorf("--mmap %s: output %q (want %q), stderr %q (want %q)", mode, out, out1, errs, held)
+		}
+	}
 }
 
 // The command prints exactly llama.cpp's greedy continuation.
@@ -64,6 +72,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-m", m, "-p", "x", "--ctx", "100000"}, 2, "exceeds the model's context"},
 		{[]string{"-m", m, "-p", "x", "--threads", "0"}, 2, "--threads"},
 		{[]string{"-m", m, "-p", "x", "stray"}, 2, "unexpected argument"},
+		{[]string{"-m", m, "-p", "x", "--mmap", "sometimes"}, 2, "--mmap"},
 	}
 	for _, c := range cases {
 		code, _, errs := runCmd(c.args...)

@@ -1,19 +1,110 @@
-// Package mmap maps whole files read-only into memory, so that tensors can be
-// used in place instead of copied.
+// Package mmap brings whole files read-only into memory, so that tensors can
+// be used in place instead of decoded into fresh buffers.
+//
+// Two ways are offered (Mode). Mapping the file is instant and shares the
+// page cache, but the kernel maps file pages 4 KiB at a time: a decode step
+// streams every weight once, and at 4 KiB pages it misses the TLB once per
+// page. Copying the file into private memory on 2 MiB transparent huge
+// pages costs one read at load time and makes decode measurably faster
+// (stories110M f32: 130 vs 120 tok/s, same process, alternating). Auto copies
+// what fits comfortably in the available memory and maps the rest.
 package mmap
 
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 )
 
-// File is a read-only mapping of a whole file.
-type File struct {
-	Data  []byte
-	unmap func() error
+// Mode says how Open brings a file into memory.
+type Mode int32
+
+const (
+	// Auto copies a file that takes less than half of the available memory
+	// (MemAvailable) and maps a larger one.
+	Auto Mode = iota
+	// Map maps the file read-only: instant, shared with the page cache.
+	Map
+	// Copy reads the file into private read-only memory backed by
+	// transparent huge pages where the system allows them.
+	Copy
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Map:
+		return "yes"
+	case Copy:
+		return "no"
+	}
+	return "auto"
 }
 
-// Open maps path read-only. An empty file maps to an empty slice.
+// ParseMode reads the value of an --mmap flag: auto, yes or no.
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "auto", "":
+		return Auto, nil
+	case "yes", "true", "1", "on":
+		return Map, nil
+	case "no", "false", "0", "off":
+		return Copy, nil
+	}
+	return Auto, fmt.Errorf("--mmap %q: use auto, yes (map the file) or no (copy it into memory)", s)
+}
+
+// Set parses a flag value, so that a *Mode can be a flag.Value.
+func (m *Mode) Set(s string) error {
+	v, err := ParseMode(s)
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// FlagHelp is the help text of an --mmap flag.
+const FlagHelp = "how the weights are held: yes maps the file (instant start, shared with the page cache), no copies it into memory on 2 MiB huge pages (decode reads them faster), auto copies when the file takes under half of the available memory"
+
+var mode atomic.Int32
+
+// SetMode sets how later calls to Open bring files into memory.
+func SetMode(m Mode) { mode.Store(int32(m)) }
+
+// CurrentMode reports the mode set by SetMode (default Auto).
+func CurrentMode() Mode { return Mode(mode.Load()) }
+
+// File is a read-only view of a whole file.
+type File struct {
+	Data   []byte
+	Mapped bool // Data maps the file (false: a private copy)
+	unmap  func() error
+}
+
+// held counts the bytes of open Files: [0] mapped, [1] copied.
+var held [2]atomic.Int64
+
+// Held reports the bytes of the files open now, mapped and copied, so that a
+// command can say how its model is held in memory.
+func Held() (mapped, copied int64) { return held[0].Load(), held[1].Load() }
+
+// HeldAs says in a word how the open files are held: "mapped", "copied"
+// or "mapped+copied" ("" when none is open).
+func HeldAs() string {
+	mapped, copied := Held()
+	switch {
+	case mapped > 0 && copied > 0:
+		return "mapped+copied"
+	case copied > 0:
+		return "copied"
+	case mapped > 0:
+		return "mapped"
+	}
+	return ""
+}
+
+// Open brings path into memory read-only, mapped or copied as the current
+// mode says. An empty file gives an empty slice.
 func Open(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -34,14 +125,30 @@ func Open(path string) (*File, error) {
 	if int64(int(size)) != size {
 		return nil, fmt.Errorf("%s: file too large to map (%d bytes)", path, size)
 	}
+	m := CurrentMode()
+	if m == Auto {
+		m = Map
+		if avail := AvailableMemory(); avail > 0 && size < avail/2 {
+			m = Copy
+		}
+	}
+	if m == Copy {
+		data, free, err := copyFile(f, int(size))
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading into memory: %w", path, err)
+		}
+		held[1].Add(size)
+		return &File{Data: data, unmap: func() error { held[1].Add(-size); return free() }}, nil
+	}
 	data, unmap, err := mapFile(f, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
-	return &File{Data: data, unmap: unmap}, nil
+	held[0].Add(size)
+	return &File{Data: data, Mapped: true, unmap: func() error { held[0].Add(-size); return unmap() }}, nil
 }
 
-// Close unmaps the file; Data must not be used afterwards.
+// Close releases the memory; Data must not be used afterwards.
 func (m *File) Close() error {
 	if m == nil || m.unmap == nil {
 		return nil

@@ -9,9 +9,21 @@ import (
 
 // mapFile falls back to reading the file where mmap is not available.
 func mapFile(f *os.File, size int) ([]byte, func() error, error) {
+	return copyFile(f, size)
+}
+
+func copyFile(f *os.File, size int) ([]byte, func() error, error) {
 	data := make([]byte, size)
 	if _, err := io.ReadFull(f, data); err != nil {
 		return nil, nil, err
 	}
 	return data, func() error { return nil }, nil
 }
+
+// AvailableMemory is 0 where the OS does not say (then Auto maps).
+func AvailableMemory() int64 { return 0 }
+
+const (
+	hugePage        = 2 << 20
+	hugePageAligned = false
+)

@@ -1,0 +1,108 @@
+package mmap
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+func TestModesReadTheSameBytes(t *testing.T) {
+	defer SetMode(CurrentMode())
+	dir := t.TempDir()
+	want := make([]byte, 3<<20+123) // not a multiple of the page or huge-page size
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range want {
+		want[i] = byte(rng.Uint32())
+	}
+	path := filepath.Join(dir, "w.bin")
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []Mode{Map, Copy, Auto} {
+		SetMode(m)
+		f, err := Open(path)
+		if err != nil {
+			t.Fatalf("mode %v: %v", m, err)
+		}
+		if !bytes.Equal(f.Data, want) {
+			t.Errorf("mode %v: contents differ from the file", m)
+		}
+		if m == Map && !f.Mapped || m == Copy && f.Mapped {
+			t.Errorf("mode %v: Mapped = %v", m, f.Mapped)
+		}
+		if !f.Mapped && unsafePointerMod(f.Data, hugePage) != 0 && hugePageAligned {
+			t.Errorf("mode %v: copy not aligned to 2 MiB", m)
+		}
+		mapped, copied := Held()
+		if f.Mapped && mapped < int64(len(want)) || !f.Mapped && copied < int64(len(want)) {
+			t.Errorf("mode %v: Held() = %d mapped, %d copied with a %d-byte file open", m, mapped, copied, len(want))
+		}
+		if err := f.Close(); err != nil {
+			t.Errorf("mode %v: close: %v", m, err)
+		}
+	}
+}
+
+// A copy is read-only like a mapping: a stray write through a tensor slice
+// faults instead of silently changing the weights.
+func TestCopyIsReadOnly(t *testing.T) {
+	if !hugePageAligned {
+		t.Skip("copies are plain heap memory on this OS")
+	}
+	defer SetMode(CurrentMode())
+	path := filepath.Join(t.TempDir(), "w.bin")
+	if err := os.WriteFile(path, []byte("weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	SetMode(Copy)
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	faulted := func() (ok bool) {
+		defer func() { ok = recover() != nil }()
+		f.Data[0] = 'W'
+		return false
+	}()
+	if !faulted {
+		t.Fatal("writing to a copied file did not fault")
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "directory") {
+		t.Errorf("directory: %v", err)
+	}
+	if _, err := Open(filepath.Join(dir, "missing")); err == nil {
+		t.Error("missing file opened")
+	}
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, nil, 0o644)
+	f, err := Open(empty)
+	if err != nil || len(f.Data) != 0 {
+		t.Errorf("empty file: %v, %d bytes", err, len(f.Data))
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for s, want := range map[string]Mode{"auto": Auto, "yes": Map, "no": Copy, "": Auto} {
+		if m, err := ParseMode(s); err != nil || m != want {
+			t.Errorf("ParseMode(%q) = %v, %v; want %v", s, m, err, want)
+		}
+	}
+	if _, err := ParseMode("sometimes"); err == nil || !strings.Contains(err.Error(), "--mmap") {
+		t.Errorf("bad value: %v", err)
+	}
+}
+
+func unsafePointerMod(b []byte, n uintptr) uintptr {
+	return uintptr(unsafe.Pointer(&b[0])) % n
+}
