@@ -117,6 +117,26 @@ func TestParseLlamaBench(t *testing.T) {
 	}
 }
 
+// A llama-bench without -d (older builds) still gives a decode figure, and
+// the result and the table say that it decoded into an empty cache.
+func TestLlamaBenchWithoutDepth(t *testing.T) {
+	dir := t.TempDir()
+	script := `#!/bin/sh
+case "$*" in *" -d "*) echo "error: invalid parameter for argument: -d" >&2; exit 1;; esac
+case "$*" in *"-n 0"*) echo '[{"n_prompt":8,"n_gen":0,"avg_ts":50}]';; *) echo '[{"n_prompt":0,"n_gen":4,"avg_ts":5}]';; esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "llama-bench"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := RunLlamaBench(dir, "x.gguf", 8, 4, 1, 1)
+	if r.Error != "" || r.PrefillTPS != 50 || r.DecodeTPS != 5 || r.DecodeDepth != 0 {
+		t.Fatalf("%+v", r)
+	}
+	if tab := FormatSpeedTable([]SpeedResult{r}); !strings.Contains(tab, "empty cache") {
+		t.Errorf("table does not say where llama.cpp decoded:\n%s", tab)
+	}
+}
+
 func TestMedianOfRounds(t *testing.T) {
 	rs := []SpeedResult{{PrefillTPS: 10, DecodeTPS: 3, PeakRSSBytes: 5}, {Error: "x"}, {PrefillTPS: 30, DecodeTPS: 1, PeakRSSBytes: 9}, {PrefillTPS: 20, DecodeTPS: 2, PeakRSSBytes: 7}}
 	m := MedianOfRounds(rs)

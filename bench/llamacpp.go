@@ -42,10 +42,14 @@ type llamaBenchRow struct {
 }
 
 // RunLlamaBench times llama.cpp's prefill (pp) and decode (tg) on gguf with
-// llama-bench. Failures come back in the result's Error, so a table can
-// still be printed.
+// llama-bench. Decode runs at depth prompt (-d), after that many cached
+// positions, as ours does after its prompt: llama-bench's plain tg test
+// decodes into an empty cache, where attention costs almost nothing. A
+// llama-bench too old for -d is run without it, and DecodeDepth says 0.
+// Failures come back in the result's Error, so a table can still be
+// printed.
 func RunLlamaBench(path, gguf string, prompt, gen, threads, repeat int) SpeedResult {
-	r := SpeedResult{Model: gguf, Variant: "llama.cpp", Threads: threads, PromptTokens: prompt, GenTokens: gen}
+	r := SpeedResult{Model: gguf, Variant: "llama.cpp", Threads: threads, PromptTokens: prompt, GenTokens: gen, DecodeDepth: prompt}
 	r.Environment()
 	r.ISA = "llama.cpp"
 	bin, err := FindLlamaBench(path)
@@ -53,24 +57,22 @@ func RunLlamaBench(path, gguf string, prompt, gen, threads, repeat int) SpeedRes
 		r.Error = err.Error()
 		return r
 	}
-	cmd := exec.Command(bin, "-m", gguf, "-p", strconv.Itoa(prompt), "-n", strconv.Itoa(gen),
-		"-t", strconv.Itoa(threads), "-r", strconv.Itoa(max(1, repeat)), "-o", "json")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(errb.String())
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
-			msg = msg[i+1:]
-		}
-		r.Error = fmt.Sprintf("%s did not run: %v %s", bin, err, msg)
-		return r
-	}
-	rows, err := ParseLlamaBench(out.Bytes())
+	common := []string{"-m", gguf, "-t", strconv.Itoa(threads), "-r", strconv.Itoa(max(1, repeat)), "-o", "json"}
+	pp, err := runLlamaBench(bin, append([]string{"-p", strconv.Itoa(prompt), "-n", "0"}, common...))
 	if err != nil {
 		r.Error = err.Error()
 		return r
 	}
-	for _, row := range rows {
+	tg, err := runLlamaBench(bin, append([]string{"-p", "0", "-n", strconv.Itoa(gen), "-d", strconv.Itoa(prompt)}, common...))
+	if err != nil && prompt > 0 {
+		tg, err = runLlamaBench(bin, append([]string{"-p", "0", "-n", strconv.Itoa(gen)}, common...))
+		r.DecodeDepth = 0
+	}
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	for _, row := range append(pp, tg...) {
 		switch {
 		case row.NPrompt > 0 && row.NGen == 0:
 			r.PrefillTPS = row.AvgTS
@@ -84,6 +86,21 @@ func RunLlamaBench(path, gguf string, prompt, gen, threads, repeat int) SpeedRes
 		}
 	}
 	return r
+}
+
+// runLlamaBench runs llama-bench with args and reads its JSON rows.
+func runLlamaBench(bin string, args []string) ([]llamaBenchRow, error) {
+	cmd := exec.Command(bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = msg[i+1:]
+		}
+		return nil, fmt.Errorf("%s did not run: %v %s", bin, err, msg)
+	}
+	return ParseLlamaBench(out.Bytes())
 }
 
 func lastField(s string) string {

@@ -25,6 +25,7 @@ type SpeedResult struct {
 
 	PromptTokens int     `json:"prompt_tokens"`
 	GenTokens    int     `json:"gen_tokens"`
+	DecodeDepth  int     `json:"decode_depth"` // positions in the KV cache when decode starts
 	PrefillTPS   float64 `json:"prefill_tps"`
 	DecodeTPS    float64 `json:"decode_tps"`
 
@@ -301,6 +302,9 @@ func FormatSpeedTable(rs []SpeedResult) string {
 		fmt.Fprintf(&b, "%-34s %-9s %-5s %10.1f %9s %10.2f %10s %10s %8s %8s %8s %8s\n",
 			name, r.Variant, r.DType, r.PrefillTPS, ratio(r.PrefillSpeedupVsDense), r.DecodeTPS, ratio(r.DecodeSpeedupVsDense),
 			ratio(r.DecodeBoundSpeedup), roof, gib(r.WeightBytes), ratio(r.WeightFractionOfDense), gib(r.PeakRSSBytes))
+		if r.Variant == "llama.cpp" && r.DecodeDepth == 0 && r.PromptTokens > 0 {
+			fmt.Fprintf(&b, "  (this llama-bench has no -d: llama.cpp decoded into an empty cache, not after the %d-token prompt)\n", r.PromptTokens)
+		}
 	}
 	return b.String()
 }

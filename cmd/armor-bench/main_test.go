@@ -151,8 +151,13 @@ func TestSpeedLlamaInRounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Per round: prefill, then decode at the depth of our prompt.
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 3 || !strings.Contains(lines[0], "-r 1") {
+	if len(lines) != 6 || !strings.Contains(lines[0], "-r 1") || !strings.Contains(lines[0], "-p 16 -n 0") ||
+		!strings.Contains(lines[1], "-p 0 -n 4 -d 16") {
 		t.Errorf("llama-bench calls: %q", lines)
+	}
+	if l.DecodeDepth != 16 || rs[0].DecodeDepth != 16 {
+		t.Errorf("decode depths: ours %d, llama.cpp %d; want 16", rs[0].DecodeDepth, l.DecodeDepth)
 	}
 }

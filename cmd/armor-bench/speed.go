@@ -236,7 +236,7 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 		return enc.Encode(results)
 	}
 	fmt.Fprintf(stdout, "\n%s, %s kernels, %d threads, %s; read bandwidth %.1f GB/s\n", bench.CPUName(), kernels.ISA(), f.threads, runtime.Version(), gbps)
-	fmt.Fprintf(stdout, "prefill: %d-token prompt; decode: %d tokens; roofline = decode tok/s ÷ (bandwidth ÷ bytes read per token)\n\n", f.prompt, f.gen)
+	fmt.Fprintf(stdout, "prefill: %d-token prompt; decode: %d tokens after it (llama.cpp too: llama-bench -d %d); roofline = decode tok/s ÷ (bandwidth ÷ bytes read per token)\n\n", f.prompt, f.gen, f.prompt)
 	fmt.Fprint(stdout, bench.FormatSpeedTable(results))
 	return nil
 }
@@ -293,7 +293,7 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ld.Close()
-	r := bench.SpeedResult{Model: path, Threads: f.threads, PromptTokens: f.prompt, GenTokens: f.gen}
+	r := bench.SpeedResult{Model: path, Threads: f.threads, PromptTokens: f.prompt, GenTokens: f.gen, DecodeDepth: f.prompt}
 	r.Variant, r.DType = describe(ld.Model)
 	r.WeightBytes = ld.Model.WeightBytes()
 	r.BytesPerToken = ld.Tr.WeightBytes()
