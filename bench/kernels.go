@@ -12,8 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/model/mmap"
 )
 
 // KernelResult is one timed case of `armor-bench kernels`.
@@ -92,7 +94,11 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 	ws := int64(*workingSet) << 20
 	var res []KernelResult
 
-	buf := make([]float32, max(ws, 256<<20)/4)
+	// Weights and the probe's buffer live in huge-page memory, as a model's
+	// weights do when armor-run copies them in (mmap.Copy).
+	var hm, probeMem hugeMem
+	defer probeMem.free()
+	buf := hugeSlice[float32](&probeMem, int(max(ws, 256<<20)/4))
 	for i := range buf {
 		buf[i] = 1
 	}
@@ -129,14 +135,14 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 				switch kind {
 				case "dense":
 					bytes[k] = int64(rows) * int64(cols) * int64(dt.Size())
-					mk = func() linear { return randDense(rng, dt, rows, cols) }
+					mk = func() linear { return randDense(&hm, rng, dt, rows, cols) }
 				case "sparse24":
 					bytes[k] = (&kernels.Sparse24{DType: dt, Rows: rows, Cols: cols}).Bytes()
-					mk = func() linear { return randSparse(rng, dt, rows, cols) }
+					mk = func() linear { return randSparse(&hm, rng, dt, rows, cols) }
 				case "armor":
-					a := randArmor(rng, dt, rows, cols, *block)
+					a := randArmor(&hm, rng, dt, rows, cols, *block)
 					bytes[k] = a.Bytes()
-					mk = func() linear { return randArmor(rng, dt, rows, cols, *block) }
+					mk = func() linear { return randArmor(&hm, rng, dt, rows, cols, *block) }
 				}
 				copies := int(max(1, (ws+bytes[k]-1)/bytes[k]))
 				for range copies {
@@ -175,6 +181,7 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 				}
 			}
 			layers = nil
+			hm.free()
 			runtime.GC()
 		}
 	}
@@ -269,12 +276,12 @@ func fill(r *rng, dt kernels.DType, f32 []float32, u16 []uint16) {
 	}
 }
 
-func randDense(r *rng, dt kernels.DType, rows, cols int) *kernels.Dense {
+func randDense(hm *hugeMem, r *rng, dt kernels.DType, rows, cols int) *kernels.Dense {
 	m := &kernels.Dense{DType: dt, Rows: rows, Cols: cols}
 	if dt == kernels.F32 {
-		m.F32 = make([]float32, rows*cols)
+		m.F32 = hugeSlice[float32](hm, rows*cols)
 	} else {
-		m.U16 = make([]uint16, rows*cols)
+		m.U16 = hugeSlice[uint16](hm, rows*cols)
 	}
 	fill(r, dt, m.F32, m.U16)
 	return m
@@ -283,16 +290,16 @@ func randDense(r *rng, dt kernels.DType, rows, cols int) *kernels.Dense {
 // pairs are the six canonical in-group position pairs, as index nibbles.
 var pairs = [6]uint8{0 | 1<<2, 0 | 2<<2, 0 | 3<<2, 1 | 2<<2, 1 | 3<<2, 2 | 3<<2}
 
-func randSparse(r *rng, dt kernels.DType, rows, cols int) *kernels.Sparse24 {
+func randSparse(hm *hugeMem, r *rng, dt kernels.DType, rows, cols int) *kernels.Sparse24 {
 	s := &kernels.Sparse24{DType: dt, Rows: rows, Cols: cols}
 	if dt == kernels.F32 {
-		s.F32 = make([]float32, rows*cols/2)
+		s.F32 = hugeSlice[float32](hm, rows*cols/2)
 	} else {
-		s.U16 = make([]uint16, rows*cols/2)
+		s.U16 = hugeSlice[uint16](hm, rows*cols/2)
 	}
 	fill(r, dt, s.F32, s.U16)
 	st := kernels.IdxStride(cols)
-	s.Idx = make([]uint8, rows*st)
+	s.Idx = hugeSlice[uint8](hm, rows*st)
 	for i := 0; i < rows; i++ {
 		for g := 0; g < cols/4; g++ {
 			s.Idx[i*st+g/2] |= pairs[r.next()%6] << (4 * (g % 2))
@@ -301,17 +308,43 @@ func randSparse(r *rng, dt kernels.DType, rows, cols int) *kernels.Sparse24 {
 	return s
 }
 
-func randBlockDiag(r *rng, dt kernels.DType, n, b int) *kernels.BlockDiag {
+func randBlockDiag(hm *hugeMem, r *rng, dt kernels.DType, n, b int) *kernels.BlockDiag {
 	d := &kernels.BlockDiag{DType: dt, N: n, B: b}
 	if dt == kernels.F32 {
-		d.F32 = make([]float32, kernels.BlockDiagLen(n, b))
+		d.F32 = hugeSlice[float32](hm, kernels.BlockDiagLen(n, b))
 	} else {
-		d.U16 = make([]uint16, kernels.BlockDiagLen(n, b))
+		d.U16 = hugeSlice[uint16](hm, kernels.BlockDiagLen(n, b))
 	}
 	fill(r, dt, d.F32, d.U16)
 	return d
 }
 
-func randArmor(r *rng, dt kernels.DType, rows, cols, b int) *kernels.Armor {
-	return &kernels.Armor{Pre: randBlockDiag(r, dt, cols, b), Core: randSparse(r, dt, rows, cols), Post: randBlockDiag(r, dt, rows, b)}
+func randArmor(hm *hugeMem, r *rng, dt kernels.DType, rows, cols, b int) *kernels.Armor {
+	return &kernels.Armor{Pre: randBlockDiag(hm, r, dt, cols, b), Core: randSparse(hm, r, dt, rows, cols), Post: randBlockDiag(hm, r, dt, rows, b)}
+}
+
+// hugeMem hands out slices of private memory on 2 MiB transparent huge
+// pages (mmap.Anon; Go's heap is on 4 KiB pages here) and frees them
+// together.
+type hugeMem struct{ frees []func() error }
+
+func hugeSlice[T any](h *hugeMem, n int) []T {
+	var z T
+	size := n * int(unsafe.Sizeof(z))
+	if n == 0 {
+		return []T{}
+	}
+	b, free, err := mmap.Anon(size)
+	if err != nil {
+		return make([]T, n)
+	}
+	h.frees = append(h.frees, free)
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n)
+}
+
+func (h *hugeMem) free() {
+	for _, f := range h.frees {
+		f()
+	}
+	h.frees = nil
 }

@@ -12,6 +12,11 @@ func mapFile(f *os.File, size int) ([]byte, func() error, error) {
 	return copyFile(f, size)
 }
 
+// Anon returns size bytes of zeroed memory (plain heap memory here).
+func Anon(size int) ([]byte, func() error, error) {
+	return make([]byte, size), func() error { return nil }, nil
+}
+
 func copyFile(f *os.File, size int) ([]byte, func() error, error) {
 	data := make([]byte, size)
 	if _, err := io.ReadFull(f, data); err != nil {

@@ -106,3 +106,25 @@ func TestParseMode(t *testing.T) {
 func unsafePointerMod(b []byte, n uintptr) uintptr {
 	return uintptr(unsafe.Pointer(&b[0])) % n
 }
+
+func TestAnon(t *testing.T) {
+	b, free, err := Anon(5<<20 + 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 5<<20+7 || cap(b) != len(b) {
+		t.Fatalf("len %d cap %d", len(b), cap(b))
+	}
+	if hugePageAligned && unsafePointerMod(b, hugePage) != 0 {
+		t.Error("not aligned to 2 MiB")
+	}
+	for i := 0; i < len(b); i += 4093 {
+		if b[i] != 0 {
+			t.Fatalf("byte %d not zero", i)
+		}
+		b[i] = 1
+	}
+	if err := free(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -29,21 +29,30 @@ const hugePage = 2 << 20
 // hugePageAligned says that copies are aligned to hugePage and read-only.
 const hugePageAligned = true
 
-// copyFile reads the file into an anonymous mapping aligned to 2 MiB and
-// advised as huge-page memory, then makes it read-only like a mapped file.
-func copyFile(f *os.File, size int) ([]byte, func() error, error) {
+// Anon returns size bytes of zeroed private memory aligned to 2 MiB and
+// advised as transparent huge pages, and the function that frees it.
+func Anon(size int) ([]byte, func() error, error) {
 	raw, err := unix.Mmap(-1, 0, size+hugePage, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
 	if err != nil {
 		return nil, nil, err
 	}
-	free := func() error { return unix.Munmap(raw) }
 	off := 0
 	if r := int(uintptr(unsafe.Pointer(&raw[0])) % hugePage); r != 0 {
 		off = hugePage - r
 	}
 	data := raw[off : off+size : off+size]
-	// Not every kernel has transparent huge pages; the copy works without.
+	// Not every kernel has transparent huge pages; the memory works without.
 	_ = unix.Madvise(data, unix.MADV_HUGEPAGE)
+	return data, func() error { return unix.Munmap(raw) }, nil
+}
+
+// copyFile reads the file into Anon memory, then makes it read-only like a
+// mapped file.
+func copyFile(f *os.File, size int) ([]byte, func() error, error) {
+	data, free, err := Anon(size)
+	if err != nil {
+		return nil, nil, err
+	}
 	if _, err := io.ReadFull(io.NewSectionReader(f, 0, int64(size)), data); err != nil {
 		free()
 		return nil, nil, err
