@@ -22,6 +22,12 @@ PF_DIST = int(os.environ.get("PF_DIST", "4096"))
 # prefetch in rows ahead (set per call, ≥ 2 rows and ≥ 8 KiB; 0 disables),
 # and an experimental rows-ahead prefetch for dense (0: PF_DIST bytes ahead).
 PF_INSN = os.environ.get("PF_INSN", "PREFETCHT0")
+# The 4-row dense GEMV of wide rows (x, 44 KiB at 11008 columns, nearly
+# fills L1) prefetches less far ahead, so that 4 streams' lines in flight do
+# not evict x: 4096×11008 f16, 2 threads, alternating in one process, GB/s
+# at distances 512/1024/1536/4096: 58/65/69/67 (probe 83), 56/62/67/63
+# (probe 74); PREFETCHT1 at 2048/4096: 64/63.
+G4_PF_DIST = int(os.environ.get("G4_PF_DIST", "1536"))
 DENSE_PF_ROWS = int(os.environ.get("DENSE_PF_ROWS", "0"))
 SP_PF_ROWS = int(os.environ.get("SP_PF_ROWS", "2"))
 # The 6-row tokens-in-lanes 2:4 kernel prefetches the next 6-row block's
@@ -1291,10 +1297,10 @@ def gemv4_512(dt):
     emit(f"{name}_loop2:")
     emit("\tCMPQ AX, R12")
     emit(f"\tJGE {name}_loop1")
-    if PF_DIST:
+    if G4_PF_DIST:
         for r in range(4):
             for line in range(0, 32 * es, 64):
-                emit(f"\t{PF_INSN} {PF_DIST+line}({W[r]})(AX*{es})")
+                emit(f"\t{PF_INSN} {G4_PF_DIST+line}({W[r]})(AX*{es})")
     emit("\tVMOVUPS (DI)(AX*4), Z24")
     emit("\tVMOVUPS 64(DI)(AX*4), Z25")
     for r in range(4):
