@@ -481,7 +481,23 @@ func spmmTRows(outs []float32, v sview, rows int, xt []float32, tile int) {
 // strip of weights, read from memory once, serves every tile from L1
 // (one tile per pass streamed every weight matrix once per 64 tokens,
 // mostly from L3, where other processes' traffic evicts it).
+//
+// A matrix in column panels is done panel by panel, each panel's columns
+// of the tiles at xt[c0*tile:], the first panel writing outs and the
+// others adding to it.
 func spmmTRowsN(outs []float32, v sview, rows int, xt []float32, xtStride, tile, nt int) {
+	if v.pw == 0 {
+		spmmTRowsAdd(outs, v, rows, xt, xtStride, tile, nt, false)
+		return
+	}
+	for p := 0; p < v.npanels(); p++ {
+		pv, c0 := v.panel(p)
+		spmmTRowsAdd(outs, pv, rows, xt[c0*tile:], xtStride, tile, nt, p > 0)
+	}
+}
+
+// spmmTRowsAdd is spmmTRowsN for a row-major view, adding to outs with add.
+func spmmTRowsAdd(outs []float32, v sview, rows int, xt []float32, xtStride, tile, nt int, add bool) {
 	if rows <= 0 {
 		return
 	}
@@ -499,7 +515,7 @@ func spmmTRowsN(outs []float32, v sview, rows int, xt []float32, xtStride, tile,
 	if level == AVX512 && tile == 64 {
 		rEnd = rows &^ 1
 	}
-	if kc == 0 || rEnd == 0 {
+	if (kc == 0 || rEnd == 0) && !add {
 		for j := 0; j < nt; j++ {
 			clear(outs[j*rows*tile : j*rows*tile+rEnd*tile])
 		}
@@ -507,7 +523,7 @@ func spmmTRowsN(outs []float32, v sview, rows int, xt []float32, xtStride, tile,
 	for k0 := 0; k0 < kc && rEnd > 0; k0 += strip {
 		kw := min(strip, kc-k0)
 		acc := 0
-		if k0 > 0 {
+		if k0 > 0 || add {
 			acc = 1
 		}
 		for r0, m := 0, 0; r0 < rEnd; r0 += m {
@@ -538,7 +554,7 @@ func spmmTRowsN(outs []float32, v sview, rows int, xt []float32, xtStride, tile,
 		}
 	}
 	for j := 0; j < nt; j++ {
-		spmmTTail(outs[j*rows*tile:], v, rows, rEnd, kc, xt[j*xtStride:], tile)
+		spmmTTail(outs[j*rows*tile:], v, rows, rEnd, kc, xt[j*xtStride:], tile, add)
 	}
 }
 
@@ -564,9 +580,10 @@ func sp24TKernels(tile, m int) (sp24TF32Func, sp24TU16Func, sp24TU16Func) {
 }
 
 // spmmTTail adds, for one tile, the kept values after the kernels'
-// multiple of 16 of rows [0, rEnd) and computes whole rows [rEnd, rows).
-func spmmTTail(outs []float32, v sview, rows, rEnd, kc int, xt []float32, tile int) {
-	if rEnd < rows {
+// multiple of 16 of rows [0, rEnd) and computes whole rows [rEnd, rows)
+// (adds them with add).
+func spmmTTail(outs []float32, v sview, rows, rEnd, kc int, xt []float32, tile int, add bool) {
+	if rEnd < rows && !add {
 		clear(outs[rEnd*tile : rows*tile])
 	}
 	for r := 0; r < rows; r++ {

@@ -86,16 +86,24 @@ func TestArmor(t *testing.T) {
 		shapes := []struct{ out, in, bpre, bpost int }{
 			{4, 4, 4, 4}, {1, 8, 3, 1}, {12, 36, 8, 5}, {33, 64, 16, 16}, {64, 128, 32, 48}, {100, 260, 128, 128},
 			{200, 1100, 128, 96}, // several 2:4 column strips, ragged blocks
+			{20, 8200, 16, 8},    // a wide core in column panels (Panelize): tokens 1 and 70 only
 		}
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range shapes {
-				for _, n := range []int{1, 2, 4, 7, 16, 50, 130} {
-					if (n == 130 && sh.in*sh.out > 50000 && sh.in <= 1000) || (sh.in > 1000 && n != 16 && n != 50 && n != 130) {
+				for _, n := range []int{1, 2, 4, 7, 16, 50, 70, 130} {
+					if sh.in > wideCols {
+						if n != 1 && n != 70 {
+							continue
+						}
+					} else if n == 70 || (n == 130 && sh.in*sh.out > 50000 && sh.in <= 1000) || (sh.in > 1000 && n != 16 && n != 50 && n != 130) {
 						continue // the large shape is there for the batched paths (130: tiles sharing strips)
 					}
 					core, err := Pack24(rand24(r, sh.out, sh.in), sh.out, sh.in, dt)
 					if err != nil {
 						t.Fatal(err)
+					}
+					if sh.in > wideCols {
+						core = core.Panelize(nil)
 					}
 					a := &Armor{
 						Pre:  randBlockDiag(r, dt, sh.in, sh.bpre),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -154,4 +155,58 @@ func TestTransposeBlock(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Wide matrices in column panels (Panelize) hold the same matrix and give
+// the same products as the row-major ones, through every GEMV and GEMM path.
+func TestSparse24Panels(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		// 8196: the last panel ends in a half index byte and a tail of
+		// kept values; 20000: four panels.
+		shapes := [][2]int{{18, 12300}, {22, 8200}, {9, 8196}, {5, 20000}}
+		for _, dt := range []DType{F32, F16, BF16} {
+			for _, sh := range shapes {
+				rows, cols := sh[0], sh[1]
+				s, err := Pack24(rand24(r, rows, cols), rows, cols, dt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p := s.Panelize(nil)
+				if p.PanelCols() == 0 || p.PanelCols()%32 != 0 || p.Panelize(nil) != p {
+					t.Fatalf("%v %v: panel width %d", dt, sh, p.PanelCols())
+				}
+				if err := p.Check(); err != nil {
+					t.Fatalf("%v %v: Check of the panels: %v", dt, sh, err)
+				}
+				d := s.Unpack()
+				if !slices.Equal(p.Unpack().F32, d.F32) || !slices.Equal(p.Unpack().U16, d.U16) {
+					t.Fatalf("%v %v: panels unpack to another matrix", dt, sh)
+				}
+				for _, n := range []int{1, 2, 16, 70} {
+					x := randVec(r, n*cols)
+					y := poisoned(n * rows)
+					if n == 1 {
+						p.MatVec(y, x)
+					} else {
+						p.MatMul(y, x, n)
+					}
+					want, abs := refGemm(func(i, j int) float64 { return at64(dt, d.F32, d.U16, i*cols+j) }, rows, cols, x, n)
+					checkClose(t, fmt.Sprintf("panels %v %dx%d n=%d", dt, rows, cols, n), y, want, abs, cols/2)
+				}
+			}
+		}
+	})
+	s, _ := Pack24(make([]float32, 4*512), 4, 512, F16)
+	if s.Panelize(nil) != s {
+		t.Error("a 512-column matrix was split into panels")
+	}
+	// A position pair out of order in the second panel is caught.
+	s, _ = Pack24(make([]float32, 2*12300), 2, 12300, F16)
+	p := s.Panelize(nil)
+	pv, c0 := p.view().panel(1)
+	pv.idx[pv.ldi] = 0b0001_1011 // row 1, first group of the panel: positions 3, 2
+	if err := p.Check(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("row 1, group %d", c0/4)) {
+		t.Errorf("Check of a corrupt panel: %v", err)
+	}
 }
