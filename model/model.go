@@ -60,6 +60,10 @@ type Vocab struct {
 	ExtraEOG []int `json:"extra_eog,omitempty"`
 }
 
+// OnClose adds f to what Close releases (memory that a runtime built from
+// the model's tensors, for example).
+func (m *Model) OnClose(f func() error) { m.closers = append(m.closers, f) }
+
 // Close releases the memory mappings; tensors must not be used afterwards.
 func (m *Model) Close() error {
 	var errs []error

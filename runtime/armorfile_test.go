@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/synth"
 	"github.com/armor-llm/armor/model/tensor"
 )
@@ -131,6 +132,58 @@ func TestArmorFileMatchesDensified(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// A model copied into memory stores its wide 2:4 layers in column panels
+// (kernels.Panelize) and a mapped one uses the file's rows in place; both
+// compute the same logits.
+func TestWideLayersPanelsWhenCopied(t *testing.T) {
+	defer mmap.SetMode(mmap.CurrentMode())
+	c := model.Config{Arch: "llama", Dim: 32, Hidden: 8224, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 16, Vocab: 48, Context: 32,
+		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: true}
+	for _, v := range []synth.Variant{synth.Sparse24, synth.Armor} {
+		path := filepath.Join(t.TempDir(), "m.armor")
+		if err := synth.WriteArmor(path, c, synth.ArmorOptions{Variant: v, DType: tensor.F16, Block: 16, Seed: 5}); err != nil {
+			t.Fatal(err)
+		}
+		var logits [2][]float32
+		for i, mode := range []mmap.Mode{mmap.Map, mmap.Copy} {
+			mmap.SetMode(mode)
+			ld, err := Open(path, "", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pc int
+			switch l := ld.Tr.Linears(0)[len(ld.Tr.Linears(0))-1].(type) { // ffn_down: 32 × 8224
+			case *Sparse:
+				pc = l.W.PanelCols()
+			case *Armor:
+				pc = l.L.Core.PanelCols()
+			default:
+				t.Fatalf("%s: ffn_down is a %T", v, l)
+			}
+			if (mode == mmap.Copy) != (pc > 0) {
+				t.Errorf("%s, mode %v: ffn_down panel width %d", v, mode, pc)
+			}
+			st, _ := ld.Tr.NewState(32)
+			logits[i], err = st.Forward([]int{1, 5, 9, 2, 30, 7, 11, 3, 4, 40, 6, 8, 12, 13, 14, 15, 16, 17}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			step, _ := st.Forward([]int{5}, false)
+			logits[i] = append(logits[i], step...)
+			ld.Close()
+		}
+		var num, den float64
+		for i := range logits[0] {
+			d := float64(logits[0][i] - logits[1][i])
+			num += d * d
+			den += float64(logits[0][i]) * float64(logits[0][i])
+		}
+		if rel := math.Sqrt(num / den); !(rel < 1e-5) {
+			t.Errorf("%s: logits of the mapped and the paneled model differ: relative error %g", v, rel)
 		}
 	}
 }

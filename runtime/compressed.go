@@ -5,6 +5,7 @@ import (
 
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tensor"
 )
 
@@ -82,6 +83,35 @@ func NewSparse24(vals, idx *tensor.Tensor, cols int) (*kernels.Sparse24, error) 
 	return s, nil
 }
 
+// panelize stores a wide 2:4 matrix in column panels (kernels.Panelize:
+// its GEMV is 1.1× faster) when the file was copied into memory: the
+// panels go to huge-page memory freed with the model, and the row-major
+// copy's pages are given back, so memory does not grow. A mapped file is
+// used in place, as --mmap yes asks.
+func panelize(m *model.Model, s *kernels.Sparse24, vals, idx *tensor.Tensor) *kernels.Sparse24 {
+	if !mmap.Private(vals.Data) || !mmap.Private(idx.Data) {
+		return s
+	}
+	var frees []func() error
+	p := s.Panelize(func(n int) []byte {
+		b, free, err := mmap.Anon(n)
+		if err != nil {
+			return make([]byte, n)
+		}
+		frees = append(frees, free)
+		return b
+	})
+	if p == s {
+		return s
+	}
+	for _, f := range frees {
+		m.OnClose(f)
+	}
+	mmap.Release(vals.Data)
+	mmap.Release(idx.Data)
+	return p
+}
+
 // NewBlockDiag builds an n × n block-diagonal matrix of block b from t.
 func NewBlockDiag(t *tensor.Tensor, n, b int) (*kernels.BlockDiag, error) {
 	if t.Elements() != kernels.BlockDiagLen(n, b) {
@@ -127,6 +157,7 @@ func ArmorFileBuilder(m *model.Model) LinearBuilder {
 		if core.Rows != rows {
 			return nil, fmt.Errorf("linear %s: %d rows, want %d", name, core.Rows, rows)
 		}
+		core = panelize(m, core, vals, idx)
 		var bias []float32
 		if b := m.Tensors[name+".bias"]; b != nil {
 			if b.Elements() != rows {

@@ -13,7 +13,10 @@ package mmap
 import (
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Mode says how Open brings a file into memory.
@@ -103,6 +106,47 @@ func HeldAs() string {
 	return ""
 }
 
+// copies are the address ranges of the files open as private copies.
+var copies struct {
+	sync.Mutex
+	r []addrRange
+}
+
+type addrRange struct{ lo, hi uintptr }
+
+func within(b []byte) (addrRange, bool) {
+	if len(b) == 0 {
+		return addrRange{}, false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	a := addrRange{lo, lo + uintptr(len(b))}
+	copies.Lock()
+	defer copies.Unlock()
+	for _, r := range copies.r {
+		if r.lo <= a.lo && a.hi <= r.hi {
+			return a, true
+		}
+	}
+	return a, false
+}
+
+// Private reports whether b lies in a file held as a private copy (not a
+// mapping of the page cache), so that Release can give its pages back.
+func Private(b []byte) bool {
+	_, ok := within(b)
+	return ok
+}
+
+// Release gives the whole memory pages inside b back to the system when b
+// lies in a privately copied file (else it does nothing); they read as
+// zeros afterwards. It is for weights a runtime has copied into another
+// layout and will not read again.
+func Release(b []byte) {
+	if _, ok := within(b); ok {
+		release(b)
+	}
+}
+
 // Open brings path into memory read-only, mapped or copied as the current
 // mode says. An empty file gives an empty slice.
 func Open(path string) (*File, error) {
@@ -138,7 +182,17 @@ func Open(path string) (*File, error) {
 			return nil, fmt.Errorf("%s: reading into memory: %w", path, err)
 		}
 		held[1].Add(size)
-		return &File{Data: data, unmap: func() error { held[1].Add(-size); return free() }}, nil
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+		copies.Lock()
+		copies.r = append(copies.r, addrRange{lo, lo + uintptr(size)})
+		copies.Unlock()
+		return &File{Data: data, unmap: func() error {
+			copies.Lock()
+			copies.r = slices.DeleteFunc(copies.r, func(r addrRange) bool { return r.lo == lo })
+			copies.Unlock()
+			held[1].Add(-size)
+			return free()
+		}}, nil
 	}
 	data, unmap, err := mapFile(f, int(size))
 	if err != nil {

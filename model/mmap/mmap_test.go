@@ -128,3 +128,51 @@ func TestAnon(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Release frees the whole pages of a slice of a copied file (they read as
+// zeros) and leaves the rest, and does nothing to a mapped file.
+func TestRelease(t *testing.T) {
+	defer SetMode(CurrentMode())
+	path := filepath.Join(t.TempDir(), "w.bin")
+	want := bytes.Repeat([]byte{7}, 5*4096+100)
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	SetMode(Map)
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Private(m.Data) {
+		t.Error("a mapped file counts as a private copy")
+	}
+	Release(m.Data[:4096*3])
+	if !bytes.Equal(m.Data, want) {
+		t.Error("Release changed a mapped file")
+	}
+	m.Close()
+	SetMode(Copy)
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Private(c.Data[10:20]) || Private(want) {
+		t.Fatal("Private does not tell the copy from other memory")
+	}
+	if !hugePageAligned {
+		c.Close()
+		return
+	}
+	Release(c.Data[100 : 3*4096+200]) // whole pages 1 and 2 only
+	for i, b := range c.Data {
+		zero := i >= 4096 && i < 3*4096
+		if zero && b != 0 || !zero && b != 7 {
+			t.Fatalf("byte %d = %d after Release", i, b)
+		}
+	}
+	data := c.Data
+	c.Close()
+	if Private(data) {
+		t.Error("a closed copy still counts as private")
+	}
+}

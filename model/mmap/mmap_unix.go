@@ -86,3 +86,16 @@ func AvailableMemory() int64 {
 	}
 	return 0
 }
+
+// release frees the whole pages inside b (MADV_DONTNEED: private
+// anonymous pages read as zeros afterwards).
+func release(b []byte) {
+	ps := uintptr(os.Getpagesize())
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	start := int((ps - lo%ps) % ps)
+	end := len(b) - int((lo+uintptr(len(b)))%ps)
+	if end-start <= 0 {
+		return
+	}
+	_ = unix.Madvise(b[start:end], unix.MADV_DONTNEED)
+}
