@@ -305,7 +305,9 @@ func randSparse(hm *hugeMem, r *rng, dt kernels.DType, rows, cols int) *kernels.
 			s.Idx[i*st+g/2] |= pairs[r.next()%6] << (4 * (g % 2))
 		}
 	}
-	return s
+	// Wide matrices in column panels, as armor-run holds them (--mmap no,
+	// or auto with a model that fits).
+	return s.Panelize(func(n int) []byte { return hugeSlice[byte](hm, n) })
 }
 
 func randBlockDiag(hm *hugeMem, r *rng, dt kernels.DType, n, b int) *kernels.BlockDiag {

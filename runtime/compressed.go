@@ -92,24 +92,24 @@ func panelize(m *model.Model, s *kernels.Sparse24, vals, idx *tensor.Tensor) *ke
 	if !mmap.Private(vals.Data) || !mmap.Private(idx.Data) {
 		return s
 	}
-	var frees []func() error
-	p := s.Panelize(func(n int) []byte {
+	p := s.Panelize(modelMemory(m))
+	if p != s {
+		mmap.Release(vals.Data)
+		mmap.Release(idx.Data)
+	}
+	return p
+}
+
+// modelMemory allocates huge-page memory that is freed with m.
+func modelMemory(m *model.Model) func(n int) []byte {
+	return func(n int) []byte {
 		b, free, err := mmap.Anon(n)
 		if err != nil {
 			return make([]byte, n)
 		}
-		frees = append(frees, free)
+		m.OnClose(free)
 		return b
-	})
-	if p == s {
-		return s
 	}
-	for _, f := range frees {
-		m.OnClose(f)
-	}
-	mmap.Release(vals.Data)
-	mmap.Release(idx.Data)
-	return p
 }
 
 // NewBlockDiag builds an n × n block-diagonal matrix of block b from t.
