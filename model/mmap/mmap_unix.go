@@ -41,8 +41,7 @@ func Anon(size int) ([]byte, func() error, error) {
 		off = hugePage - r
 	}
 	data := raw[off : off+size : off+size]
-	// Not every kernel has transparent huge pages; the memory works without.
-	_ = unix.Madvise(data, unix.MADV_HUGEPAGE)
+	adviseHuge(data)
 	return data, func() error { return unix.Munmap(raw) }, nil
 }
 

@@ -1,0 +1,6 @@
+//go:build unix && !linux
+
+package mmap
+
+// adviseHuge does nothing: transparent huge pages are a Linux feature.
+func adviseHuge(b []byte) {}
