@@ -109,20 +109,27 @@ func TestSparse24MatVecMatMul(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					d := s.Unpack()
-					x := randVec(r, n*cols)
-					y := poisoned(n * rows)
-					if n == 1 {
-						s.MatVec(y, x)
-					} else {
-						s.MatMul(y, x, n)
-					}
-					want, abs := refGemm(func(i, j int) float64 { return at64(dt, d.F32, d.U16, i*cols+j) }, rows, cols, x, n)
-					checkClose(t, fmt.Sprintf("%v %dx%d n=%d", dt, rows, cols, n), y, want, abs, cols/2)
+					checkSparseProduct(t, r, s, s.Unpack(), n, "")
 				}
 			}
 		}
 	})
+}
+
+// checkSparseProduct checks s·x for n random tokens (MatVec for one, MatMul
+// otherwise) against the float64 product with d, the unpacked matrix.
+func checkSparseProduct(t *testing.T, r *rand.Rand, s *Sparse24, d *Dense, n int, what string) {
+	t.Helper()
+	rows, cols, dt := s.Rows, s.Cols, s.DType
+	x := randVec(r, n*cols)
+	y := poisoned(n * rows)
+	if n == 1 {
+		s.MatVec(y, x)
+	} else {
+		s.MatMul(y, x, n)
+	}
+	want, abs := refGemm(func(i, j int) float64 { return at64(dt, d.F32, d.U16, i*cols+j) }, rows, cols, x, n)
+	checkClose(t, fmt.Sprintf("%s%v %dx%d n=%d", what, dt, rows, cols, n), y, want, abs, cols/2)
 }
 
 func TestTransposeBlock(t *testing.T) {
@@ -184,15 +191,7 @@ func TestSparse24Panels(t *testing.T) {
 					t.Fatalf("%v %v: panels unpack to another matrix", dt, sh)
 				}
 				for _, n := range []int{1, 2, 16, 70} {
-					x := randVec(r, n*cols)
-					y := poisoned(n * rows)
-					if n == 1 {
-						p.MatVec(y, x)
-					} else {
-						p.MatMul(y, x, n)
-					}
-					want, abs := refGemm(func(i, j int) float64 { return at64(dt, d.F32, d.U16, i*cols+j) }, rows, cols, x, n)
-					checkClose(t, fmt.Sprintf("panels %v %dx%d n=%d", dt, rows, cols, n), y, want, abs, cols/2)
+					checkSparseProduct(t, r, p, d, n, "panels ")
 				}
 			}
 		}
