@@ -3,6 +3,7 @@ package runtime
 import (
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/armor-llm/armor/model"
@@ -174,6 +175,17 @@ func TestWideLayersPanelsWhenCopied(t *testing.T) {
 			}
 			step, _ := st.Forward([]int{5}, false)
 			logits[i] = append(logits[i], step...)
+			// A second transformer over the same open model (the rows of
+			// paneled layers were given back) reuses the panels.
+			tr2, err := New(ld.Model, ArmorFileBuilder(ld.Model))
+			if err != nil {
+				t.Fatalf("%s, mode %v: second build: %v", v, mode, err)
+			}
+			st2, _ := tr2.NewState(32)
+			again, _ := st2.Forward([]int{1, 5, 9, 2, 30, 7, 11, 3, 4, 40, 6, 8, 12, 13, 14, 15, 16, 17}, true)
+			if !slices.Equal(again, logits[i][:len(again)]) {
+				t.Errorf("%s, mode %v: a second transformer over the model computes other logits", v, mode)
+			}
 			ld.Close()
 		}
 		var num, den float64

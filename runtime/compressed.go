@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
@@ -83,6 +84,23 @@ func NewSparse24(vals, idx *tensor.Tensor, cols int) (*kernels.Sparse24, error) 
 	return s, nil
 }
 
+// paneled holds the panels built from a values tensor whose rows were given
+// back, so that another transformer over the same open model reuses them.
+var paneled sync.Map // *tensor.Tensor → *kernels.Sparse24
+
+// paneledOrNew is NewSparse24 followed by panelize, or the panels built
+// before from the same tensors.
+func paneledOrNew(m *model.Model, vals, idx *tensor.Tensor, cols int) (*kernels.Sparse24, error) {
+	if p, ok := paneled.Load(vals); ok {
+		return p.(*kernels.Sparse24), nil
+	}
+	s, err := NewSparse24(vals, idx, cols)
+	if err != nil {
+		return nil, err
+	}
+	return panelize(m, s, vals, idx), nil
+}
+
 // panelize stores a wide 2:4 matrix in column panels (kernels.Panelize:
 // its GEMV is 1.1× faster) when the file was copied into memory: the
 // panels go to huge-page memory freed with the model, and the row-major
@@ -96,6 +114,8 @@ func panelize(m *model.Model, s *kernels.Sparse24, vals, idx *tensor.Tensor) *ke
 	if p != s {
 		mmap.Release(vals.Data)
 		mmap.Release(idx.Data)
+		paneled.Store(vals, p)
+		m.OnClose(func() error { paneled.Delete(vals); return nil })
 	}
 	return p
 }
@@ -150,14 +170,13 @@ func ArmorFileBuilder(m *model.Model) LinearBuilder {
 		if vals == nil || idx == nil {
 			return nil, fmt.Errorf("linear %s (%s): tensors %s.s24_values and %s.s24_idx are required", name, kind.Kind, name, name)
 		}
-		core, err := NewSparse24(vals, idx, cols)
+		core, err := paneledOrNew(m, vals, idx, cols)
 		if err != nil {
 			return nil, err
 		}
 		if core.Rows != rows {
 			return nil, fmt.Errorf("linear %s: %d rows, want %d", name, core.Rows, rows)
 		}
-		core = panelize(m, core, vals, idx)
 		var bias []float32
 		if b := m.Tensors[name+".bias"]; b != nil {
 			if b.Elements() != rows {
