@@ -137,6 +137,30 @@ case "$*" in *"-n 0"*) echo '[{"n_prompt":8,"n_gen":0,"avg_ts":50}]';; *) echo '
 	}
 }
 
+// With the bandwidth probed before every round, the roofline column is the
+// median of the per-round fractions, and Compare keeps it.
+func TestRooflinePerRound(t *testing.T) {
+	rs := []SpeedResult{
+		{Variant: "dense", DecodeTPS: 10, BytesPerToken: 1e9, ReadGBps: 50},
+		{Variant: "dense", DecodeTPS: 12, BytesPerToken: 1e9, ReadGBps: 40},
+		{Variant: "dense", DecodeTPS: 9, BytesPerToken: 1e9, ReadGBps: 45},
+	}
+	m := MedianOfRounds(rs)
+	if m.ReadGBps != 45 || math.Abs(m.DecodeRooflineFraction-0.2) > 1e-12 {
+		t.Fatalf("bandwidth %v, roofline %v; want 45 and the median of 0.2, 0.3, 0.2", m.ReadGBps, m.DecodeRooflineFraction)
+	}
+	out := []SpeedResult{m}
+	Compare(out)
+	if math.Abs(out[0].DecodeRooflineFraction-0.2) > 1e-12 {
+		t.Errorf("Compare replaced the per-round roofline: %v", out[0].DecodeRooflineFraction)
+	}
+	if g := NewReadProbe(64 << 20); g.GBps() <= 0 {
+		t.Error("read probe measured nothing")
+	} else {
+		g.Close()
+	}
+}
+
 func TestMedianOfRounds(t *testing.T) {
 	rs := []SpeedResult{{PrefillTPS: 10, DecodeTPS: 3, PeakRSSBytes: 5}, {Error: "x"}, {PrefillTPS: 30, DecodeTPS: 1, PeakRSSBytes: 9}, {PrefillTPS: 20, DecodeTPS: 2, PeakRSSBytes: 7}}
 	m := MedianOfRounds(rs)

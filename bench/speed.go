@@ -9,8 +9,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/armor-llm/armor/kernels"
+	"github.com/armor-llm/armor/model/mmap"
 	armrt "github.com/armor-llm/armor/runtime"
 )
 
@@ -37,7 +39,7 @@ type SpeedResult struct {
 	// cache) or "copied" (private memory on huge pages); see --mmap.
 	WeightsHeld string `json:"weights_held,omitempty"`
 
-	ReadGBps               float64 `json:"read_gbps"`                // measured memory-read bandwidth
+	ReadGBps               float64 `json:"read_gbps"`                // memory-read bandwidth measured just before (median over rounds)
 	DecodeRooflineTPS      float64 `json:"decode_roofline_tps"`      // ReadGBps / BytesPerToken
 	DecodeRooflineFraction float64 `json:"decode_roofline_fraction"` // DecodeTPS / DecodeRooflineTPS
 	DecodeBoundSpeedup     float64 `json:"decode_bound_speedup"`     // dense bytes/token ÷ these bytes/token
@@ -121,8 +123,10 @@ func median(v []float64) float64 {
 }
 
 // MedianOfRounds combines one variant's results from several rounds: the
-// median prefill and decode speed, the largest peak RSS; a round that failed
-// is ignored unless all did.
+// median prefill and decode speed, the largest peak RSS, and where rounds
+// carry the read bandwidth measured just before them, its median and the
+// median of the per-round roofline fractions; a round that failed is
+// ignored unless all did.
 func MedianOfRounds(rs []SpeedResult) SpeedResult {
 	var ok []SpeedResult
 	for _, r := range rs {
@@ -134,12 +138,25 @@ func MedianOfRounds(rs []SpeedResult) SpeedResult {
 		return rs[0]
 	}
 	out := ok[0]
-	var pre, dec []float64
+	var pre, dec, bw, roof []float64
 	for _, r := range ok {
 		pre, dec = append(pre, r.PrefillTPS), append(dec, r.DecodeTPS)
 		out.PeakRSSBytes = max(out.PeakRSSBytes, r.PeakRSSBytes)
+		if r.ReadGBps > 0 {
+			bw = append(bw, r.ReadGBps)
+			if r.BytesPerToken > 0 {
+				roof = append(roof, r.DecodeTPS*float64(r.BytesPerToken)/(r.ReadGBps*1e9))
+			}
+		}
 	}
 	out.PrefillTPS, out.DecodeTPS = median(pre), median(dec)
+	if len(bw) > 0 {
+		out.ReadGBps = median(bw)
+	}
+	if len(roof) > 0 {
+		out.DecodeRooflineFraction = median(roof)
+		out.DecodeRooflineTPS = out.ReadGBps * 1e9 / float64(out.BytesPerToken)
+	}
 	return out
 }
 
@@ -147,23 +164,52 @@ func MedianOfRounds(rs []SpeedResult) SpeedResult {
 // thread count: the best of a few parallel passes over a buffer much larger
 // than the caches.
 func ReadBandwidth(bytes int) float64 {
-	buf := make([]float32, bytes/4)
-	for i := range buf {
-		buf[i] = 1
+	p := NewReadProbe(bytes)
+	defer p.Close()
+	return p.gbps(5)
+}
+
+// ReadProbe is a buffer for repeated read-bandwidth measurements, in
+// huge-page memory like the weights armor-run copies in.
+type ReadProbe struct {
+	buf  []float32
+	free func() error
+}
+
+// NewReadProbe allocates and fills a probe buffer of about bytes bytes.
+func NewReadProbe(bytes int) *ReadProbe {
+	p := &ReadProbe{free: func() error { return nil }}
+	if b, free, err := mmap.Anon(bytes &^ 3); err == nil {
+		p.buf, p.free = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4), free
+	} else {
+		p.buf = make([]float32, bytes/4)
 	}
+	for i := range p.buf {
+		p.buf[i] = 1
+	}
+	return p
+}
+
+// GBps is the best of three parallel read passes over the buffer.
+func (p *ReadProbe) GBps() float64 { return p.gbps(3) }
+
+func (p *ReadProbe) gbps(passes int) float64 {
 	best := 0.0
-	for r := 0; r < 5; r++ {
+	sums := make([]float32, len(p.buf)/(1<<16)+1)
+	for r := 0; r < passes; r++ {
 		t0 := time.Now()
-		sums := make([]float32, len(buf)/(1<<16)+1)
-		kernels.ParallelFor(len(buf), 1<<16, func(lo, hi int) {
-			sums[lo>>16] = kernels.Sum(buf[lo:hi])
+		kernels.ParallelFor(len(p.buf), 1<<16, func(lo, hi int) {
+			sums[lo>>16] = kernels.Sum(p.buf[lo:hi])
 		})
 		sec := time.Since(t0).Seconds()
 		benchSink += sums[0]
-		best = max(best, float64(bytes)/sec/1e9)
+		best = max(best, float64(4*len(p.buf))/sec/1e9)
 	}
 	return best
 }
+
+// Close frees the buffer.
+func (p *ReadProbe) Close() { p.free() }
 
 // benchSink keeps the probe's sums alive so the reads are not optimized away.
 var benchSink float32
@@ -206,7 +252,7 @@ func Compare(rs []SpeedResult) {
 	}
 	for i := range rs {
 		r := &rs[i]
-		if r.ReadGBps > 0 && r.BytesPerToken > 0 {
+		if r.ReadGBps > 0 && r.BytesPerToken > 0 && r.DecodeRooflineFraction == 0 {
 			r.DecodeRooflineTPS = r.ReadGBps * 1e9 / float64(r.BytesPerToken)
 			r.DecodeRooflineFraction = r.DecodeTPS / r.DecodeRooflineTPS
 		}

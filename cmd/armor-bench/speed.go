@@ -177,6 +177,11 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 	kernels.SetThreads(f.threads)
 	gbps := bench.ReadBandwidth(1 << 30)
 	say("  %.1f GB/s", gbps)
+	// The bandwidth is probed again just before and after every
+	// measurement: the roofline column uses the one before, and a
+	// measurement during which it moved by more than a fifth is flagged.
+	probe := bench.NewReadProbe(256 << 20)
+	defer probe.Close()
 	// Machines drift over minutes: run the variants in alternation, one
 	// measurement each per round (in reverse order every other round, so a
 	// steady drift within rounds does not always favour the same one), and
@@ -191,6 +196,7 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 			}
 			j := jobs[i]
 			var res bench.SpeedResult
+			before := probe.GBps()
 			if j.llama {
 				say("round %d/%d: timing llama.cpp (llama-bench) on %s", r+1, f.repeat, j.path)
 				res = bench.RunLlamaBench(f.llamacpp, j.path, f.prompt, f.gen, f.threads, 1)
@@ -198,6 +204,8 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 				say("round %d/%d: timing %s: %d-token prefill, %d-token decode, %d thread(s)", r+1, f.repeat, j.path, f.prompt, f.gen, f.threads)
 				res = runChild(j.path, f)
 			}
+			after := probe.GBps()
+			res.ReadGBps = before
 			switch {
 			case res.Error != "":
 				say("  error: %s", res.Error)
@@ -205,6 +213,9 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 				say("  prefill %.1f tok/s, decode %.2f tok/s", res.PrefillTPS, res.DecodeTPS)
 			default:
 				say("  prefill %.1f tok/s, decode %.2f tok/s, peak RSS %s", res.PrefillTPS, res.DecodeTPS, armrt.FormatBytes(res.PeakRSSBytes))
+			}
+			if lo, hi := min(before, after), max(before, after); hi > 1.2*lo {
+				say("  read bandwidth moved during it: %.1f → %.1f GB/s (this round's ratios are suspect)", before, after)
 			}
 			rounds[i] = append(rounds[i], res)
 		}
@@ -216,7 +227,9 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 			r.Variant = j.variant
 		}
 		r.Shape = j.shape
-		r.ReadGBps = gbps
+		if r.ReadGBps == 0 {
+			r.ReadGBps = gbps
+		}
 		results = append(results, r)
 	}
 	bench.Compare(results)
@@ -235,8 +248,8 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
-	fmt.Fprintf(stdout, "\n%s, %s kernels, %d threads, %s; read bandwidth %.1f GB/s\n", bench.CPUName(), kernels.ISA(), f.threads, runtime.Version(), gbps)
-	fmt.Fprintf(stdout, "prefill: %d-token prompt; decode: %d tokens after it (llama.cpp too: llama-bench -d %d); roofline = decode tok/s ÷ (bandwidth ÷ bytes read per token)\n\n", f.prompt, f.gen, f.prompt)
+	fmt.Fprintf(stdout, "\n%s, %s kernels, %d threads, %s; read bandwidth %.1f GB/s at the start\n", bench.CPUName(), kernels.ISA(), f.threads, runtime.Version(), gbps)
+	fmt.Fprintf(stdout, "prefill: %d-token prompt; decode: %d tokens after it (llama.cpp too: llama-bench -d %d); roofline = decode tok/s ÷ (bandwidth probed just before it ÷ bytes read per token), median over rounds\n\n", f.prompt, f.gen, f.prompt)
 	fmt.Fprint(stdout, bench.FormatSpeedTable(results))
 	return nil
 }
