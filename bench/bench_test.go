@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -201,5 +202,49 @@ func TestPairRounds(t *testing.T) {
 	}
 	if got := rs[0].DecodeSpeedupVsDense; got != 1 {
 		t.Errorf("dense ratio %v", got)
+	}
+}
+
+// armor-bench kernels --json: one object per case with the keys the issue
+// names, ratios to dense of the same op, and the dense GEMV's fraction of the
+// probes beside it. Tiny shapes (one of them wide, so in panels) keep it fast.
+func TestKernelsJSON(t *testing.T) {
+	var out, errb strings.Builder
+	err := Kernels([]string{"--json", "--shapes", "64x128,16x8224", "--dtypes", "f16", "--threads", "2", "--batch", "16",
+		"--block", "16", "--min-time", "2ms", "--working-set-mb", "1", "--repeat", "2"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v: %s", err, errb.String())
+	}
+	var rs []map[string]any
+	if err := json.Unmarshal([]byte(out.String()), &rs); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	cases := 0
+	for _, r := range rs {
+		for _, k := range []string{"kernel", "op", "dtype", "rows", "cols", "batch", "block", "threads", "seconds", "gbps", "speedup_vs_dense"} {
+			if _, ok := r[k]; !ok {
+				t.Fatalf("key %q missing in %v", k, r)
+			}
+		}
+		if r["kernel"] == "bandwidth" {
+			continue
+		}
+		cases++
+		if s, _ := r["seconds"].(float64); !(s > 0) {
+			t.Errorf("case without a time: %v", r)
+		}
+		if r["kernel"] == "dense" && r["speedup_vs_dense"] != 1.0 {
+			t.Errorf("dense speed-up %v", r["speedup_vs_dense"])
+		}
+		if r["kernel"] == "dense" && r["op"] == "gemv" {
+			f, _ := r["probe_fraction"].(float64)
+			d, _ := r["probe_dropped"].(float64)
+			if !(f > 0) && d < 2 {
+				t.Errorf("dense GEMV without a probe fraction: %v", r)
+			}
+		}
+	}
+	if cases != 2*3*2 { // shapes × kernels × ops
+		t.Errorf("%d cases, want 12", cases)
 	}
 }

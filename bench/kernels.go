@@ -39,6 +39,12 @@ type KernelResult struct {
 	// (bandwidth drifts by tens of percent over minutes on a shared machine).
 	ProbeGBps      float64 `json:"probe_gbps"`
 	SpeedupVsDense float64 `json:"speedup_vs_dense"` // dense seconds / seconds, same op, dtype, shape, threads
+	// ProbeFraction (dense GEMV only) is the median over rounds of its
+	// GB/s over the mean of two probes taken just before and just after
+	// it, rounds whose probes differ by more than 15 % left out
+	// (ProbeDropped of them).
+	ProbeFraction float64 `json:"probe_fraction,omitempty"`
+	ProbeDropped  int     `json:"probe_dropped,omitempty"`
 }
 
 type linear interface {
@@ -109,6 +115,11 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 		}
 		return sec
 	}
+	// quickProbe is one read-bandwidth figure in GB/s, taken beside a
+	// timed case.
+	quickProbe := func() float64 {
+		return float64(len(buf)) * 4 / timeIt(*minTime/4, func(int) { kernels.Sum(buf) }) / 1e9
+	}
 	probe := func() KernelResult {
 		// The faster of a plain and a prefetching read loop.
 		sec := min(best(func(int) { kernels.Sum(buf) }), best(func(int) { kernels.SumPrefetch(buf) }))
@@ -163,10 +174,26 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 				for k := range secs {
 					secs[k] = math.Inf(1)
 				}
+				var frac []float64
+				dropped := 0
 				for range *repeat {
 					for k := range kinds {
 						ls := layers[k]
-						secs[k] = min(secs[k], timeIt(*minTime, func(i int) { ls[i%len(ls)].MatMul(y, x, n) }))
+						beside := op == "gemv" && kinds[k] == "dense"
+						var p1 float64
+						if beside {
+							p1 = quickProbe()
+						}
+						sec := timeIt(*minTime, func(i int) { ls[i%len(ls)].MatMul(y, x, n) })
+						secs[k] = min(secs[k], sec)
+						if beside {
+							p2 := quickProbe()
+							if max(p1, p2) > 1.15*min(p1, p2) {
+								dropped++
+							} else {
+								frac = append(frac, float64(bytes[k])/sec/1e9/((p1+p2)/2))
+							}
+						}
 					}
 				}
 				for k, kind := range kinds {
@@ -176,6 +203,13 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 						GFlops: 2 * float64(rows) * float64(cols) * float64(n) / sec / 1e9, ProbeGBps: pr.GBps}
 					if kind == "armor" {
 						r.Block = *block
+					}
+					if kind == "dense" && op == "gemv" {
+						r.ProbeDropped = dropped
+						if len(frac) > 0 {
+							sort.Float64s(frac)
+							r.ProbeFraction = frac[len(frac)/2]
+						}
 					}
 					res = append(res, r)
 				}
@@ -216,8 +250,16 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, r := range res {
 		if r.Kernel == "dense" && r.Op == "gemv" {
-			fmt.Fprintf(stdout, "dense %s GEMV %dx%d: %.0f%% of the read probe measured just before it (%.1f GB/s)\n",
+			fmt.Fprintf(stdout, "dense %s GEMV %dx%d: %.0f%% of the read probe measured just before the shape (%.1f GB/s)",
 				r.DType, r.Rows, r.Cols, 100*r.GBps/r.ProbeGBps, r.ProbeGBps)
+			if r.ProbeFraction > 0 {
+				fmt.Fprintf(stdout, "; %.0f%% of probes taken beside it (median of %d rounds", 100*r.ProbeFraction, *repeat-r.ProbeDropped)
+				if r.ProbeDropped > 0 {
+					fmt.Fprintf(stdout, "; %d left out, the bandwidth moved", r.ProbeDropped)
+				}
+				fmt.Fprint(stdout, ")")
+			}
+			fmt.Fprintln(stdout)
 		}
 	}
 	return nil
