@@ -31,7 +31,7 @@ func pplCommand(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print one JSON object")
 	device := fs.String("device", "cpu", "cpu or cuda")
 	var held mmap.Mode
-	fs.Var(&held, "mmap", mmap.FlagHelp+" (default auto)")
+	fs.Var(&held, "mmap", mmap.FlagHelp)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `armor-bench ppl: perplexity computed as llama.cpp's llama-perplexity does (text
 tokenized once with BOS, non-overlapping windows of --ctx tokens whose first

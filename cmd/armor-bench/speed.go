@@ -55,7 +55,7 @@ func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
 	fs.StringVar(&f.plot, "plot", "", "write a bar chart of tokens/s and memory to this .svg file")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON array, one object per variant")
 	fs.StringVar(&f.device, "device", "cpu", "where the linear layers run: cpu or cuda")
-	fs.Var(&f.mmap, "mmap", mmap.FlagHelp+" (default auto)")
+	fs.Var(&f.mmap, "mmap", mmap.FlagHelp)
 	return fs
 }
 

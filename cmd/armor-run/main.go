@@ -88,7 +88,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.noBOS, "no-bos", false, "do not start the prompt with BOS")
 	fs.BoolVar(&o.jsonOut, "json", false, "print a JSON summary (text, tokens, speed) to stdout instead of streaming")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not print the statistics to stderr")
-	fs.Var(&o.mmap, "mmap", mmap.FlagHelp+" (default auto)")
+	fs.Var(&o.mmap, "mmap", mmap.FlagHelp)
 	fs.StringVar(&o.device, "device", "cpu", "where the linear layers run: cpu, or cuda (NVIDIA GPU through the CUDA libraries, no cgo)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

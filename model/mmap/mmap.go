@@ -67,7 +67,7 @@ func (m *Mode) Set(s string) error {
 }
 
 // FlagHelp is the help text of an --mmap flag.
-const FlagHelp = "how the weights are held: yes maps the file (instant start, shared with the page cache), no copies it into memory on 2 MiB huge pages (decode reads them faster), auto copies when the file takes under half of the available memory"
+const FlagHelp = "how the weights are held: yes maps the file (instant start, shared with the page cache), no copies it into memory on 2 MiB huge pages (decode reads them faster), auto copies when the file takes under half of the available memory (default auto)"
 
 var mode atomic.Int32
 
@@ -114,27 +114,22 @@ var copies struct {
 
 type addrRange struct{ lo, hi uintptr }
 
-func within(b []byte) (addrRange, bool) {
-	if len(b) == 0 {
-		return addrRange{}, false
-	}
-	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	a := addrRange{lo, lo + uintptr(len(b))}
-	copies.Lock()
-	defer copies.Unlock()
-	for _, r := range copies.r {
-		if r.lo <= a.lo && a.hi <= r.hi {
-			return a, true
-		}
-	}
-	return a, false
-}
-
 // Private reports whether b lies in a file held as a private copy (not a
 // mapping of the page cache), so that Release can give its pages back.
 func Private(b []byte) bool {
-	_, ok := within(b)
-	return ok
+	if len(b) == 0 {
+		return false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	hi := lo + uintptr(len(b))
+	copies.Lock()
+	defer copies.Unlock()
+	for _, r := range copies.r {
+		if r.lo <= lo && hi <= r.hi {
+			return true
+		}
+	}
+	return false
 }
 
 // Release gives the whole memory pages inside b back to the system when b
@@ -142,7 +137,7 @@ func Private(b []byte) bool {
 // zeros afterwards. It is for weights a runtime has copied into another
 // layout and will not read again.
 func Release(b []byte) {
-	if _, ok := within(b); ok {
+	if Private(b) {
 		release(b)
 	}
 }
