@@ -9,10 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/armor-llm/armor/kernels"
-	"github.com/armor-llm/armor/model/mmap"
 	armrt "github.com/armor-llm/armor/runtime"
 )
 
@@ -160,43 +158,29 @@ func MedianOfRounds(rs []SpeedResult) SpeedResult {
 	return out
 }
 
-// ReadBandwidth measures the memory-read bandwidth in GB/s with the current
-// thread count: the best of a few parallel passes over a buffer much larger
-// than the caches.
-func ReadBandwidth(bytes int) float64 {
-	p := NewReadProbe(bytes)
-	defer p.Close()
-	return p.gbps(5)
-}
-
-// ReadProbe is a buffer for repeated read-bandwidth measurements, in
-// huge-page memory like the weights armor-run copies in.
+// ReadProbe measures the memory-read bandwidth with the current thread
+// count over a buffer much larger than the caches, in huge-page memory like
+// the weights armor-run copies in.
 type ReadProbe struct {
-	buf  []float32
-	free func() error
+	buf []float32
+	mem hugeMem
 }
 
 // NewReadProbe allocates and fills a probe buffer of about bytes bytes.
 func NewReadProbe(bytes int) *ReadProbe {
-	p := &ReadProbe{free: func() error { return nil }}
-	if b, free, err := mmap.Anon(bytes &^ 3); err == nil {
-		p.buf, p.free = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4), free
-	} else {
-		p.buf = make([]float32, bytes/4)
-	}
+	p := &ReadProbe{}
+	p.buf = hugeSlice[float32](&p.mem, bytes/4)
 	for i := range p.buf {
 		p.buf[i] = 1
 	}
 	return p
 }
 
-// GBps is the best of three parallel read passes over the buffer.
-func (p *ReadProbe) GBps() float64 { return p.gbps(3) }
-
-func (p *ReadProbe) gbps(passes int) float64 {
+// GBps is the best of three parallel read passes over the buffer, in GB/s.
+func (p *ReadProbe) GBps() float64 {
 	best := 0.0
 	sums := make([]float32, len(p.buf)/(1<<16)+1)
-	for r := 0; r < passes; r++ {
+	for r := 0; r < 3; r++ {
 		t0 := time.Now()
 		kernels.ParallelFor(len(p.buf), 1<<16, func(lo, hi int) {
 			sums[lo>>16] = kernels.Sum(p.buf[lo:hi])
@@ -209,7 +193,7 @@ func (p *ReadProbe) gbps(passes int) float64 {
 }
 
 // Close frees the buffer.
-func (p *ReadProbe) Close() { p.free() }
+func (p *ReadProbe) Close() { p.mem.free() }
 
 // benchSink keeps the probe's sums alive so the reads are not optimized away.
 var benchSink float32

@@ -173,15 +173,16 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 			jobs = append(jobs, job{ggufForLlama, "llama.cpp", f.synthetic, true})
 		}
 	}
+	// The read bandwidth is probed at the start, then just before and
+	// after every measurement: the roofline column uses the one before,
+	// and a measurement during which it moved by more than a fifth is
+	// flagged.
 	say("measuring the read bandwidth with %d threads", f.threads)
 	kernels.SetThreads(f.threads)
-	gbps := bench.ReadBandwidth(1 << 30)
-	say("  %.1f GB/s", gbps)
-	// The bandwidth is probed again just before and after every
-	// measurement: the roofline column uses the one before, and a
-	// measurement during which it moved by more than a fifth is flagged.
 	probe := bench.NewReadProbe(256 << 20)
 	defer probe.Close()
+	gbps := probe.GBps()
+	say("  %.1f GB/s", gbps)
 	// Machines drift over minutes: run the variants in alternation, one
 	// measurement each per round (in reverse order every other round, so a
 	// steady drift within rounds does not always favour the same one), and
