@@ -51,9 +51,10 @@ Methods:
               in×in matrix per layer input, so it suits small models)
 Every method but dense calibrates: the texts are tokenized and cut into
 sequences of --calib-seq tokens starting with BOS, --calib-tokens in all
-(chosen with --seed), and run once through the dense model to collect each
-layer's input statistics. The per-layer proxy loss (ARMOR's weighted relative
-error) is recorded for every method, with NoWag-P's for comparison.
+(chosen with --calib-seed, default --seed), and run once through the dense
+model to collect each layer's input statistics. The per-layer proxy loss
+(ARMOR's weighted relative error) is recorded for every method, with NoWag-P's
+for comparison.
 
 Interrupting (Ctrl-C) leaves no partial OUT; finished layers are kept in
 OUT.parts/ and --resume continues from them.
@@ -108,7 +109,8 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	block := fs.Int("block-size", 128, "ARMOR block size b of the wrappers (a multiple of 4, at most the smallest layer dimension)")
 	iters := fs.Int("iters", 0, "ARMOR: maximum iterations (armor, default 20000) or sweeps (armor-fast, default 200)")
 	threads := fs.Int("threads", goruntime.NumCPU(), "threads")
-	seed := fs.Uint64("seed", 1, "seed of the calibration sample and of ARMOR's sampling")
+	seed := fs.Uint64("seed", 1, "seed of ARMOR's sampling and, unless --calib-seed is given, of the calibration sample")
+	calibSeed := fs.Uint64("calib-seed", 0, "seed of the calibration sample (default: --seed); fixing it separates the two sources of run-to-run variation")
 	resume := fs.Bool("resume", false, "continue an interrupted conversion from its per-layer checkpoints (OUT.parts/)")
 	sequential := fs.Bool("sequential", false, "collect each block's statistics from the already-converted preceding blocks")
 	jsonOut := fs.Bool("json", false, "print a JSON report on stdout (per-layer proxy losses, parameter and byte counts, time)")
@@ -132,6 +134,11 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if *synthetic != "" {
 		return writeSynthetic(*synthetic, *out, *method, dt, *block, *seed, stdout, stderr)
+	}
+	calibSeedSet := false
+	fs.Visit(func(f *flag.Flag) { calibSeedSet = calibSeedSet || f.Name == "calib-seed" })
+	if !calibSeedSet {
+		*calibSeed = *seed
 	}
 	if *src == "" || *out == "" {
 		return usageErr(stderr, "-m SRC and -o OUT.armor are required")
@@ -177,13 +184,13 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			}
 			texts = append(texts, string(b))
 		}
-		if seqs, err = convert.CalibrationSequences(tok, texts, *calibTokens, *calibSeq, *seed); err != nil {
+		if seqs, err = convert.CalibrationSequences(tok, texts, *calibTokens, *calibSeq, *calibSeed); err != nil {
 			return fmt.Errorf("--calib %s: %w", strings.Join(calib, ", "), err)
 		}
 	}
 	opt := convert.ConvertOptions{Method: *method, Block: *block, Iters: *iters, DType: dt, Seed: *seed, Threads: *threads,
 		Resume: *resume, Sequential: *sequential, Ctx: ctx, Progress: progressPrinter(stderr, *method),
-		Provenance: map[string]any{"calib_files": []string(calib), "calib_seq": *calibSeq}}
+		Provenance: map[string]any{"calib_files": []string(calib), "calib_seq": *calibSeq, "calib_seed": *calibSeed}}
 	if !isArmor {
 		opt.Block = 0
 	}

@@ -137,3 +137,43 @@ func TestSynthetic(t *testing.T) {
 		}
 	}
 }
+
+// --calib-seed picks the calibration sample on its own: with it fixed, the
+// statistics (and so NoWag-P, which has no sampling) do not follow --seed; left
+// out, it follows --seed. The file records the seed that was used.
+func TestCalibSeed(t *testing.T) {
+	src := testdata.File(t, "models/stories260K.gguf")
+	calib := testdata.File(t, "text/tinystories_train_subset.txt")
+	convertNoWag := func(seedArgs ...string) (float64, any) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "m.armor")
+		args := append([]string{"-m", src, "-o", out, "--method", "nowag-p", "--calib", calib,
+			"--calib-tokens", "2048", "--calib-seq", "128", "--threads", "2", "--json"}, seedArgs...)
+		code, stdout, errs := runCmd(args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", seedArgs, code, errs)
+		}
+		var rep convert.Report
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		m, err := model.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		return rep.Layers[0].ProxyLoss, m.Armor.Provenance["calib_seed"]
+	}
+	fixed, rec := convertNoWag("--seed", "1", "--calib-seed", "2")
+	followed, rec2 := convertNoWag("--seed", "2")
+	other, rec3 := convertNoWag("--seed", "1")
+	if fixed != followed {
+		t.Errorf("--seed 1 --calib-seed 2 gives loss %v, --seed 2 gives %v: the calibration sample should be the same", fixed, followed)
+	}
+	if fixed == other {
+		t.Errorf("--calib-seed 2 and 1 give the same loss %v: the seed did not reach the calibration sample", fixed)
+	}
+	if rec != 2.0 || rec2 != 2.0 || rec3 != 1.0 {
+		t.Errorf("recorded calib_seed %v, %v, %v; want 2, 2, 1", rec, rec2, rec3)
+	}
+}
