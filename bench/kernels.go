@@ -326,7 +326,9 @@ func randDense(hm *hugeMem, r *rng, dt kernels.DType, rows, cols int) *kernels.D
 		m.U16 = hugeSlice[uint16](hm, rows*cols)
 	}
 	fill(r, dt, m.F32, m.U16)
-	return m
+	// Wide matrices in column panels, as armor-run holds them (see
+	// randSparse).
+	return m.Panelize(func(n int) []byte { return hugeSlice[byte](hm, n) })
 }
 
 // pairs are the six canonical in-group position pairs, as index nibbles.

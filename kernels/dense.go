@@ -1,6 +1,9 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // Dense is a row-major Rows × Cols weight matrix. Exactly one of F32 and U16
 // holds the values: F32 for DType F32, U16 (raw f16 or bf16 bits) otherwise.
@@ -9,7 +12,75 @@ type Dense struct {
 	Rows, Cols int
 	F32        []float32
 	U16        []uint16
+	// panelCols > 0 (set by Panelize only) says that the values are stored
+	// as column panels of panelCols columns (the last one may be
+	// narrower), one after the other, each row-major over its own columns.
+	panelCols int
 }
+
+// PanelCols is the panel width of a matrix made by Panelize (0: whole rows).
+func (m *Dense) PanelCols() int { return m.panelCols }
+
+// densePanelMax is the widest dense panel: its slice of x (16 KiB of f32)
+// stays in L1 while the rows stream past, as it does for 4096-column
+// matrices, whose GEMV keeps up with the read probe.
+const densePanelMax = 4096
+
+// densePanelWidth is the width of the column panels Panelize cuts a dense
+// matrix of cols columns into, or 0 where rows are short enough to stream
+// whole: as even as possible, at most about densePanelMax, a multiple of
+// 32 columns (the SIMD kernels' widest step).
+func densePanelWidth(cols int) int {
+	if cols <= wideCols {
+		return 0
+	}
+	np := (cols + densePanelMax - 1) / densePanelMax
+	return (cols/np + 31) &^ 31
+}
+
+// Panelize returns the matrix with wide rows (more than wideCols columns)
+// stored as contiguous column panels, in memory from alloc (nil: the Go
+// heap); a matrix with shorter rows, or already in panels, comes back as it
+// is. Over whole 11008-column rows x (44 KiB) does not stay in L1 and the
+// GEMV falls behind the memory at high bandwidth; panel by panel it
+// streams like a 4096-column matrix. 4096×11008 f16, 2 threads,
+// alternating with a read probe taken before and after each measurement:
+// 0.98 of the probe in panels against 0.87 over whole rows at 62–80 GB/s,
+// 1.06 against 0.95 below that. The products (MatVec, MatMul) understand
+// panels; F32 and U16 hold them in that order, not row-major.
+func (m *Dense) Panelize(alloc func(bytes int) []byte) *Dense {
+	pw := densePanelWidth(m.Cols)
+	if pw == 0 || m.panelCols > 0 {
+		return m
+	}
+	if alloc == nil {
+		alloc = func(n int) []byte { return make([]byte, n) }
+	}
+	p := &Dense{DType: m.DType, Rows: m.Rows, Cols: m.Cols, panelCols: pw}
+	n := m.Rows * m.Cols
+	if m.DType == F32 {
+		b := alloc(4 * n)
+		p.F32 = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n)
+	} else {
+		b := alloc(2 * n)
+		p.U16 = unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n)
+	}
+	src, dst := m.view(), p.view()
+	for q := 0; q < dst.npanels(); q++ {
+		pv, c0, w := dst.panel(q)
+		for r := 0; r < m.Rows; r++ {
+			if m.DType == F32 {
+				copy(pv.f32[r*w:(r+1)*w], src.f32[r*m.Cols+c0:])
+			} else {
+				copy(pv.u16[r*w:(r+1)*w], src.u16[r*m.Cols+c0:])
+			}
+		}
+	}
+	return p
+}
+
+// At returns the weight at row r, column c as f32 (in any layout).
+func (m *Dense) At(r, c int) float32 { return m.view().at(r, c) }
 
 // Check validates the value slice against the shape.
 func (m *Dense) Check() error {

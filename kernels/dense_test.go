@@ -84,3 +84,58 @@ func checkEither(t *testing.T, what string, got []float32, w1, a1, w2, a2 []floa
 		t.Errorf("%s: %d of %d elements wrong", what, bad, len(w1))
 	}
 }
+
+// A dense matrix in column panels gives the products of its row-major
+// original (float64 reference) at every level and dtype: ragged last panels
+// (8196, 8200 columns), four and five panels, more rows than one block of
+// the GEMV's panel loop (260), GEMV, per-token GEMM and, from 16 tokens on
+// AVX-512, tokens-in-lanes GEMM.
+func TestDensePanels(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		shapes := [][3]int{{18, 12300, 70}, {22, 8200, 16}, {9, 8196, 5}, {5, 20000, 2}, {260, 8200, 1}, {50, 16384, 17}}
+		for _, dt := range []DType{F32, F16, BF16} {
+			for _, sh := range shapes {
+				rows, cols, maxN := sh[0], sh[1], sh[2]
+				m := randDense(r, dt, rows, cols)
+				p := m.Panelize(nil)
+				if p.PanelCols() == 0 || p.PanelCols()%32 != 0 || p.PanelCols() > densePanelMax+32 || p.Panelize(nil) != p {
+					t.Fatalf("%v %v: panel width %d", dt, sh, p.PanelCols())
+				}
+				if err := p.Check(); err != nil {
+					t.Fatal(err)
+				}
+				for _, ij := range [][2]int{{0, 0}, {rows - 1, cols - 1}, {rows / 2, p.PanelCols()}, {rows - 1, p.PanelCols() - 1}, {1 % rows, cols - 3}} {
+					if p.At(ij[0], ij[1]) != m.At(ij[0], ij[1]) {
+						t.Fatalf("%v %v: At(%d, %d) = %v in panels, %v row-major", dt, sh, ij[0], ij[1], p.At(ij[0], ij[1]), m.At(ij[0], ij[1]))
+					}
+				}
+				w := func(i, j int) float64 { return at64(dt, m.F32, m.U16, i*cols+j) }
+				for _, n := range []int{1, 2, 5, 16, 17, 70} {
+					if n > maxN {
+						continue
+					}
+					x := randVec(r, n*cols)
+					y := poisoned(n * rows)
+					p.MatMul(y, x, n)
+					want, abs := refGemm(w, rows, cols, x, n)
+					what := fmt.Sprintf("panels %v %dx%d n=%d", dt, rows, cols, n)
+					if dt == BF16 && HasBF16Dot() && n > 1 {
+						xb := make([]float32, len(x))
+						for i, v := range x {
+							xb[i] = BF16ToF32(F32ToBF16(v))
+						}
+						want2, abs2 := refGemm(w, rows, cols, xb, n)
+						checkEither(t, what, y, want, abs, want2, abs2, cols)
+						continue
+					}
+					checkClose(t, what, y, want, abs, cols)
+				}
+			}
+		}
+	})
+	m := &Dense{DType: F16, Rows: 4, Cols: 8192, U16: make([]uint16, 4*8192)}
+	if m.Panelize(nil) != m {
+		t.Error("an 8192-column matrix was split into panels")
+	}
+}

@@ -74,7 +74,17 @@ func gemmXT(y []float32, ldy int, w wview, rows, cols int, xt []float32, n, tile
 	outs := growF32(bp, rows*tile)
 	for t0 := 0; t0 < n; t0 += tile {
 		nt := min(tile, n-t0)
-		gemmTRows(outs, w, rows, cols, xt[t0*cols:(t0+tile)*cols], tile, false)
+		xb := xt[t0*cols : (t0+tile)*cols]
+		if w.pw == 0 {
+			gemmTRows(outs, w, rows, cols, xb, tile, false)
+		} else {
+			// Panels: column c of the tile is at xb[c*tile:]; the first
+			// panel writes outs, the others add to it.
+			for p := 0; p < w.npanels(); p++ {
+				pv, c0, pw := w.panel(p)
+				gemmTRows(outs, pv, rows, pw, xb[c0*tile:(c0+pw)*tile], tile, p > 0)
+			}
+		}
 		untransposeTile(y[t0*ldy:], ldy, outs, rows, nt, tile)
 	}
 	f32Scratch.Put(bp)

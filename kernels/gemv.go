@@ -12,12 +12,41 @@ type wview struct {
 	f32 []float32
 	u16 []uint16
 	ld  int
+	// A Dense in column panels (Panelize): pw > 0, f32/u16 hold all of it,
+	// rows is its row count (the panels' stride), r0 the view's first row
+	// and cols its width; ld is unused. gemv, gemm and gemmXT split it
+	// with panel, so the row-major code below them never sees one.
+	pw, rows, r0, cols int
 }
 
-func (m *Dense) view() wview { return wview{m.DType, m.F32, m.U16, m.Cols} }
+func (m *Dense) view() wview {
+	return wview{dt: m.DType, f32: m.F32, u16: m.U16, ld: m.Cols, pw: m.panelCols, rows: m.Rows, cols: m.Cols}
+}
+
+// npanels is the number of column panels of a paneled view.
+func (w wview) npanels() int { return (w.cols + w.pw - 1) / w.pw }
+
+// panel returns panel p of a paneled view as a row-major view of its
+// columns (from the view's first row), its first column and its width.
+func (w wview) panel(p int) (pv wview, c0, width int) {
+	c0 = p * w.pw
+	width = min(w.pw, w.cols-c0)
+	base := w.rows*c0 + w.r0*width
+	pv = wview{dt: w.dt, ld: width}
+	if w.dt == F32 {
+		pv.f32 = w.f32[base:]
+	} else {
+		pv.u16 = w.u16[base:]
+	}
+	return pv, c0, width
+}
 
 // at returns the weight at row r, column j as f32.
 func (w wview) at(r, j int) float32 {
+	if w.pw > 0 {
+		pv, c0, _ := w.panel(j / w.pw)
+		return pv.at(r, j-c0)
+	}
 	switch w.dt {
 	case F32:
 		return w.f32[r*w.ld+j]
@@ -30,6 +59,10 @@ func (w wview) at(r, j int) float32 {
 
 // sub returns the view starting at row r0.
 func (w wview) sub(r0 int) wview {
+	if w.pw > 0 {
+		w.r0 += r0
+		return w
+	}
 	if w.dt == F32 {
 		w.f32 = w.f32[r0*w.ld:]
 	} else {
@@ -50,16 +83,6 @@ const (
 	wideCols  = 8192
 	stripCols = 6144
 )
-
-// cols returns the view of the columns from j0 on.
-func (w wview) cols(j0 int) wview {
-	if w.dt == F32 {
-		w.f32 = w.f32[j0:]
-	} else {
-		w.u16 = w.u16[j0:]
-	}
-	return w
-}
 
 // dotTail returns Σ_{j0≤j<cols} w[r,j]·x[j].
 func (w wview) dotTail(r, j0, cols int, x []float32) float32 {
@@ -91,6 +114,25 @@ func gemv(y []float32, w wview, rows, cols int, x []float32) {
 	}
 	_ = y[rows-1]
 	x = x[:cols]
+	if w.pw > 0 {
+		// Panels: each block of rows goes panel by panel, every panel's
+		// rows one run of memory; the first panel writes y, the others add.
+		var part [256]float32
+		for r0 := 0; r0 < rows; r0 += len(part) {
+			rb := min(len(part), rows-r0)
+			wr := w.sub(r0)
+			for p := 0; p < w.npanels(); p++ {
+				pv, c0, pw := wr.panel(p)
+				if p == 0 {
+					gemv(y[r0:r0+rb], pv, rb, pw, x[c0:c0+pw])
+					continue
+				}
+				gemv(part[:rb], pv, rb, pw, x[c0:c0+pw])
+				Axpy(1, part[:rb], y[r0:r0+rb])
+			}
+		}
+		return
+	}
 	done := 0
 	if level != Generic && cols > 0 {
 		done = gemvArch(y, w, rows, cols, x)
@@ -117,6 +159,25 @@ func gemm(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n int
 	}
 	_ = y[(n-1)*ldy+rows-1]
 	_ = x[(n-1)*ldx+cols-1]
+	if w.pw > 0 {
+		// Panels: the first writes y, the others go through a scratch
+		// block and are added.
+		bp := xtScratch.Get().(*[]float32)
+		tmp := growF32(bp, n*rows)
+		for p := 0; p < w.npanels(); p++ {
+			pv, c0, pw := w.panel(p)
+			if p == 0 {
+				gemm(y, ldy, pv, rows, pw, x[c0:], ldx, n)
+				continue
+			}
+			gemm(tmp, rows, pv, rows, pw, x[c0:], ldx, n)
+			for t := 0; t < n; t++ {
+				Axpy(1, tmp[t*rows:(t+1)*rows], y[t*ldy:t*ldy+rows])
+			}
+		}
+		xtScratch.Put(bp)
+		return
+	}
 	if level == Generic || cols == 0 || !gemmArch(y, ldy, w, rows, cols, x, ldx, n) {
 		for t := 0; t < n; t++ {
 			gemv(y[t*ldy:], w, rows, cols, x[t*ldx:])

@@ -137,14 +137,14 @@ func TestArmorFileMatchesDensified(t *testing.T) {
 	}
 }
 
-// A model copied into memory stores its wide 2:4 layers in column panels
-// (kernels.Panelize) and a mapped one uses the file's rows in place; both
+// A model copied into memory stores its wide dense and 2:4 layers in column
+// panels (Panelize) and a mapped one uses the file's rows in place; both
 // compute the same logits.
 func TestWideLayersPanelsWhenCopied(t *testing.T) {
 	defer mmap.SetMode(mmap.CurrentMode())
 	c := model.Config{Arch: "llama", Dim: 32, Hidden: 8224, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 16, Vocab: 48, Context: 32,
 		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: true}
-	for _, v := range []synth.Variant{synth.Sparse24, synth.Armor} {
+	for _, v := range []synth.Variant{synth.Dense, synth.Sparse24, synth.Armor} {
 		path := filepath.Join(t.TempDir(), "m.armor")
 		if err := synth.WriteArmor(path, c, synth.ArmorOptions{Variant: v, DType: tensor.F16, Block: 16, Seed: 5}); err != nil {
 			t.Fatal(err)
@@ -158,6 +158,8 @@ func TestWideLayersPanelsWhenCopied(t *testing.T) {
 			}
 			var pc int
 			switch l := ld.Tr.Linears(0)[len(ld.Tr.Linears(0))-1].(type) { // ffn_down: 32 × 8224
+			case *Dense:
+				pc = l.W.PanelCols()
 			case *Sparse:
 				pc = l.W.PanelCols()
 			case *Armor:

@@ -84,9 +84,10 @@ func NewSparse24(vals, idx *tensor.Tensor, cols int) (*kernels.Sparse24, error) 
 	return s, nil
 }
 
-// paneled holds the panels built from a values tensor whose rows were given
-// back, so that another transformer over the same open model reuses them.
-var paneled sync.Map // *tensor.Tensor → *kernels.Sparse24
+// paneled holds the panels built from a weights tensor whose rows were
+// given back, so that another transformer over the same open model reuses
+// them.
+var paneled sync.Map // *tensor.Tensor → *kernels.Sparse24 or *kernels.Dense
 
 // paneledOrNew is NewSparse24 followed by panelize, or the panels built
 // before from the same tensors.
@@ -98,24 +99,28 @@ func paneledOrNew(m *model.Model, vals, idx *tensor.Tensor, cols int) (*kernels.
 	if err != nil {
 		return nil, err
 	}
-	return panelize(m, s, vals, idx), nil
+	return panelize(m, s, s.Panelize, vals, idx), nil
 }
 
-// panelize stores a wide 2:4 matrix in column panels (kernels.Panelize:
-// its GEMV is 1.1× faster) when the file was copied into memory: the
-// panels go to huge-page memory freed with the model, and the row-major
-// copy's pages are given back, so memory does not grow. A mapped file is
-// used in place, as --mmap yes asks.
-func panelize(m *model.Model, s *kernels.Sparse24, vals, idx *tensor.Tensor) *kernels.Sparse24 {
-	if !mmap.Private(vals.Data) || !mmap.Private(idx.Data) {
-		return s
+// panelize stores a wide matrix in column panels (kernels.Sparse24.Panelize
+// and kernels.Dense.Panelize: their GEMVs are 1.1× faster) when the file
+// was copied into memory: the panels go to huge-page memory freed with the
+// model, and the row-major copy's pages are given back, so memory does not
+// grow. A mapped file is used in place, as --mmap yes asks. cut is the
+// matrix's Panelize; from are the tensors it was read from.
+func panelize[T comparable](m *model.Model, s T, cut func(func(int) []byte) T, from ...*tensor.Tensor) T {
+	for _, t := range from {
+		if !mmap.Private(t.Data) {
+			return s
+		}
 	}
-	p := s.Panelize(modelMemory(m))
+	p := cut(modelMemory(m))
 	if p != s {
-		mmap.Release(vals.Data)
-		mmap.Release(idx.Data)
-		paneled.Store(vals, p)
-		m.OnClose(func() error { paneled.Delete(vals); return nil })
+		for _, t := range from {
+			mmap.Release(t.Data)
+		}
+		paneled.Store(from[0], p)
+		m.OnClose(func() error { paneled.Delete(from[0]); return nil })
 	}
 	return p
 }

@@ -36,7 +36,18 @@ func DenseBuilder(m *model.Model, name string) (Linear, error) {
 	if w == nil {
 		return nil, fmt.Errorf("tensor %s.weight is missing", name)
 	}
-	return NewDense(w, m.Tensors[name+".bias"])
+	d, err := NewDense(w, m.Tensors[name+".bias"])
+	if err != nil || w == m.Tensors["token_embd.weight"] {
+		// A tied output head shares the embedding table, which the
+		// forward pass reads by rows: it stays as it is.
+		return d, err
+	}
+	if p, ok := paneled.Load(w); ok {
+		d.W = *p.(*kernels.Dense)
+	} else {
+		d.W = *panelize(m, &d.W, d.W.Panelize, w)
+	}
+	return d, nil
 }
 
 // New builds a Transformer over m's tensors. build may be nil (dense).

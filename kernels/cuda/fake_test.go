@@ -73,5 +73,17 @@ func TestFakeDevice(t *testing.T) {
 			t.Fatal("upload past the end accepted")
 		}
 		b.Free()
+		// Column panels (a CPU layout) are refused, not uploaded as rows.
+		w := (&kernels.Dense{DType: kernels.F16, Rows: 16, Cols: 8224, U16: make([]uint16, 16*8224)}).Panelize(nil)
+		if _, err := d.NewDenseLayer(w, nil, kernels.F16); err == nil || !strings.Contains(err.Error(), "column panels") {
+			t.Fatalf("dense in panels: %v", err)
+		}
+		s, err := kernels.Pack24(make([]float32, 16*8224), 16, 8224, kernels.F16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.NewSparseLayer(s.Panelize(nil), nil, kernels.F16); err == nil || !strings.Contains(err.Error(), "column panels") {
+			t.Fatalf("2:4 in panels: %v", err)
+		}
 	})
 }

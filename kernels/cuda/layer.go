@@ -71,6 +71,9 @@ func (d *Device) NewDenseLayer(w *kernels.Dense, bias []float32, dt kernels.DTyp
 	if err := w.Check(); err != nil {
 		return nil, err
 	}
+	if w.PanelCols() > 0 {
+		return nil, fmt.Errorf("cuda: dense weight %d×%d is in column panels, not the row-major layout the device reads", w.Rows, w.Cols)
+	}
 	vt, err := cudaType(dt)
 	if err != nil {
 		return nil, err

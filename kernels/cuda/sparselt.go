@@ -38,6 +38,11 @@ func (d *Device) NewSparse(s *kernels.Sparse24, dt kernels.DType) (*Sparse, erro
 	if d.ltErr != nil {
 		return nil, d.ltErr
 	}
+	if s.PanelCols() > 0 {
+		// The device copies the row-major layout; panels are a CPU layout
+		// of a model copied into memory (armor-run maps it for the GPU).
+		return nil, fmt.Errorf("cuda: 2:4 weight %d×%d is in column panels, not the row-major layout the device reads", s.Rows, s.Cols)
+	}
 	if s.Rows%16 != 0 || s.Cols%16 != 0 {
 		return nil, fmt.Errorf("cuda: 2:4 weight %d×%d: cuSPARSELt needs both sizes multiples of 16", s.Rows, s.Cols)
 	}
