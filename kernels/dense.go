@@ -21,23 +21,6 @@ type Dense struct {
 // PanelCols is the panel width of a matrix made by Panelize (0: whole rows).
 func (m *Dense) PanelCols() int { return m.panelCols }
 
-// densePanelMax is the widest dense panel: its slice of x (16 KiB of f32)
-// stays in L1 while the rows stream past, as it does for 4096-column
-// matrices, whose GEMV keeps up with the read probe.
-const densePanelMax = 4096
-
-// densePanelWidth is the width of the column panels Panelize cuts a dense
-// matrix of cols columns into, or 0 where rows are short enough to stream
-// whole: as even as possible, at most about densePanelMax, a multiple of
-// 32 columns (the SIMD kernels' widest step).
-func densePanelWidth(cols int) int {
-	if cols <= wideCols {
-		return 0
-	}
-	np := (cols + densePanelMax - 1) / densePanelMax
-	return (cols/np + 31) &^ 31
-}
-
 // Panelize returns the matrix with wide rows (more than wideCols columns)
 // stored as contiguous column panels, in memory from alloc (nil: the Go
 // heap); a matrix with shorter rows, or already in panels, comes back as it
@@ -49,7 +32,7 @@ func densePanelWidth(cols int) int {
 // 1.06 against 0.95 below that. The products (MatVec, MatMul) understand
 // panels; F32 and U16 hold them in that order, not row-major.
 func (m *Dense) Panelize(alloc func(bytes int) []byte) *Dense {
-	pw := densePanelWidth(m.Cols)
+	pw := panelWidth(m.Cols)
 	if pw == 0 || m.panelCols > 0 {
 		return m
 	}

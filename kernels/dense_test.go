@@ -99,7 +99,7 @@ func TestDensePanels(t *testing.T) {
 				rows, cols, maxN := sh[0], sh[1], sh[2]
 				m := randDense(r, dt, rows, cols)
 				p := m.Panelize(nil)
-				if p.PanelCols() == 0 || p.PanelCols()%32 != 0 || p.PanelCols() > densePanelMax+32 || p.Panelize(nil) != p {
+				if p.PanelCols() == 0 || p.PanelCols()%32 != 0 || p.PanelCols() > panelMax+32 || p.Panelize(nil) != p {
 					t.Fatalf("%v %v: panel width %d", dt, sh, p.PanelCols())
 				}
 				if err := p.Check(); err != nil {

@@ -84,6 +84,24 @@ const (
 	stripCols = 6144
 )
 
+// panelMax is the widest column panel (Dense.Panelize, Sparse24.Panelize):
+// its slice of x (16 KiB of f32) stays in L1 while the rows stream past,
+// as it does for 4096-column matrices, whose GEMVs keep up with the read
+// probe.
+const panelMax = 4096
+
+// panelWidth is the width of the column panels Panelize cuts a matrix of
+// cols columns into, or 0 where rows are short enough to stream whole: as
+// even as possible, at most about panelMax, a multiple of 32 columns (16
+// kept 2:4 values: the SIMD kernels' widest step).
+func panelWidth(cols int) int {
+	if cols <= wideCols {
+		return 0
+	}
+	np := (cols + panelMax - 1) / panelMax
+	return (cols/np + 31) &^ 31
+}
+
 // dotTail returns Σ_{j0≤j<cols} w[r,j]·x[j].
 func (w wview) dotTail(r, j0, cols int, x []float32) float32 {
 	var s float32

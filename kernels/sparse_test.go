@@ -170,7 +170,7 @@ func TestSparse24Panels(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := newRand(t)
 		// 8196: the last panel ends in a half index byte and a tail of
-		// kept values; 20000: four panels.
+		// kept values; 20000: five panels.
 		shapes := [][2]int{{18, 12300}, {22, 8200}, {9, 8196}, {5, 20000}}
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range shapes {
