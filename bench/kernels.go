@@ -29,7 +29,7 @@ type KernelResult struct {
 	Block   int     `json:"block"` // ARMOR block size, 0 otherwise
 	Threads int     `json:"threads"`
 	ISA     string  `json:"isa"`
-	Seconds float64 `json:"seconds"` // median per call
+	Seconds float64 `json:"seconds"` // median per call, in the fastest round
 	Bytes   int64   `json:"bytes"`   // weight bytes read per call
 	GBps    float64 `json:"gbps"`    // Bytes / Seconds
 	// GFlops counts the multiply-adds of the dense product (2·rows·cols·batch),
@@ -37,8 +37,13 @@ type KernelResult struct {
 	GFlops float64 `json:"gflops"`
 	// ProbeGBps is the read probe measured just before this shape and dtype
 	// (bandwidth drifts by tens of percent over minutes on a shared machine).
-	ProbeGBps      float64 `json:"probe_gbps"`
-	SpeedupVsDense float64 `json:"speedup_vs_dense"` // dense seconds / seconds, same op, dtype, shape, threads
+	ProbeGBps float64 `json:"probe_gbps"`
+	// SpeedupVsDense is dense's seconds over these (same op, dtype, shape
+	// and threads) in each round, which times the kinds one after the
+	// other, and the median over rounds: a ratio of the two fastest
+	// rounds could pair a dense round in a high-bandwidth spell with a
+	// sparse one in a low one.
+	SpeedupVsDense float64 `json:"speedup_vs_dense"`
 	// ProbeFraction (dense GEMV only) is the median over rounds of its
 	// GB/s over the mean of two probes taken just before and just after
 	// it, rounds whose probes differ by more than 15 % left out
@@ -63,7 +68,7 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 	shapesFlag := fs.String("shapes", "4096x4096,8192x4096,4096x11008,11008x4096", "d_out x d_in shapes, comma separated")
 	dtypesFlag := fs.String("dtypes", "f32,f16", "weight dtypes (f32, f16, bf16)")
 	opsFlag := fs.String("ops", "gemv,gemm", "operations (gemv, gemm)")
-	repeat := fs.Int("repeat", 1, "time each case this many times and keep the fastest (other load on the machine only slows things down)")
+	repeat := fs.Int("repeat", 1, "rounds: each times every kind of a case in turn; times are the fastest round's, ×dense the median of the rounds' ratios")
 	workingSet := fs.Int("working-set-mb", 128, "cycle through copies of each matrix totalling at least this many MiB, so that weights come from memory and not from the 32 MiB L3")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -174,9 +179,12 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 				for k := range secs {
 					secs[k] = math.Inf(1)
 				}
+				// ratios[k] holds kind k's speed-up over dense in each round.
+				ratios := make([][]float64, len(kinds))
 				var frac []float64
 				dropped := 0
 				for range *repeat {
+					var dsec float64
 					for k := range kinds {
 						ls := layers[k]
 						beside := op == "gemv" && kinds[k] == "dense"
@@ -186,6 +194,10 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 						}
 						sec := timeIt(*minTime, func(i int) { ls[i%len(ls)].MatMul(y, x, n) })
 						secs[k] = min(secs[k], sec)
+						if k == 0 {
+							dsec = sec
+						}
+						ratios[k] = append(ratios[k], dsec/sec)
 						if beside {
 							p2 := quickProbe()
 							if max(p1, p2) > 1.15*min(p1, p2) {
@@ -200,7 +212,8 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 					sec := secs[k]
 					r := KernelResult{Kernel: kind, Op: op, DType: dt.String(), Rows: rows, Cols: cols, Batch: n,
 						Threads: *threads, ISA: isa, Seconds: sec, Bytes: bytes[k], GBps: float64(bytes[k]) / sec / 1e9,
-						GFlops: 2 * float64(rows) * float64(cols) * float64(n) / sec / 1e9, ProbeGBps: pr.GBps}
+						GFlops: 2 * float64(rows) * float64(cols) * float64(n) / sec / 1e9, ProbeGBps: pr.GBps,
+						SpeedupVsDense: median(ratios[k])}
 					if kind == "armor" {
 						r.Block = *block
 					}
@@ -217,19 +230,6 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 			layers = nil
 			hm.free()
 			runtime.GC()
-		}
-	}
-	// Ratios to dense of the same op, dtype, shape and threads.
-	dense := map[string]float64{}
-	key := func(r KernelResult) string { return fmt.Sprint(r.Op, r.DType, r.Rows, r.Cols, r.Batch, r.Threads) }
-	for _, r := range res {
-		if r.Kernel == "dense" {
-			dense[key(r)] = r.Seconds
-		}
-	}
-	for i, r := range res {
-		if d, ok := dense[key(r)]; ok {
-			res[i].SpeedupVsDense = d / r.Seconds
 		}
 	}
 	if *asJSON {

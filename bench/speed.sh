@@ -23,7 +23,7 @@ td=${ARMOR_TESTDATA:-$root/../shared/testdata}
 for what in $only; do
 	case $what in
 	1b) "$bin/armor-bench" speed --synthetic llama-3.2-1b "${llama[@]}" --repeat "${REPEAT:-2}" --json --plot "$out/llama-3.2-1b.svg" >"$out/llama-3.2-1b.json" 2>"$out/llama-3.2-1b.txt" ;;
-	kernels) "$bin/armor-bench" kernels --threads 2 >"$out/kernels.txt" 2>&1 ;;
+	kernels) "$bin/armor-bench" kernels --threads 2 --repeat 5 >"$out/kernels.txt" 2>&1 ;;
 	stories)
 		"$bin/armor-bench" speed -m "$td/models/stories260K.gguf" "${llama[@]}" --prompt-tokens 256 --gen-tokens 128 --repeat 3 --json >"$out/stories260K.json" 2>"$out/stories260K.txt"
 		for dt in f16 f32; do
