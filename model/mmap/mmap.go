@@ -11,6 +11,7 @@
 package mmap
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -43,6 +44,9 @@ func (m Mode) String() string {
 	return "auto"
 }
 
+// modeChoices says which values an --mmap flag takes.
+const modeChoices = "use auto, yes (map the file) or no (copy it into memory)"
+
 // ParseMode reads the value of an --mmap flag: auto, yes or no.
 func ParseMode(s string) (Mode, error) {
 	switch s {
@@ -53,14 +57,15 @@ func ParseMode(s string) (Mode, error) {
 	case "no", "false", "0", "off":
 		return Copy, nil
 	}
-	return Auto, fmt.Errorf("--mmap %q: use auto, yes (map the file) or no (copy it into memory)", s)
+	return Auto, fmt.Errorf("--mmap %q: %s", s, modeChoices)
 }
 
-// Set parses a flag value, so that a *Mode can be a flag.Value.
+// Set parses a flag value, so that a *Mode can be a flag.Value. Its error
+// leaves out the flag and the value, which the flag package prints.
 func (m *Mode) Set(s string) error {
 	v, err := ParseMode(s)
 	if err != nil {
-		return err
+		return errors.New(modeChoices)
 	}
 	*m = v
 	return nil

@@ -2,6 +2,7 @@ package mmap
 
 import (
 	"bytes"
+	"flag"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -102,8 +103,18 @@ func TestParseMode(t *testing.T) {
 			t.Errorf("ParseMode(%q) = %v, %v; want %v", s, m, err, want)
 		}
 	}
-	if _, err := ParseMode("sometimes"); err == nil || !strings.Contains(err.Error(), "--mmap") {
+	if _, err := ParseMode("sometimes"); err == nil || !strings.Contains(err.Error(), `--mmap "sometimes": use auto`) {
 		t.Errorf("bad value: %v", err)
+	}
+	// As a flag, the flag package names the flag and the value once.
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var out strings.Builder
+	fs.SetOutput(&out)
+	var m Mode
+	fs.Var(&m, "mmap", FlagHelp)
+	if err := fs.Parse([]string{"--mmap", "sometimes"}); err == nil || strings.Count(err.Error(), "sometimes") != 1 ||
+		!strings.Contains(err.Error(), "-mmap") || !strings.Contains(err.Error(), "use auto") {
+		t.Errorf("flag error: %v", err)
 	}
 }
 
