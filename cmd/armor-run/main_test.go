@@ -72,7 +72,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-m", m, "-p", "x", "--ctx", "100000"}, 2, "exceeds the model's context"},
 		{[]string{"-m", m, "-p", "x", "--threads", "0"}, 2, "--threads"},
 		{[]string{"-m", m, "-p", "x", "stray"}, 2, "unexpected argument"},
-		{[]string{"-m", m, "-p", "x", "--mmap", "sometimes"}, 2, "--mmap"},
+		{[]string{"-m", m, "-p", "x", "--mmap", "sometimes"}, 2, `"sometimes" for flag -mmap: use auto`},
 	}
 	for _, c := range cases {
 		code, _, errs := runCmd(c.args...)
