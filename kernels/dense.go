@@ -5,6 +5,17 @@ import (
 	"unsafe"
 )
 
+// valuesFrom carves n values of dtype dt (f32, or the 16-bit bits of f16
+// and bf16) out of memory from alloc.
+func valuesFrom(alloc func(bytes int) []byte, dt DType, n int) ([]float32, []uint16) {
+	if dt == F32 {
+		b := alloc(4 * n)
+		return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n), nil
+	}
+	b := alloc(2 * n)
+	return nil, unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n)
+}
+
 // Dense is a row-major Rows × Cols weight matrix. Exactly one of F32 and U16
 // holds the values: F32 for DType F32, U16 (raw f16 or bf16 bits) otherwise.
 type Dense struct {
@@ -40,14 +51,7 @@ func (m *Dense) Panelize(alloc func(bytes int) []byte) *Dense {
 		alloc = func(n int) []byte { return make([]byte, n) }
 	}
 	p := &Dense{DType: m.DType, Rows: m.Rows, Cols: m.Cols, panelCols: pw}
-	n := m.Rows * m.Cols
-	if m.DType == F32 {
-		b := alloc(4 * n)
-		p.F32 = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), n)
-	} else {
-		b := alloc(2 * n)
-		p.U16 = unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n)
-	}
+	p.F32, p.U16 = valuesFrom(alloc, m.DType, m.Rows*m.Cols)
 	src, dst := m.view(), p.view()
 	for q := 0; q < dst.npanels(); q++ {
 		pv, c0, w := dst.panel(q)

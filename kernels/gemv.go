@@ -134,7 +134,9 @@ func gemv(y []float32, w wview, rows, cols int, x []float32) {
 	x = x[:cols]
 	if w.pw > 0 {
 		// Panels: each block of rows goes panel by panel, every panel's
-		// rows one run of memory; the first panel writes y, the others add.
+		// rows one run of memory; the first panel writes y, the others add
+		// (spmv does the same for 2:4; a shared helper taking a func
+		// value made y and the scratch escape, and Dot allocate).
 		var part [256]float32
 		for r0 := 0; r0 < rows; r0 += len(part) {
 			rb := min(len(part), rows-r0)

@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"sync"
-	"unsafe"
 )
 
 // Sparse24 is a 2:4 sparse Rows × Cols matrix in the packed layout described
@@ -56,14 +55,7 @@ func (s *Sparse24) Panelize(alloc func(bytes int) []byte) *Sparse24 {
 		alloc = func(n int) []byte { return make([]byte, n) }
 	}
 	p := &Sparse24{DType: s.DType, Rows: s.Rows, Cols: s.Cols, panelCols: pw}
-	nv := s.Rows * (s.Cols / 2)
-	if s.DType == F32 {
-		b := alloc(4 * nv)
-		p.F32 = unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), nv)
-	} else {
-		b := alloc(2 * nv)
-		p.U16 = unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), nv)
-	}
+	p.F32, p.U16 = valuesFrom(alloc, s.DType, s.Rows*(s.Cols/2))
 	p.Idx = alloc(len(s.Idx))[:len(s.Idx)]
 	src, dst := s.view(), p.view()
 	for q := 0; q < dst.npanels(); q++ {
