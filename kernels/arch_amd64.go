@@ -710,6 +710,29 @@ func axpyRows_512(y *float32, a *float32, w *float32, ld, rows, cols int)
 //go:noescape
 func axpyRows_256(y *float32, a *float32, w *float32, ld, rows, cols int)
 
+//go:noescape
+func axpyRowsF16_512(y *float32, a *float32, w *uint16, ld, rows, cols int)
+
+//go:noescape
+func axpyRowsF16_256(y *float32, a *float32, w *uint16, ld, rows, cols int)
+
+// axpyRowsF16Arch is axpyRowsArch for f16 rows.
+func axpyRowsF16Arch(y, a []float32, w []uint16, ld int) int {
+	switch level {
+	case AVX512:
+		if c := len(y) &^ 15; c > 0 {
+			axpyRowsF16_512(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+	case AVX2:
+		if c := len(y) &^ 7; c > 0 {
+			axpyRowsF16_256(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+	}
+	return 0
+}
+
 // axpyRowsArch returns how many leading columns of y it handled.
 func axpyRowsArch(y, a, w []float32, ld int) int {
 	switch level {

@@ -127,6 +127,45 @@ func DotRows(y, w []float32, ld int, x []float32) {
 	gemv(y, wview{dt: F32, f32: w, ld: ld}, rows, cols, x)
 }
 
+// DotRowsF16 is DotRows over rows of f16 bits (an f16 KV cache's keys).
+func DotRowsF16(y []float32, w []uint16, ld int, x []float32) {
+	rows, cols := len(y), len(x)
+	if rows == 0 {
+		return
+	}
+	_ = w[(rows-1)*ld+cols-1]
+	gemv(y, wview{dt: F16, u16: w, ld: ld}, rows, cols, x)
+}
+
+// AxpyRowsF16 is AxpyRows over rows of f16 bits (an f16 KV cache's values).
+func AxpyRowsF16(y, a []float32, w []uint16, ld int) {
+	rows, cols := len(a), len(y)
+	if rows == 0 || cols == 0 {
+		return
+	}
+	_ = w[(rows-1)*ld+cols-1]
+	done := 0
+	if level != Generic {
+		done = axpyRowsF16Arch(y, a, w, ld)
+	}
+	if done < cols {
+		for r, s := range a {
+			row := w[r*ld : r*ld+cols]
+			for j := done; j < cols; j++ {
+				y[j] += s * F16ToF32(row[j])
+			}
+		}
+	}
+}
+
+// ToF16 rounds src to f16 bits in dst (len(dst) ≥ len(src)).
+func ToF16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = F32ToF16(v)
+	}
+}
+
 // AxpyRows computes y[j] += Σ_r a[r]·w[r·ld+j] for r < len(a), j < len(y):
 // the weighted sum of strided rows, e.g. attention's sum of V-cache rows.
 // It runs on the calling goroutine.

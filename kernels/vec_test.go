@@ -143,11 +143,45 @@ func TestDotRowsAxpyRows(t *testing.T) {
 						abs2[j] += math.Abs(p)
 					}
 				}
+				o16 := append([]float32(nil), o...)
 				AxpyRows(o, a, w, ld)
 				checkClose(t, fmt.Sprintf("AxpyRows %dx%d ld %d", rows, cols, ld), o, want2, abs2, rows)
+
+				// The f16 variants (an f16 KV cache), against float64 over
+				// the same rows rounded to f16 (exact in f32).
+				w16 := make([]uint16, len(w))
+				ToF16(w16, w)
+				w16f := func(i int) float64 { return float64(F16ToF32(w16[i])) }
+				y = poisoned(rows)
+				DotRowsF16(y, w16, ld, x)
+				want, abs = refGemm(func(i, j int) float64 { return w16f(i*ld + j) }, rows, cols, x, 1)
+				checkClose(t, fmt.Sprintf("DotRowsF16 %dx%d ld %d", rows, cols, ld), y, want, abs, cols)
+				for j := range o16 {
+					want2[j], abs2[j] = float64(o16[j]), math.Abs(float64(o16[j]))
+					for i := range a {
+						p := float64(a[i]) * w16f(i*ld+j)
+						want2[j] += p
+						abs2[j] += math.Abs(p)
+					}
+				}
+				AxpyRowsF16(o16, a, w16, ld)
+				checkClose(t, fmt.Sprintf("AxpyRowsF16 %dx%d ld %d", rows, cols, ld), o16, want2, abs2, rows)
 			}
 		}
 	})
+	// ToF16 rounds like F32ToF16, element by element.
+	src := []float32{0, -1, 65504, 1e-8, 3.14159, -2.5e-5}
+	dst := make([]uint16, len(src)+1)
+	dst[len(src)] = 0xbeef
+	ToF16(dst, src)
+	for i, v := range src {
+		if dst[i] != F32ToF16(v) {
+			t.Errorf("ToF16(%v) = %#x, want %#x", v, dst[i], F32ToF16(v))
+		}
+	}
+	if dst[len(src)] != 0xbeef {
+		t.Error("ToF16 wrote past len(src)")
+	}
 }
 
 // TestExpKernels checks Softmax and SiLUMul at every level (AVX-512 has a

@@ -1421,23 +1421,34 @@ def sp24t2_256(dt):
 
 
 
-def axpyrows(isa):
-    """func axpyRows_<isa>(y *float32, a *float32, w *float32, ld, rows, cols int)
+def axpyrows(isa, dt="F32"):
+    """func axpyRows<F16>_<isa>(y *float32, a *float32, w *T, ld, rows, cols int)
     y[j] += Σ_{r<rows} a[r]·w[r·ld+j] for j < cols (rounded down to the
-    vector width): attention's weighted sum of V rows. A block of 4 vectors
-    of y stays in registers while all rows stream past; two sets of
-    accumulators (even and odd rows) hide the FMA latency."""
+    vector width): attention's weighted sum of V rows (f32, or f16 for an
+    f16 KV cache, widened with VCVTPH2PS). A block of 4 vectors of y stays
+    in registers while all rows stream past; two sets of accumulators (even
+    and odd rows) hide the FMA latency."""
     wide = isa == "512"
     V = 16 if wide else 8
     R = "Z" if wide else "Y"
-    name = f"axpyRows_{isa}"
-    emit(f"// func {name}(y *float32, a *float32, w *float32, ld, rows, cols int)")
+    es = esize(dt)
+    sfx = "" if dt == "F32" else dt
+    name = f"axpyRows{sfx}_{isa}"
+
+    def fma(mem, b, acc, tmp):
+        if dt == "F32":
+            emit(f"\tVFMADD231PS {mem}, {R}{b}, {R}{acc}")
+        else:
+            emit(f"\tVCVTPH2PS {mem}, {R}{tmp}")
+            emit(f"\tVFMADD231PS {R}{tmp}, {R}{b}, {R}{acc}")
+
+    emit(f"// func {name}(y *float32, a *float32, w *{gotype(dt)}, ld, rows, cols int)")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
     emit("\tMOVQ y+0(FP), DI")
     emit("\tMOVQ a+8(FP), SI")
     emit("\tMOVQ w+16(FP), DX")
     emit("\tMOVQ ld+24(FP), R8")
-    emit("\tSHLQ $2, R8")
+    emit(f"\tSHLQ ${es.bit_length()-1}, R8")
     emit("\tMOVQ rows+32(FP), CX")
     emit("\tMOVQ cols+40(FP), BX")
     emit(f"\tANDQ ${-V}, BX")
@@ -1451,7 +1462,7 @@ def axpyrows(isa):
         for i in range(nv):
             emit(f"\tVMOVUPS {i*V*4}(DI)(AX*4), {R}{i}")
             emit(f"\tVXORPS {R}{8+i}, {R}{8+i}, {R}{8+i}")
-        emit("\tLEAQ (DX)(AX*4), R10")  # &w[0*ld + j0]
+        emit(f"\tLEAQ (DX)(AX*{es}), R10")  # &w[0*ld + j0]
         emit("\tXORQ R11, R11")         # row
         emit(f"{name}_rows2_{blk}:")
         emit("\tLEAQ 1(R11), R12")
@@ -1460,9 +1471,9 @@ def axpyrows(isa):
         emit(f"\tVBROADCASTSS (SI)(R11*4), {R}4")
         emit(f"\tVBROADCASTSS 4(SI)(R11*4), {R}5")
         for i in range(nv):
-            emit(f"\tVFMADD231PS {i*V*4}(R10), {R}4, {R}{i}")
+            fma(f"{i*V*es}(R10)", 4, i, 12 + i)
         for i in range(nv):
-            emit(f"\tVFMADD231PS {i*V*4}(R10)(R8*1), {R}5, {R}{8+i}")
+            fma(f"{i*V*es}(R10)(R8*1)", 5, 8 + i, 12 + i)
         emit("\tLEAQ (R10)(R8*2), R10")
         emit("\tADDQ $2, R11")
         emit(f"\tJMP {name}_rows2_{blk}")
@@ -1471,7 +1482,7 @@ def axpyrows(isa):
         emit(f"\tJGE {name}_store{blk}")
         emit(f"\tVBROADCASTSS (SI)(R11*4), {R}4")
         for i in range(nv):
-            emit(f"\tVFMADD231PS {i*V*4}(R10), {R}4, {R}{i}")
+            fma(f"{i*V*es}(R10)", 4, i, 12 + i)
         emit(f"{name}_store{blk}:")
         for i in range(nv):
             emit(f"\tVADDPS {R}{8+i}, {R}{i}, {R}{i}")
@@ -1504,6 +1515,8 @@ def main():
     axpy("512")
     axpyrows("512")
     axpyrows("256")
+    axpyrows("512", "F16")
+    axpyrows("256", "F16")
     axpy("256")
     sum_kernel("256")
     transpose16_512()
