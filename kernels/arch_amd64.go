@@ -716,6 +716,29 @@ func axpyRowsF16_512(y *float32, a *float32, w *uint16, ld, rows, cols int)
 //go:noescape
 func axpyRowsF16_256(y *float32, a *float32, w *uint16, ld, rows, cols int)
 
+//go:noescape
+func fromF16_512(dst *float32, src *uint16, n int)
+
+//go:noescape
+func fromF16_256(dst *float32, src *uint16, n int)
+
+// fromF16Arch returns how many leading elements of dst it converted.
+func fromF16Arch(dst []float32, src []uint16) int {
+	switch level {
+	case AVX512:
+		if c := len(dst) &^ 15; c > 0 {
+			fromF16_512(&dst[0], &src[0], c)
+			return c
+		}
+	case AVX2:
+		if c := len(dst) &^ 7; c > 0 {
+			fromF16_256(&dst[0], &src[0], c)
+			return c
+		}
+	}
+	return 0
+}
+
 // axpyRowsF16Arch is axpyRowsArch for f16 rows.
 func axpyRowsF16Arch(y, a []float32, w []uint16, ld int) int {
 	switch level {

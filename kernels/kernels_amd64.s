@@ -2260,6 +2260,42 @@ axpyRowsF16_256_next1:
 	VZEROUPPER
 	RET
 
+// func fromF16_512(dst *float32, src *uint16, n int)
+TEXT ·fromF16_512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), BX
+	ANDQ $-16, BX
+	XORQ AX, AX
+fromF16_512_loop:
+	CMPQ AX, BX
+	JGE fromF16_512_done
+	VCVTPH2PS (SI)(AX*2), Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP fromF16_512_loop
+fromF16_512_done:
+	VZEROUPPER
+	RET
+
+// func fromF16_256(dst *float32, src *uint16, n int)
+TEXT ·fromF16_256(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), BX
+	ANDQ $-8, BX
+	XORQ AX, AX
+fromF16_256_loop:
+	CMPQ AX, BX
+	JGE fromF16_256_done
+	VCVTPH2PS (SI)(AX*2), Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	JMP fromF16_256_loop
+fromF16_256_done:
+	VZEROUPPER
+	RET
+
 // func axpy_256(a float32, x *float32, y *float32, n int)
 TEXT ·axpy_256(SB), NOSPLIT, $0-32
 	VBROADCASTSS a+0(FP), Y1

@@ -166,6 +166,19 @@ func ToF16(dst []uint16, src []float32) {
 	}
 }
 
+// FromF16 widens f16 bits to f32: dst[i] = src[i] for i < len(dst)
+// (len(src) ≥ len(dst)).
+func FromF16(dst []float32, src []uint16) {
+	src = src[:len(dst)]
+	done := 0
+	if level != Generic {
+		done = fromF16Arch(dst, src)
+	}
+	for i := done; i < len(dst); i++ {
+		dst[i] = F16ToF32(src[i])
+	}
+}
+
 // AxpyRows computes y[j] += Σ_r a[r]·w[r·ld+j] for r < len(a), j < len(y):
 // the weighted sum of strided rows, e.g. attention's sum of V-cache rows.
 // It runs on the calling goroutine.

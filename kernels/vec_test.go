@@ -182,6 +182,26 @@ func TestDotRowsAxpyRows(t *testing.T) {
 	if dst[len(src)] != 0xbeef {
 		t.Error("ToF16 wrote past len(src)")
 	}
+	// FromF16 widens exactly, at every level and length.
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, n := range []int{1, 7, 8, 16, 31, 100} {
+			h := make([]uint16, n+1)
+			for i := range h {
+				h[i] = F32ToF16(float32(r.NormFloat64()))
+			}
+			f := poisoned(n + 1)
+			FromF16(f[:n], h)
+			for i := 0; i < n; i++ {
+				if f[i] != F16ToF32(h[i]) {
+					t.Fatalf("n=%d: FromF16[%d] = %v, want %v", n, i, f[i], F16ToF32(h[i]))
+				}
+			}
+			if !math.IsNaN(float64(f[n])) {
+				t.Fatalf("n=%d: FromF16 wrote past len(dst)", n)
+			}
+		}
+	})
 }
 
 // TestExpKernels checks Softmax and SiLUMul at every level (AVX-512 has a

@@ -1211,6 +1211,34 @@ def axpy(isa):
 
 
 
+def fromf16(isa):
+    """func fromF16_<isa>(dst *float32, src *uint16, n int): dst = f32(src)
+    over n rounded down to the vector width (an f16 KV cache's rows widened
+    for the blocked prompt attention)."""
+    wide = isa == "512"
+    V = 16 if wide else 8
+    R = "Z" if wide else "Y"
+    name = f"fromF16_{isa}"
+    emit(f"// func {name}(dst *float32, src *uint16, n int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ src+8(FP), SI")
+    emit("\tMOVQ n+16(FP), BX")
+    emit(f"\tANDQ ${-V}, BX")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_done")
+    emit(f"\tVCVTPH2PS (SI)(AX*2), {R}0")
+    emit(f"\tVMOVUPS {R}0, (DI)(AX*4)")
+    emit(f"\tADDQ ${V}, AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def gemm4x3_256(dt):
     """func gemm4x3<dt>_256(w *T, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
     AVX2 register block of 4 rows × 3 tokens: 12 ymm accumulators, 3 x
@@ -1517,6 +1545,8 @@ def main():
     axpyrows("256")
     axpyrows("512", "F16")
     axpyrows("256", "F16")
+    fromf16("512")
+    fromf16("256")
     axpy("256")
     sum_kernel("256")
     transpose16_512()
