@@ -10,23 +10,26 @@ import (
 // parallel work descriptors are all reused.
 func TestDecodeDoesNotAllocate(t *testing.T) {
 	_, tr := loadTransformer(t, testdata.File(t, "models/stories260K.gguf"))
-	st, _ := tr.NewState(512)
-	// Past 256 positions attention is split across the pool; below, it runs
-	// inline. Steps cover both.
-	prompt := make([]int, 240)
-	for i := range prompt {
-		prompt[i] = 1 + i%500
-	}
-	if _, err := st.Forward(prompt, false); err != nil {
-		t.Fatal(err)
-	}
-	allocs := testing.AllocsPerRun(50, func() {
-		if st.Pos >= 300 {
-			st.Truncate(240)
+	for _, f16 := range []bool{false, true} {
+		tr.KVF16 = f16
+		st, _ := tr.NewState(512)
+		// Past 256 positions attention is split across the pool; below, it
+		// runs inline. Steps cover both.
+		prompt := make([]int, 240)
+		for i := range prompt {
+			prompt[i] = 1 + i%500
 		}
-		st.Forward([]int{5}, false)
-	})
-	if allocs != 0 {
-		t.Fatalf("a decode step allocates %v times", allocs)
+		if _, err := st.Forward(prompt, false); err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(50, func() {
+			if st.Pos >= 300 {
+				st.Truncate(240)
+			}
+			st.Forward([]int{5}, false)
+		})
+		if allocs != 0 {
+			t.Fatalf("f16 cache %v: a decode step allocates %v times", f16, allocs)
+		}
 	}
 }

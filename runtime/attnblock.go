@@ -27,6 +27,7 @@ const attnBlockMin = 32
 // attnScratch is one worker's buffers for a block.
 type attnScratch struct {
 	q, s, vt, o []float32
+	k, v        []float32 // an f16 cache's keys and values, widened
 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -87,9 +88,23 @@ func (s *State) attnBlock(sc *attnScratch, l int, q, out []float32, g, t0, t1 in
 			dst[j] = v * scale
 		}
 	}
-	kc, vc := s.k[l][g*hd:], s.v[l][g*hd:]
+	var kc, vc []float32
+	ld := kvd
+	if s.k16 != nil {
+		// An f16 cache: this head's np keys and values widened to f32
+		// rows of hd, for the f32 products below.
+		sc.k, sc.v = grow(sc.k, np*hd), grow(sc.v, np*hd)
+		k16, v16 := s.k16[l][g*hd:], s.v16[l][g*hd:]
+		for p := 0; p < np; p++ {
+			kernels.FromF16(sc.k[p*hd:(p+1)*hd], k16[p*kvd:])
+			kernels.FromF16(sc.v[p*hd:(p+1)*hd], v16[p*kvd:])
+		}
+		kc, vc, ld = sc.k, sc.v, hd
+	} else {
+		kc, vc = s.k[l][g*hd:], s.v[l][g*hd:]
+	}
 	// Scores: s[i, p] = q_i · k_p for p < np.
-	kernels.MatMulF32(sc.s, np, kc, kvd, np, hd, sc.q, hd, m)
+	kernels.MatMulF32(sc.s, np, kc, ld, np, hd, sc.q, hd, m)
 	for i := 0; i < m; i++ {
 		lim := s.Pos + t0 + i/group + 1 // causal: positions ≤ the token's own
 		row := sc.s[i*np : (i+1)*np]
@@ -97,7 +112,7 @@ func (s *State) attnBlock(sc *attnScratch, l int, q, out []float32, g, t0, t1 in
 		clear(row[lim:])
 	}
 	// Outputs: o[i, d] = Σ_p s[i, p]·v_p[d], with V transposed to hd × np.
-	kernels.Transpose(sc.vt, np, vc, kvd, np, hd)
+	kernels.Transpose(sc.vt, np, vc, ld, np, hd)
 	kernels.MatMulF32(sc.o, hd, sc.vt, np, hd, np, sc.s, np, m)
 	for i := 0; i < m; i++ {
 		t, h := t0+i/group, g*group+i%group

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
 )
 
@@ -45,16 +46,39 @@ func TestAttentionBlocks(t *testing.T) {
 				s.att1 = attnCall{l: 0, q: q, out: perToken, n: n}
 				s.attnHeads(0, cfg.Heads)
 				s.att1 = attnCall{}
-				for i := range want {
-					// Outputs are convex combinations of values in [-1, 1]:
-					// f32 error stays near 1e-6 of that scale.
-					if d := math.Abs(float64(blocked[i]) - want[i]); !(d <= 2e-5) {
-						t.Fatalf("%s: blocked out[%d] = %v, want %v", name, i, blocked[i], want[i])
-					}
-					if d := math.Abs(float64(perToken[i]) - want[i]); !(d <= 2e-5) {
-						t.Fatalf("%s: per-token out[%d] = %v, want %v", name, i, perToken[i], want[i])
+				check := func(what string, want []float64) {
+					t.Helper()
+					for i := range want {
+						// Outputs are convex combinations of values in
+						// [-1, 1]: f32 error stays near 1e-6 of that scale.
+						if d := math.Abs(float64(blocked[i]) - want[i]); !(d <= 2e-5) {
+							t.Fatalf("%s%s: blocked out[%d] = %v, want %v", name, what, i, blocked[i], want[i])
+						}
+						if d := math.Abs(float64(perToken[i]) - want[i]); !(d <= 2e-5) {
+							t.Fatalf("%s%s: per-token out[%d] = %v, want %v", name, what, i, perToken[i], want[i])
+						}
 					}
 				}
+				check("", want)
+
+				// The same cache in f16 (Transformer.KVF16), against the
+				// reference over the keys and values rounded to f16.
+				k16, v16 := make([]uint16, len(s.k[0])), make([]uint16, len(s.v[0]))
+				kernels.ToF16(k16, s.k[0])
+				kernels.ToF16(v16, s.v[0])
+				kr, vr := make([]float32, len(k16)), make([]float32, len(v16))
+				kernels.FromF16(kr, k16)
+				kernels.FromF16(vr, v16)
+				want16 := refAttention(cfg, q, kr, vr, pos, n)
+				s.k, s.v, s.k16, s.v16 = nil, nil, [][]uint16{k16}, [][]uint16{v16}
+				for i := range blocked {
+					blocked[i], perToken[i] = float32(math.NaN()), float32(math.NaN())
+				}
+				s.attentionBlocks(0, q, blocked, n)
+				s.att1 = attnCall{l: 0, q: q, out: perToken, n: n}
+				s.attnHeads(0, cfg.Heads)
+				s.att1 = attnCall{}
+				check(" (f16 cache)", want16)
 			}
 		}
 	}

@@ -18,6 +18,12 @@ type Transformer struct {
 	norm   []float32
 	output Linear
 	freqs  []float64 // RoPE frequencies, HeadDim/2
+
+	// KVF16 makes the KV caches of States created afterwards hold f16, as
+	// llama.cpp's do by default: half the memory, and attention reads half
+	// the bytes, for keys and values rounded to f16 (queries, scores and
+	// sums stay f32).
+	KVF16 bool
 }
 
 type block struct {
@@ -136,7 +142,8 @@ type State struct {
 	Capacity int // positions the KV cache holds
 	Pos      int // positions filled
 	maxBatch int
-	k, v     [][]float32 // per layer: Capacity × KVDim
+	k, v     [][]float32 // per layer: Capacity × KVDim (nil with an f16 cache)
+	k16, v16 [][]uint16  // the same in f16 bits (Transformer.KVF16), else nil
 
 	x, xb, q, kk, vv, att, hb, hb2, logits []float32
 	scores                                 []float32 // Heads × Capacity
@@ -157,8 +164,13 @@ func (tr *Transformer) NewState(ctx int) (*State, error) {
 	mb := min(DefaultBatch, ctx)
 	s := &State{tr: tr, Capacity: ctx, maxBatch: mb}
 	for range c.Layers {
-		s.k = append(s.k, make([]float32, ctx*c.KVDim()))
-		s.v = append(s.v, make([]float32, ctx*c.KVDim()))
+		if tr.KVF16 {
+			s.k16 = append(s.k16, make([]uint16, ctx*c.KVDim()))
+			s.v16 = append(s.v16, make([]uint16, ctx*c.KVDim()))
+		} else {
+			s.k = append(s.k, make([]float32, ctx*c.KVDim()))
+			s.v = append(s.v, make([]float32, ctx*c.KVDim()))
+		}
 	}
 	s.x = make([]float32, mb*c.Dim)
 	s.xb = make([]float32, mb*max(c.Dim, c.QDim()))
@@ -176,7 +188,14 @@ func (tr *Transformer) NewState(ctx int) (*State, error) {
 }
 
 // KVBytes is the size of the KV cache.
-func (s *State) KVBytes() int64 { return int64(2*len(s.k)) * int64(len(s.k[0])) * 4 }
+func (s *State) KVBytes() int64 {
+	c := s.tr.Config
+	size := int64(4)
+	if s.k16 != nil {
+		size = 2
+	}
+	return 2 * int64(c.Layers) * int64(s.Capacity) * int64(c.KVDim()) * size
+}
 
 // Reset empties the KV cache.
 func (s *State) Reset() { s.Pos = 0 }
@@ -273,8 +292,13 @@ func (s *State) forward(tokens []int, all, last bool) []float32 {
 				s.rope(head, cos, sin)
 			}
 		}
-		copy(s.k[l][s.Pos*kvd:], k)
-		copy(s.v[l][s.Pos*kvd:], v)
+		if s.k16 != nil {
+			kernels.ToF16(s.k16[l][s.Pos*kvd:], k)
+			kernels.ToF16(s.v16[l][s.Pos*kvd:], v)
+		} else {
+			copy(s.k[l][s.Pos*kvd:], k)
+			copy(s.v[l][s.Pos*kvd:], v)
+		}
 		att := s.att[:n*qd]
 		s.attention(l, q, att, n)
 		ob := s.xb[:n*dim]
@@ -369,7 +393,13 @@ func (s *State) attnHeads(lo, hi int) {
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	a := &s.att1
-	kc, vc := s.k[a.l], s.v[a.l]
+	var kc, vc []float32
+	var kc16, vc16 []uint16
+	if s.k16 != nil {
+		kc16, vc16 = s.k16[a.l], s.v16[a.l]
+	} else {
+		kc, vc = s.k[a.l], s.v[a.l]
+	}
 	for h := lo; h < hi; h++ {
 		kvh := h / group
 		sc := s.scores[h*s.Capacity : (h+1)*s.Capacity]
@@ -378,14 +408,22 @@ func (s *State) attnHeads(lo, hi int) {
 			npos := s.Pos + t + 1
 			// Scores against this head's keys: rows of the cache at
 			// stride kvd, then softmax, then the weighted sum of values.
-			kernels.DotRows(sc[:npos], kc[kvh*hd:], kvd, qh)
+			if kc16 != nil {
+				kernels.DotRowsF16(sc[:npos], kc16[kvh*hd:], kvd, qh)
+			} else {
+				kernels.DotRows(sc[:npos], kc[kvh*hd:], kvd, qh)
+			}
 			for p := range sc[:npos] {
 				sc[p] *= scale
 			}
 			kernels.Softmax(sc[:npos])
 			o := a.out[t*qd+h*hd : t*qd+(h+1)*hd]
 			clear(o)
-			kernels.AxpyRows(o, sc[:npos], vc[kvh*hd:], kvd)
+			if vc16 != nil {
+				kernels.AxpyRowsF16(o, sc[:npos], vc16[kvh*hd:], kvd)
+			} else {
+				kernels.AxpyRows(o, sc[:npos], vc[kvh*hd:], kvd)
+			}
 		}
 	}
 }
