@@ -49,6 +49,8 @@ type SpeedResult struct {
 	ISA       string `json:"isa"`
 	GoVersion string `json:"go_version"`
 	Error     string `json:"error,omitempty"`
+	// KVType is the KV cache's element type (f32 or f16, --kv-type).
+	KVType string `json:"kv_type,omitempty"`
 }
 
 // SpeedOptions sets the measured workload.

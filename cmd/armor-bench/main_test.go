@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestSpeedJSON(t *testing.T) {
 	}
 	plot := filepath.Join(dir, "chart.svg")
 	code, out, errs := runBench(append([]string{"speed", "--prompt-tokens", "16", "--gen-tokens", "4", "--json", "--plot", plot,
-		"--llamacpp", filepath.Join(dir, "no-llama")}, args...)...)
+		"--llamacpp", filepath.Join(dir, "no-llama"), "--kv-type", "f16"}, args...)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -57,7 +58,9 @@ func TestSpeedJSON(t *testing.T) {
 	}
 	for i, want := range []string{"dense", "sparse24", "armor"} {
 		r := rs[i]
+		// KV: 2 layers × 2 (k, v) × 21 positions × KVDim 32 × 2 bytes.
 		if r.Variant != want || r.Error != "" || r.DecodeTPS <= 0 || r.PrefillTPS <= 0 || r.PeakRSSBytes <= 0 || r.DType != "f16" ||
+			r.KVType != "f16" || r.KVBytes != 2*2*21*32*2 ||
 			r.DecodeSpeedupVsDense <= 0 || r.DecodeBoundSpeedup <= 0 || r.CPU == "" || r.GoVersion == "" {
 			t.Errorf("result %d: %+v", i, r)
 		}
@@ -105,9 +108,19 @@ func TestPPLCommand(t *testing.T) {
 		Perplexity float64 `json:"perplexity"`
 		Tokens     int     `json:"tokens"`
 		Ctx        int     `json:"ctx"`
+		KVType     string  `json:"kv_type"`
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Perplexity < 2 || r.Perplexity > 10 || r.Ctx != 128 || r.Tokens < 1000 {
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Perplexity < 2 || r.Perplexity > 10 || r.Ctx != 128 || r.Tokens < 1000 || r.KVType != "f32" {
 		t.Fatalf("%v: %s", err, out)
+	}
+	// An f16 KV cache moves the figure by rounding only.
+	code, out16, errs := runBench("ppl", "-m", m, "--text", text, "--ctx", "128", "--json", "--kv-type", "f16")
+	var r16 struct {
+		Perplexity float64 `json:"perplexity"`
+		KVType     string  `json:"kv_type"`
+	}
+	if err := json.Unmarshal([]byte(out16), &r16); code != 0 || err != nil || r16.KVType != "f16" || math.Abs(r16.Perplexity/r.Perplexity-1) > 1e-3 {
+		t.Fatalf("--kv-type f16: exit %d, %v: %s %s", code, err, out16, errs)
 	}
 	if code, _, errs := runBench("ppl", "-m", m); code == 0 || !strings.Contains(errs, "--text") {
 		t.Fatalf("missing --text: %d %s", code, errs)

@@ -32,6 +32,8 @@ func pplCommand(args []string, stdout, stderr io.Writer) error {
 	device := fs.String("device", "cpu", "cpu or cuda")
 	var held mmap.Mode
 	fs.Var(&held, "mmap", mmap.FlagHelp)
+	var kv armrt.KVType
+	fs.Var(&kv, "kv-type", armrt.KVTypeHelp)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `armor-bench ppl: perplexity computed as llama.cpp's llama-perplexity does (text
 tokenized once with BOS, non-overlapping windows of --ctx tokens whose first
@@ -73,6 +75,7 @@ Flags:`)
 		return err
 	}
 	defer ld.Close()
+	ld.Tr.KVF16 = kv.F16
 	tokens := ld.Tok.Tokenize(string(raw), ld.Tok.AddBOSDefault(), false)
 	progress := newProgress(stderr, "ppl: window", *jsonOut)
 	res, err := bench.Perplexity(ld.Tr, tokens, *ctx, ld.Tok.BOS(), progress)
@@ -81,10 +84,11 @@ Flags:`)
 	}
 	if *jsonOut {
 		out := struct {
-			Model string `json:"model"`
-			Text  string `json:"text"`
+			Model  string `json:"model"`
+			Text   string `json:"text"`
+			KVType string `json:"kv_type"`
 			*bench.PPLResult
-		}{*model, *text, res}
+		}{*model, *text, kv.String(), res}
 		return json.NewEncoder(stdout).Encode(out)
 	}
 	fmt.Fprintf(stdout, "%s: %d tokens, %d windows of %d, %d scored, %.1f s\n", *model, res.Tokens, res.Chunks, res.Ctx, res.Scored, res.Seconds)

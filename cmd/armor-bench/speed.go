@@ -37,6 +37,7 @@ type speedFlags struct {
 	prompt, gen, threads, repeat, b int
 	jsonOut                         bool
 	mmap                            mmap.Mode
+	kv                              armrt.KVType
 }
 
 func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
@@ -56,6 +57,7 @@ func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON array, one object per variant")
 	fs.StringVar(&f.device, "device", "cpu", "where the linear layers run: cpu or cuda")
 	fs.Var(&f.mmap, "mmap", mmap.FlagHelp)
+	fs.Var(&f.kv, "kv-type", armrt.KVTypeHelp)
 	return fs
 }
 
@@ -266,7 +268,7 @@ func runChild(path string, f *speedFlags) bench.SpeedResult {
 		return fail(err)
 	}
 	cmd := exec.Command(exe, "speed-one", "-m", path, "--prompt-tokens", strconv.Itoa(f.prompt),
-		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", "1", "--device", f.device, "--mmap", f.mmap.String())
+		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", "1", "--device", f.device, "--mmap", f.mmap.String(), "--kv-type", f.kv.String())
 	// A test binary re-executed as a child runs main's run() (TestMain).
 	cmd.Env = append(os.Environ(), "ARMOR_BENCH_AS_MAIN=1")
 	var out, errb bytes.Buffer
@@ -311,6 +313,8 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 	r.Variant, r.DType = describe(ld.Model)
 	r.WeightBytes = ld.Model.WeightBytes()
 	r.BytesPerToken = ld.Tr.WeightBytes()
+	ld.Tr.KVF16 = f.kv.F16
+	r.KVType = f.kv.String()
 	r.PrefillTPS, r.DecodeTPS, r.KVBytes, err = bench.MeasureSpeed(ld.Tr, bench.SpeedOptions{PromptTokens: f.prompt, GenTokens: f.gen, Repeat: f.repeat})
 	if err != nil {
 		return err

@@ -40,6 +40,7 @@ type options struct {
 	chat, noBOS, jsonOut, quiet                            bool
 	stops                                                  stringList
 	mmap                                                   mmap.Mode
+	kv                                                     armrt.KVType
 }
 
 const usage = `armor-run: generate text or chat with a language model.
@@ -89,6 +90,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.jsonOut, "json", false, "print a JSON summary (text, tokens, speed) to stdout instead of streaming")
 	fs.BoolVar(&o.quiet, "quiet", false, "do not print the statistics to stderr")
 	fs.Var(&o.mmap, "mmap", mmap.FlagHelp)
+	fs.Var(&o.kv, "kv-type", armrt.KVTypeHelp)
 	fs.StringVar(&o.device, "device", "cpu", "where the linear layers run: cpu, or cuda (NVIDIA GPU through the CUDA libraries, no cgo)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -146,6 +148,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "armor-run: --ctx %d exceeds the model's context of %d\n", ctx, ld.Tr.Config.Context)
 		return 2
 	}
+	ld.Tr.KVF16 = o.kv.F16
 	sc := armrt.SamplerConfig{Temp: float32(o.temp), TopK: o.topK, TopP: float32(o.topP), MinP: float32(o.minP),
 		RepeatPenalty: float32(o.repeatPenalty), RepeatLastN: o.repeatLastN, Seed: uint64(o.seed)}
 	sess, err := armrt.NewSession(ld.Tr, ld.Tok, ctx, sc)
@@ -177,7 +180,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			"model": o.model, "prompt": o.prompt, "prompt_tokens": prompt, "tokens": res.Tokens, "text": res.Text,
 			"stop_reason": res.StopReason, "prompt_tps": res.PromptTPS(), "decode_tps": res.GenTPS(),
 			"load_seconds": ld.LoadTime.Seconds(), "weight_bytes": ld.Model.WeightBytes(), "bytes_per_token": ld.Tr.WeightBytes(),
-			"kv_cache_bytes": sess.State.KVBytes(), "peak_rss_bytes": armrt.PeakRSS(), "weights_held": mmap.HeldAs(), "device": ld.Device,
+			"kv_cache_bytes": sess.State.KVBytes(), "kv_type": o.kv.String(), "peak_rss_bytes": armrt.PeakRSS(), "weights_held": mmap.HeldAs(), "device": ld.Device,
 			"threads": o.threads, "seed": o.seed,
 		})
 	} else {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,26 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 	if want := "Once upon a time" + g.Text + "\n"; out != want {
 		t.Fatalf("stdout\n got %q\nwant %q", out, want)
 	}
+	// With an f16 KV cache (llama.cpp's own kind) too; the JSON summary
+	// says which cache ran and its size is half the f32 one's.
+	kvBytes := map[string]float64{}
+	for _, kv := range []string{"f32", "f16"} {
+		code, out, errs := runCmd("-m", m, "-p", "Once upon a time", "-n", "48", "--temp", "0", "--kv-type", kv, "--json")
+		if code != 0 {
+			t.Fatalf("--kv-type %s: exit %d: %s", kv, code, errs)
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r["text"] != g.Text || r["kv_type"] != kv {
+			t.Fatalf("--kv-type %s: text %q, kv_type %v; want %q", kv, r["text"], r["kv_type"], g.Text)
+		}
+		kvBytes[kv], _ = r["kv_cache_bytes"].(float64)
+	}
+	if !(kvBytes["f16"] > 0 && kvBytes["f16"]*2 == kvBytes["f32"]) {
+		t.Errorf("KV cache bytes %v", kvBytes)
+	}
 }
 
 func TestBadInput(t *testing.T) {
@@ -73,6 +94,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-m", m, "-p", "x", "--threads", "0"}, 2, "--threads"},
 		{[]string{"-m", m, "-p", "x", "stray"}, 2, "unexpected argument"},
 		{[]string{"-m", m, "-p", "x", "--mmap", "sometimes"}, 2, `"sometimes" for flag -mmap: use auto`},
+		{[]string{"-m", m, "-p", "x", "--kv-type", "f8"}, 2, `"f8" for flag -kv-type: use f32 or f16`},
 	}
 	for _, c := range cases {
 		code, _, errs := runCmd(c.args...)
