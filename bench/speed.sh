@@ -25,9 +25,11 @@ for what in $only; do
 	1b) "$bin/armor-bench" speed --synthetic llama-3.2-1b "${llama[@]}" --repeat "${REPEAT:-2}" --json --plot "$out/llama-3.2-1b.svg" >"$out/llama-3.2-1b.json" 2>"$out/llama-3.2-1b.txt" ;;
 	kernels) "$bin/armor-bench" kernels --threads 2 --repeat 5 >"$out/kernels.txt" 2>&1 ;;
 	stories)
-		"$bin/armor-bench" speed -m "$td/models/stories260K.gguf" "${llama[@]}" --prompt-tokens 256 --gen-tokens 128 --repeat 3 --json >"$out/stories260K.json" 2>"$out/stories260K.txt"
+		# --kv-type f16: the KV cache llama-bench uses by default, so that
+		# both sides read the same bytes per token.
+		"$bin/armor-bench" speed -m "$td/models/stories260K.gguf" "${llama[@]}" --prompt-tokens 256 --gen-tokens 128 --repeat 3 --kv-type f16 --json >"$out/stories260K.json" 2>"$out/stories260K.txt"
 		for dt in f16 f32; do
-			"$bin/armor-bench" speed --synthetic stories110m --dtype "$dt" "${llama[@]}" --repeat 3 --json >"$out/stories110m-$dt.json" 2>"$out/stories110m-$dt.txt"
+			"$bin/armor-bench" speed --synthetic stories110m --dtype "$dt" "${llama[@]}" --repeat 3 --kv-type f16 --json >"$out/stories110m-$dt.json" 2>"$out/stories110m-$dt.txt"
 		done ;;
 	7b) "$bin/armor-bench" speed --synthetic llama-2-7b --repeat "${REPEAT:-2}" --json >"$out/llama-2-7b.json" 2>"$out/llama-2-7b.txt" ;;
 	*) echo "unknown part $what (1b, kernels, stories, 7b)" >&2; exit 2 ;;

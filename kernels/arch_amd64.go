@@ -722,6 +722,29 @@ func fromF16_512(dst *float32, src *uint16, n int)
 //go:noescape
 func fromF16_256(dst *float32, src *uint16, n int)
 
+//go:noescape
+func toF16_512(dst *uint16, src *float32, n int)
+
+//go:noescape
+func toF16_256(dst *uint16, src *float32, n int)
+
+// toF16Arch returns how many leading elements of src it converted.
+func toF16Arch(dst []uint16, src []float32) int {
+	switch level {
+	case AVX512:
+		if c := len(src) &^ 15; c > 0 {
+			toF16_512(&dst[0], &src[0], c)
+			return c
+		}
+	case AVX2:
+		if c := len(src) &^ 7; c > 0 {
+			toF16_256(&dst[0], &src[0], c)
+			return c
+		}
+	}
+	return 0
+}
+
 // fromF16Arch returns how many leading elements of dst it converted.
 func fromF16Arch(dst []float32, src []uint16) int {
 	switch level {

@@ -24,6 +24,8 @@ func axpyRowsF16Arch(y, a []float32, w []uint16, ld int) int { return 0 }
 
 func fromF16Arch(dst []float32, src []uint16) int { return 0 }
 
+func toF16Arch(dst []uint16, src []float32) int { return 0 }
+
 func gemmTile(dt DType, n int) int { return 0 }
 
 func gemmXT(y []float32, ldy int, w wview, rows, cols int, xt []float32, n, tile int) {

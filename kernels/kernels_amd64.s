@@ -2296,6 +2296,42 @@ fromF16_256_done:
 	VZEROUPPER
 	RET
 
+// func toF16_512(dst *uint16, src *float32, n int)
+TEXT ·toF16_512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), BX
+	ANDQ $-16, BX
+	XORQ AX, AX
+toF16_512_loop:
+	CMPQ AX, BX
+	JGE toF16_512_done
+	VMOVUPS (SI)(AX*4), Z0
+	VCVTPS2PH $0, Z0, (DI)(AX*2)
+	ADDQ $16, AX
+	JMP toF16_512_loop
+toF16_512_done:
+	VZEROUPPER
+	RET
+
+// func toF16_256(dst *uint16, src *float32, n int)
+TEXT ·toF16_256(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), BX
+	ANDQ $-8, BX
+	XORQ AX, AX
+toF16_256_loop:
+	CMPQ AX, BX
+	JGE toF16_256_done
+	VMOVUPS (SI)(AX*4), Y0
+	VCVTPS2PH $0, Y0, (DI)(AX*2)
+	ADDQ $8, AX
+	JMP toF16_256_loop
+toF16_256_done:
+	VZEROUPPER
+	RET
+
 // func axpy_256(a float32, x *float32, y *float32, n int)
 TEXT ·axpy_256(SB), NOSPLIT, $0-32
 	VBROADCASTSS a+0(FP), Y1

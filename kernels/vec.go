@@ -158,11 +158,16 @@ func AxpyRowsF16(y, a []float32, w []uint16, ld int) {
 	}
 }
 
-// ToF16 rounds src to f16 bits in dst (len(dst) ≥ len(src)).
+// ToF16 rounds src to f16 bits in dst (len(dst) ≥ len(src)), to nearest
+// even as F32ToF16 does (NaNs stay NaNs, their payload aside).
 func ToF16(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = F32ToF16(v)
+	done := 0
+	if level != Generic {
+		done = toF16Arch(dst, src)
+	}
+	for i := done; i < len(src); i++ {
+		dst[i] = F32ToF16(src[i])
 	}
 }
 

@@ -182,9 +182,40 @@ func TestDotRowsAxpyRows(t *testing.T) {
 	if dst[len(src)] != 0xbeef {
 		t.Error("ToF16 wrote past len(src)")
 	}
-	// FromF16 widens exactly, at every level and length.
+	// FromF16 widens exactly, and ToF16 rounds as F32ToF16 (ties, f16
+	// subnormals, overflow to infinity, ±0, ±Inf), at every level and length.
 	forLevels(t, func(t *testing.T) {
 		r := newRand(t)
+		for _, n := range []int{1, 7, 8, 16, 31, 100, 1000} {
+			src := make([]float32, n)
+			for i := range src {
+				switch r.IntN(6) {
+				case 0:
+					src[i] = float32(r.NormFloat64() * 1e-6) // f16 subnormal range
+				case 1:
+					src[i] = float32(r.NormFloat64() * 1e5) // overflows f16
+				case 2:
+					// An exact tie between two neighbouring f16 values.
+					h := uint16(r.IntN(0x7bff))
+					src[i] = (F16ToF32(h) + F16ToF32(h+1)) / 2
+				case 3:
+					src[i] = []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1))}[r.IntN(4)]
+				default:
+					src[i] = float32(r.NormFloat64() * 10)
+				}
+			}
+			dst := make([]uint16, n+1)
+			dst[n] = 0xbeef
+			ToF16(dst, src)
+			for i, v := range src {
+				if dst[i] != F32ToF16(v) {
+					t.Fatalf("n=%d: ToF16(%g) = %#x, want %#x", n, v, dst[i], F32ToF16(v))
+				}
+			}
+			if dst[n] != 0xbeef {
+				t.Fatalf("n=%d: ToF16 wrote past len(src)", n)
+			}
+		}
 		for _, n := range []int{1, 7, 8, 16, 31, 100} {
 			h := make([]uint16, n+1)
 			for i := range h {

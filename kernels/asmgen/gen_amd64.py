@@ -1239,6 +1239,34 @@ def fromf16(isa):
     emit()
 
 
+def tof16(isa):
+    """func toF16_<isa>(dst *uint16, src *float32, n int): dst = f16(src),
+    rounded to nearest even (as F32ToF16), over n rounded down to the
+    vector width (rows stored into an f16 KV cache)."""
+    wide = isa == "512"
+    V = 16 if wide else 8
+    R = "Z" if wide else "Y"
+    name = f"toF16_{isa}"
+    emit(f"// func {name}(dst *uint16, src *float32, n int)")
+    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-24")
+    emit("\tMOVQ dst+0(FP), DI")
+    emit("\tMOVQ src+8(FP), SI")
+    emit("\tMOVQ n+16(FP), BX")
+    emit(f"\tANDQ ${-V}, BX")
+    emit("\tXORQ AX, AX")
+    emit(f"{name}_loop:")
+    emit("\tCMPQ AX, BX")
+    emit(f"\tJGE {name}_done")
+    emit(f"\tVMOVUPS (SI)(AX*4), {R}0")
+    emit(f"\tVCVTPS2PH $0, {R}0, (DI)(AX*2)")
+    emit(f"\tADDQ ${V}, AX")
+    emit(f"\tJMP {name}_loop")
+    emit(f"{name}_done:")
+    emit("\tVZEROUPPER")
+    emit("\tRET")
+    emit()
+
+
 def gemm4x3_256(dt):
     """func gemm4x3<dt>_256(w *T, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)
     AVX2 register block of 4 rows × 3 tokens: 12 ymm accumulators, 3 x
@@ -1547,6 +1575,8 @@ def main():
     axpyrows("256", "F16")
     fromf16("512")
     fromf16("256")
+    tof16("512")
+    tof16("256")
     axpy("256")
     sum_kernel("256")
     transpose16_512()
