@@ -27,7 +27,6 @@ const attnBlockMin = 32
 // attnScratch is one worker's buffers for a block.
 type attnScratch struct {
 	q, s, vt, o []float32
-	k, v        []float32 // an f16 cache's keys and values, widened
 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
@@ -52,6 +51,18 @@ func (s *State) attentionBlocks(l int, q, out []float32, n int) {
 	group := c.Heads / c.KVHeads
 	tb := max(1, attnBlockQueries/group) // tokens per block
 	nb := (n + tb - 1) / tb
+	if s.k16 != nil {
+		// An f16 cache: the layer's keys and values up to the last new
+		// position, widened to f32 once for every block's products (one
+		// layer's worth of f32 cache, allocated on the first prompt).
+		np := (s.Pos + n) * c.KVDim()
+		if s.kw == nil {
+			s.kw = make([]float32, s.Capacity*c.KVDim())
+			s.vw = make([]float32, s.Capacity*c.KVDim())
+		}
+		kernels.FromF16(s.kw[:np], s.k16[l])
+		kernels.FromF16(s.vw[:np], s.v16[l])
+	}
 	items := c.KVHeads * nb
 	kernels.ParallelFor(items, 1, func(lo, hi int) {
 		sc := attnScratchPool.Get().(*attnScratch)
@@ -89,22 +100,13 @@ func (s *State) attnBlock(sc *attnScratch, l int, q, out []float32, g, t0, t1 in
 		}
 	}
 	var kc, vc []float32
-	ld := kvd
 	if s.k16 != nil {
-		// An f16 cache: this head's np keys and values widened to f32
-		// rows of hd, for the f32 products below.
-		sc.k, sc.v = grow(sc.k, np*hd), grow(sc.v, np*hd)
-		k16, v16 := s.k16[l][g*hd:], s.v16[l][g*hd:]
-		for p := 0; p < np; p++ {
-			kernels.FromF16(sc.k[p*hd:(p+1)*hd], k16[p*kvd:])
-			kernels.FromF16(sc.v[p*hd:(p+1)*hd], v16[p*kvd:])
-		}
-		kc, vc, ld = sc.k, sc.v, hd
+		kc, vc = s.kw[g*hd:], s.vw[g*hd:] // widened by attentionBlocks
 	} else {
 		kc, vc = s.k[l][g*hd:], s.v[l][g*hd:]
 	}
 	// Scores: s[i, p] = q_i · k_p for p < np.
-	kernels.MatMulF32(sc.s, np, kc, ld, np, hd, sc.q, hd, m)
+	kernels.MatMulF32(sc.s, np, kc, kvd, np, hd, sc.q, hd, m)
 	for i := 0; i < m; i++ {
 		lim := s.Pos + t0 + i/group + 1 // causal: positions ≤ the token's own
 		row := sc.s[i*np : (i+1)*np]
@@ -112,7 +114,7 @@ func (s *State) attnBlock(sc *attnScratch, l int, q, out []float32, g, t0, t1 in
 		clear(row[lim:])
 	}
 	// Outputs: o[i, d] = Σ_p s[i, p]·v_p[d], with V transposed to hd × np.
-	kernels.Transpose(sc.vt, np, vc, ld, np, hd)
+	kernels.Transpose(sc.vt, np, vc, kvd, np, hd)
 	kernels.MatMulF32(sc.o, hd, sc.vt, np, hd, np, sc.s, np, m)
 	for i := 0; i < m; i++ {
 		t, h := t0+i/group, g*group+i%group

@@ -144,6 +144,7 @@ type State struct {
 	maxBatch int
 	k, v     [][]float32 // per layer: Capacity × KVDim (nil with an f16 cache)
 	k16, v16 [][]uint16  // the same in f16 bits (Transformer.KVF16), else nil
+	kw, vw   []float32   // one layer of an f16 cache widened for prompt attention
 
 	x, xb, q, kk, vv, att, hb, hb2, logits []float32
 	scores                                 []float32 // Heads × Capacity
