@@ -728,6 +728,23 @@ func toF16_512(dst *uint16, src *float32, n int)
 //go:noescape
 func toF16_256(dst *uint16, src *float32, n int)
 
+// dotRowsNarrow handles the leading columns of DotRows and DotRowsF16
+// that the GEMV's AVX-512 kernels would leave to scalar code, for rows
+// whose width is not a multiple of 16 (small attention heads: 8, 24, ...),
+// with the 8-wide kernel; 0 where the GEMV covers them.
+func dotRowsNarrow(y []float32, w wview, x []float32) int {
+	c := len(x) &^ 7
+	if level != AVX512 || len(x)&15 == 0 || c == 0 {
+		return 0
+	}
+	if w.dt == F32 {
+		dotRowsF32_256(&w.f32[0], w.ld, &x[0], &y[0], len(y), c)
+	} else {
+		dotRowsF16_256(&w.u16[0], w.ld, &x[0], &y[0], len(y), c)
+	}
+	return c
+}
+
 // toF16Arch returns how many leading elements of src it converted.
 func toF16Arch(dst []uint16, src []float32) int {
 	switch level {
@@ -762,12 +779,18 @@ func fromF16Arch(dst []float32, src []uint16) int {
 	return 0
 }
 
-// axpyRowsF16Arch is axpyRowsArch for f16 rows.
+// axpyRowsF16Arch is axpyRowsArch for f16 rows. Rows whose width is not a
+// multiple of 16 (heads of 8, 24, ...) take the 8-wide kernel on AVX-512
+// too: the scalar widening of a remainder costs more than the products.
 func axpyRowsF16Arch(y, a []float32, w []uint16, ld int) int {
 	switch level {
 	case AVX512:
-		if c := len(y) &^ 15; c > 0 {
+		if c := len(y) &^ 15; c > 0 && c == len(y) {
 			axpyRowsF16_512(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+		if c := len(y) &^ 7; c > 0 {
+			axpyRowsF16_256(&y[0], &a[0], &w[0], ld, len(a), c)
 			return c
 		}
 	case AVX2:
@@ -779,12 +802,18 @@ func axpyRowsF16Arch(y, a []float32, w []uint16, ld int) int {
 	return 0
 }
 
-// axpyRowsArch returns how many leading columns of y it handled.
+// axpyRowsArch returns how many leading columns of y it handled. As in
+// axpyRowsF16Arch, widths that are not a multiple of 16 take the 8-wide
+// kernel on AVX-512.
 func axpyRowsArch(y, a, w []float32, ld int) int {
 	switch level {
 	case AVX512:
-		if c := len(y) &^ 15; c > 0 {
+		if c := len(y) &^ 15; c > 0 && c == len(y) {
 			axpyRows_512(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+		if c := len(y) &^ 7; c > 0 {
+			axpyRows_256(&y[0], &a[0], &w[0], ld, len(a), c)
 			return c
 		}
 	case AVX2:

@@ -123,7 +123,7 @@ func TestDotRowsAxpyRows(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := newRand(t)
 		for _, rows := range []int{1, 2, 3, 17, 64} {
-			for _, cols := range []int{1, 7, 16, 33, 64, 100, 128} {
+			for _, cols := range []int{1, 7, 8, 16, 24, 33, 64, 100, 128} {
 				ld := cols + r.IntN(9)
 				w := randVec(r, (rows-1)*ld+cols)
 				x := randVec(r, cols)
