@@ -160,12 +160,19 @@ func AxpyRowsF16(y, a []float32, w []uint16, ld int) {
 	if level != Generic {
 		done = axpyRowsF16Arch(y, a, w, ld)
 	}
-	if done < cols {
-		for r, s := range a {
-			row := w[r*ld : r*ld+cols]
-			for j := done; j < cols; j++ {
-				y[j] += s * F16ToF32(row[j])
-			}
+	axpyRowsTail(y, a, w, ld, done, F16ToF32)
+}
+
+// axpyRowsTail adds the columns from done on of AxpyRows (or AxpyRowsF16,
+// widening each weight with at): those the SIMD kernels left.
+func axpyRowsTail[T float32 | uint16](y, a []float32, w []T, ld, done int, at func(T) float32) {
+	if done >= len(y) {
+		return
+	}
+	for r, s := range a {
+		row := w[r*ld : r*ld+len(y)]
+		for j := done; j < len(y); j++ {
+			y[j] += s * at(row[j])
 		}
 	}
 }
@@ -209,12 +216,5 @@ func AxpyRows(y, a, w []float32, ld int) {
 	if level != Generic {
 		done = axpyRowsArch(y, a, w, ld)
 	}
-	if done < cols {
-		for r, s := range a {
-			row := w[r*ld : r*ld+cols]
-			for j := done; j < cols; j++ {
-				y[j] += s * row[j]
-			}
-		}
-	}
+	axpyRowsTail(y, a, w, ld, done, func(v float32) float32 { return v })
 }

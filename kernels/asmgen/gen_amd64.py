@@ -1211,15 +1211,17 @@ def axpy(isa):
 
 
 
-def fromf16(isa):
+def convert16(isa, to16):
     """func fromF16_<isa>(dst *float32, src *uint16, n int): dst = f32(src)
-    over n rounded down to the vector width (an f16 KV cache's rows widened
-    for the blocked prompt attention)."""
+    (an f16 KV cache widened for the blocked prompt attention), or with
+    to16 func toF16_<isa>(dst *uint16, src *float32, n int): dst = f16(src)
+    rounded to nearest even as F32ToF16 (rows stored into the cache); over
+    n rounded down to the vector width."""
     wide = isa == "512"
     V = 16 if wide else 8
     R = "Z" if wide else "Y"
-    name = f"fromF16_{isa}"
-    emit(f"// func {name}(dst *float32, src *uint16, n int)")
+    name, dst, src = (f"toF16_{isa}", "uint16", "float32") if to16 else (f"fromF16_{isa}", "float32", "uint16")
+    emit(f"// func {name}(dst *{dst}, src *{src}, n int)")
     emit(f"TEXT ·{name}(SB), NOSPLIT, $0-24")
     emit("\tMOVQ dst+0(FP), DI")
     emit("\tMOVQ src+8(FP), SI")
@@ -1229,36 +1231,12 @@ def fromf16(isa):
     emit(f"{name}_loop:")
     emit("\tCMPQ AX, BX")
     emit(f"\tJGE {name}_done")
-    emit(f"\tVCVTPH2PS (SI)(AX*2), {R}0")
-    emit(f"\tVMOVUPS {R}0, (DI)(AX*4)")
-    emit(f"\tADDQ ${V}, AX")
-    emit(f"\tJMP {name}_loop")
-    emit(f"{name}_done:")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
-    emit()
-
-
-def tof16(isa):
-    """func toF16_<isa>(dst *uint16, src *float32, n int): dst = f16(src),
-    rounded to nearest even (as F32ToF16), over n rounded down to the
-    vector width (rows stored into an f16 KV cache)."""
-    wide = isa == "512"
-    V = 16 if wide else 8
-    R = "Z" if wide else "Y"
-    name = f"toF16_{isa}"
-    emit(f"// func {name}(dst *uint16, src *float32, n int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-24")
-    emit("\tMOVQ dst+0(FP), DI")
-    emit("\tMOVQ src+8(FP), SI")
-    emit("\tMOVQ n+16(FP), BX")
-    emit(f"\tANDQ ${-V}, BX")
-    emit("\tXORQ AX, AX")
-    emit(f"{name}_loop:")
-    emit("\tCMPQ AX, BX")
-    emit(f"\tJGE {name}_done")
-    emit(f"\tVMOVUPS (SI)(AX*4), {R}0")
-    emit(f"\tVCVTPS2PH $0, {R}0, (DI)(AX*2)")
+    if to16:
+        emit(f"\tVMOVUPS (SI)(AX*4), {R}0")
+        emit(f"\tVCVTPS2PH $0, {R}0, (DI)(AX*2)")
+    else:
+        emit(f"\tVCVTPH2PS (SI)(AX*2), {R}0")
+        emit(f"\tVMOVUPS {R}0, (DI)(AX*4)")
     emit(f"\tADDQ ${V}, AX")
     emit(f"\tJMP {name}_loop")
     emit(f"{name}_done:")
@@ -1573,10 +1551,9 @@ def main():
     axpyrows("256")
     axpyrows("512", "F16")
     axpyrows("256", "F16")
-    fromf16("512")
-    fromf16("256")
-    tof16("512")
-    tof16("256")
+    for to16 in (False, True):
+        convert16("512", to16)
+        convert16("256", to16)
     axpy("256")
     sum_kernel("256")
     transpose16_512()
