@@ -233,7 +233,9 @@ func TestKernelsJSON(t *testing.T) {
 		if s, _ := r["seconds"].(float64); !(s > 0) {
 			t.Errorf("case without a time: %v", r)
 		}
-		if sp, _ := r["speedup_vs_dense"].(float64); (r["kernel"] == "dense") != (sp == 1.0) || !(sp > 0.05 && sp < 20) {
+		// Dense is 1 by definition; the others are a median of per-round
+		// ratios (on these tiny shapes possibly exactly 1 as well).
+		if sp, _ := r["speedup_vs_dense"].(float64); (r["kernel"] == "dense" && sp != 1.0) || !(sp > 0.05 && sp < 20) {
 			t.Errorf("%v %v speed-up %v", r["kernel"], r["op"], r["speedup_vs_dense"])
 		}
 		if r["kernel"] == "dense" && r["op"] == "gemv" {
