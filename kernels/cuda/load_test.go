@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,9 @@ func TestLoadWrongLibrary(t *testing.T) {
 	}
 }
 
+// depRuns numbers the runs of TestLoadFindsDependency in this process.
+var depRuns int
+
 // TestLoadFindsDependency: a library whose dependency sits in a folder the
 // dynamic loader does not search (as with pip's per-library folders) is
 // loaded after the dependency is found in our search places.
@@ -62,20 +66,24 @@ func TestLoadFindsDependency(t *testing.T) {
 	write := func(path, src string) {
 		os.WriteFile(path+".c", []byte(src), 0o644)
 	}
+	// A fresh soname per run: a library once loaded stays loaded, and a
+	// second run in the same process (go test -count) would find it.
+	depRuns++
+	dep := fmt.Sprintf("libarmordep%d.so.3", depRuns)
 	write(filepath.Join(b, "dep"), "int dep_value(void) { return 42; }\n")
-	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-Wl,-soname,libarmordep.so.3", "-o", filepath.Join(b, "libarmordep.so.3"), filepath.Join(b, "dep.c")).CombinedOutput(); err != nil {
+	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-Wl,-soname,"+dep, "-o", filepath.Join(b, dep), filepath.Join(b, "dep.c")).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	write(filepath.Join(a, "top"), "int dep_value(void); int top_value(void) { return dep_value() + 1; }\n")
 	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-o", filepath.Join(a, "libarmortop.so"), filepath.Join(a, "top.c"),
-		filepath.Join(b, "libarmordep.so.3")).CombinedOutput(); err != nil {
+		filepath.Join(b, dep)).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	top := filepath.Join(a, "libarmortop.so")
 	// Without b in the search places the error names the dependency and
 	// where it was looked for.
 	_, err = dlopenDeps(top, Search{Root: t.TempDir(), Getenv: env(nil)})
-	if err == nil || !strings.Contains(err.Error(), "libarmordep.so.3 (needed by libarmortop.so) not found") {
+	if err == nil || !strings.Contains(err.Error(), dep+" (needed by libarmortop.so) not found") {
 		t.Fatalf("err = %v", err)
 	}
 	h, err := dlopenDeps(top, Search{Root: t.TempDir(), Getenv: env(map[string]string{"ARMOR_CUDA_LIBS": b})})
