@@ -188,7 +188,8 @@ func (tr *Transformer) NewState(ctx int) (*State, error) {
 	return s, nil
 }
 
-// KVBytes is the size of the KV cache.
+// KVBytes is the size of the KV cache (an f16 cache's one-layer f32
+// scratch for prompt attention aside).
 func (s *State) KVBytes() int64 {
 	c := s.tr.Config
 	size := int64(4)
