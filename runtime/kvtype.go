@@ -7,7 +7,7 @@ import "errors"
 type KVType struct{ F16 bool }
 
 // KVTypeHelp is the help text of a --kv-type flag.
-const KVTypeHelp = "KV cache element type: f32, or f16 as llama.cpp's default (half the cache memory and attention reads; keys and values rounded to f16)"
+const KVTypeHelp = "KV cache element type: f32 (the default here), or f16 as llama.cpp keeps it by default (half the cache memory and attention reads; keys and values rounded to f16)"
 
 func (k *KVType) String() string {
 	if k != nil && k.F16 {
