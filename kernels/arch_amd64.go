@@ -55,9 +55,14 @@ func gemv4F16_512(w *uint16, ldw int, x *float32, y *float32, rows, cols int)
 func gemv4BF16_512(w *uint16, ldw int, x *float32, y *float32, rows, cols int)
 
 func gemvArch(y []float32, w wview, rows, cols int, x []float32) int {
+	// Rows whose width is not a multiple of 16 (attention heads of 8 or
+	// 24, ARMOR blocks of 8) take the 8-wide kernels on AVX-512 too: the
+	// 16-wide ones would leave up to 15 columns of every row to scalar code
+	// (stories260K, heads of 8, decoded about 3× slower so).
+	narrow := level == AVX512 && cols&15 != 0 && cols <= wideCols
 	var c int
-	switch level {
-	case AVX512:
+	switch {
+	case level == AVX512 && !narrow:
 		c = cols &^ 15
 		if c == 0 {
 			return 0
@@ -88,7 +93,7 @@ func gemvArch(y []float32, w wview, rows, cols int, x []float32) int {
 				dotRowsBF16_512(&w.u16[0], w.ld, &x[0], &y[r4], rows-r4, c)
 			}
 		}
-	case AVX2:
+	case level == AVX2 || narrow:
 		c = cols &^ 7
 		if c == 0 {
 			return 0
@@ -727,23 +732,6 @@ func toF16_512(dst *uint16, src *float32, n int)
 
 //go:noescape
 func toF16_256(dst *uint16, src *float32, n int)
-
-// dotRowsNarrow handles the leading columns of DotRows and DotRowsF16
-// that the GEMV's AVX-512 kernels would leave to scalar code, for rows
-// whose width is not a multiple of 16 (small attention heads: 8, 24, ...),
-// with the 8-wide kernel; 0 where the GEMV covers them.
-func dotRowsNarrow(y []float32, w wview, x []float32) int {
-	c := len(x) &^ 7
-	if level != AVX512 || len(x)&15 == 0 || c == 0 {
-		return 0
-	}
-	if w.dt == F32 {
-		dotRowsF32_256(&w.f32[0], w.ld, &x[0], &y[0], len(y), c)
-	} else {
-		dotRowsF16_256(&w.u16[0], w.ld, &x[0], &y[0], len(y), c)
-	}
-	return c
-}
 
 // toF16Arch returns how many leading elements of src it converted.
 func toF16Arch(dst []uint16, src []float32) int {

@@ -26,8 +26,6 @@ func fromF16Arch(dst []float32, src []uint16) int { return 0 }
 
 func toF16Arch(dst []uint16, src []float32) int { return 0 }
 
-func dotRowsNarrow(y []float32, w wview, x []float32) int { return 0 }
-
 func gemmTile(dt DType, n int) int { return 0 }
 
 func gemmXT(y []float32, ldy int, w wview, rows, cols int, xt []float32, n, tile int) {

@@ -124,7 +124,7 @@ func DotRows(y, w []float32, ld int, x []float32) {
 		return
 	}
 	_ = w[(rows-1)*ld+cols-1]
-	dotRowsView(y, wview{dt: F32, f32: w, ld: ld}, x)
+	gemv(y, wview{dt: F32, f32: w, ld: ld}, rows, cols, x)
 }
 
 // DotRowsF16 is DotRows over rows of f16 bits (an f16 KV cache's keys).
@@ -134,19 +134,7 @@ func DotRowsF16(y []float32, w []uint16, ld int, x []float32) {
 		return
 	}
 	_ = w[(rows-1)*ld+cols-1]
-	dotRowsView(y, wview{dt: F16, u16: w, ld: ld}, x)
-}
-
-// dotRowsView is DotRows over a row-major view: small heads through
-// dotRowsNarrow, the rest through the GEMV.
-func dotRowsView(y []float32, v wview, x []float32) {
-	if c := dotRowsNarrow(y, v, x); c > 0 {
-		for r := range y {
-			y[r] += v.dotTail(r, c, len(x), x)
-		}
-		return
-	}
-	gemv(y, v, len(y), len(x), x)
+	gemv(y, wview{dt: F16, u16: w, ld: ld}, rows, cols, x)
 }
 
 // AxpyRowsF16 is AxpyRows over rows of f16 bits (an f16 KV cache's values).
