@@ -34,13 +34,22 @@ func NewDense(w, bias *tensor.Tensor) (*Dense, error) {
 	if err := d.W.Check(); err != nil {
 		return nil, fmt.Errorf("linear %s: %w", w.Name, err)
 	}
+	if err := d.setBias(bias); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// setBias sets the layer's bias from the tensor (nil: none) after checking
+// its size against the weight's rows.
+func (d *Dense) setBias(bias *tensor.Tensor) error {
 	if bias != nil {
 		if bias.Elements() != d.W.Rows {
-			return nil, fmt.Errorf("linear %s: bias has %d elements, want %d", bias.Name, bias.Elements(), d.W.Rows)
+			return fmt.Errorf("linear %s: bias has %d elements, want %d", bias.Name, bias.Elements(), d.W.Rows)
 		}
 		d.Bias = bias.ToF32()
 	}
-	return d, nil
+	return nil
 }
 
 func (d *Dense) In() int  { return d.W.Cols }

@@ -42,17 +42,23 @@ func DenseBuilder(m *model.Model, name string) (Linear, error) {
 	if w == nil {
 		return nil, fmt.Errorf("tensor %s.weight is missing", name)
 	}
-	d, err := NewDense(w, m.Tensors[name+".bias"])
+	bias := m.Tensors[name+".bias"]
+	if p, ok := paneled.Load(w); ok {
+		// Panels built by an earlier transformer over this model: w's rows
+		// were given back, so there is nothing to read from it again.
+		d := &Dense{W: *p.(*kernels.Dense)}
+		if err := d.setBias(bias); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	d, err := NewDense(w, bias)
 	if err != nil || w == m.Tensors["token_embd.weight"] {
 		// A tied output head shares the embedding table, which the
 		// forward pass reads by rows: it stays as it is.
 		return d, err
 	}
-	if p, ok := paneled.Load(w); ok {
-		d.W = *p.(*kernels.Dense)
-	} else {
-		d.W = *panelize(m, &d.W, d.W.Panelize, w)
-	}
+	d.W = *panelize(m, &d.W, d.W.Panelize, w)
 	return d, nil
 }
 
