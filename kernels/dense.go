@@ -40,7 +40,7 @@ func (m *Dense) PanelCols() int { return m.panelCols }
 // streams like a 4096-column matrix. 4096×11008 f16, 2 threads,
 // alternating with a read probe taken before and after each measurement:
 // 0.98 of the probe in panels against 0.87 over whole rows at 62–80 GB/s,
-// 1.06 against 0.95 below that. The products (MatVec, MatMul) understand
+// 1.05 against 0.95 below that. The products (MatVec, MatMul) understand
 // panels; F32 and U16 hold them in that order, not row-major.
 func (m *Dense) Panelize(alloc func(bytes int) []byte) *Dense {
 	pw := panelWidth(m.Cols)
@@ -65,9 +65,6 @@ func (m *Dense) Panelize(alloc func(bytes int) []byte) *Dense {
 	}
 	return p
 }
-
-// At returns the weight at row r, column c as f32 (in any layout).
-func (m *Dense) At(r, c int) float32 { return m.view().at(r, c) }
 
 // Check validates the value slice against the shape.
 func (m *Dense) Check() error {

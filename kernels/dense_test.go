@@ -106,8 +106,8 @@ func TestDensePanels(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, ij := range [][2]int{{0, 0}, {rows - 1, cols - 1}, {rows / 2, p.PanelCols()}, {rows - 1, p.PanelCols() - 1}, {1 % rows, cols - 3}} {
-					if p.At(ij[0], ij[1]) != m.At(ij[0], ij[1]) {
-						t.Fatalf("%v %v: At(%d, %d) = %v in panels, %v row-major", dt, sh, ij[0], ij[1], p.At(ij[0], ij[1]), m.At(ij[0], ij[1]))
+					if got, want := p.view().at(ij[0], ij[1]), m.view().at(ij[0], ij[1]); got != want {
+						t.Fatalf("%v %v: weight (%d, %d) = %v in panels, %v row-major", dt, sh, ij[0], ij[1], got, want)
 					}
 				}
 				w := func(i, j int) float64 { return at64(dt, m.F32, m.U16, i*cols+j) }
