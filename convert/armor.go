@@ -155,6 +155,10 @@ func (st *state) lossGradient(What, G []float64) {
 // dL/dA_J = G_J P_Jᵀ, dL/dB_K = (A S)_Kᵀ G_K and dL/dX = M ⊙ (Aᵀ G Bᵀ).
 // Q and T are scratch (A·S and G·Bᵀ).
 func (st *state) gradients(P, G, Q, T, GX []float64, gA, gB [][]float64) {
+	if st.fast() {
+		st.gradientsFast(P, G, Q, T, GX, gA, gB)
+		return
+	}
 	m := st.m
 	nJ := len(st.rb) - 1
 	// dL/dA_J and Q_J = A_J S_J, per row block.
@@ -223,6 +227,10 @@ func (st *state) aTimesS(J int, Q []float64) {
 
 // blockTimesBT sets T = G·Bᵀ (block-diagonal B): T[:,K] = G[:,K] B_Kᵀ.
 func (st *state) blockTimesBT(G, T []float64) {
+	if st.fast() {
+		st.blockTimesBTFast(G, T)
+		return
+	}
 	m := st.m
 	parallelFor(st.threads, st.n, func(i int) {
 		for K := 0; K+1 < len(st.cb); K++ {
@@ -240,6 +248,20 @@ func (st *state) blockTimesBT(G, T []float64) {
 // aTransposeTimes sets Out = Aᵀ·T (block-diagonal A), only on the kept
 // entries (zero elsewhere) when masked is set.
 func (st *state) aTransposeTimes(T, Out []float64, masked bool) {
+	if st.fast() {
+		st.leftBlocks(Out, T, nil, true)
+		if masked {
+			for k, v := range st.M {
+				if v == 0 {
+					Out[k] = 0
+				}
+			}
+			st.addBlockwise(st.rb, st.m/2)
+		} else {
+			st.addBlockwise(st.rb, st.m)
+		}
+		return
+	}
 	m := st.m
 	parallelFor(st.threads, len(st.rb)-1, func(J int) {
 		r0, r1 := st.rb[J], st.rb[J+1]

@@ -22,9 +22,10 @@ import "math"
 //
 // Every step is accepted only if it lowers its own (exactly separable) part of
 // the loss, so the loss never rises; a sweep whose exact loss nevertheless came
-// out higher (rounding) is undone. It stops after Iters sweeps (default 200) or
-// Patience sweeps (default 5) without an improvement of more than
-// ATol + RTol·loss. It needs no random numbers.
+// out higher (rounding) is undone. It stops when converged: after Patience
+// sweeps (default 3) without an improvement of more than ATol + RTol·loss
+// (RTol default fastRTol), or after Iters sweeps (default 200). It needs no
+// random numbers.
 func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 	st, f, err := newState(w, h, opt)
 	if err != nil {
@@ -36,7 +37,10 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 	}
 	patience := opt.Patience
 	if patience <= 0 {
-		patience = 5
+		patience = 3
+	}
+	if opt.RTol <= 0 {
+		opt.RTol = fastRTol
 	}
 	cgSteps := opt.CGSteps
 	if cgSteps == 0 {
@@ -132,6 +136,10 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 // P = S·B, if that lowers the block's loss
 // tr(A G Aᵀ) − 2 tr(A Cᵀ) with G = P_J D P_Jᵀ, C = W̄_J D P_Jᵀ.
 func (st *state) updateA(P []float64) {
+	if st.fast() {
+		st.updateAFast(P)
+		return
+	}
 	m := st.m
 	parallelFor(st.threads, len(st.rb)-1, func(J int) {
 		r0, r1 := st.rb[J], st.rb[J+1]
@@ -200,6 +208,10 @@ func (st *state) acceptLS(X, G, C, w []float64, s int) {
 // H = Q_Kᵀ Q_K and C = Q_Kᵀ W̄_K, B_K = H⁻¹ C (solved per column, i.e. per row
 // of B_Kᵀ). Q is scratch.
 func (st *state) updateB(Q []float64) {
+	if st.fast() {
+		st.updateBFast(Q)
+		return
+	}
 	m := st.m
 	parallelFor(st.threads, len(st.rb)-1, func(J int) { st.aTimesS(J, Q) })
 	st.addBlockwise(st.rb, m/2)
@@ -263,6 +275,11 @@ func (st *state) updateS(Y, R []float64, cgSteps int, groups bool) {
 	nJ, nK := len(st.rb)-1, len(st.cb)-1
 	GA := make([][]float64, nJ)
 	GB := make([][]float64, nK)
+	if st.fast() {
+		st.tileGramsFast(GA, GB)
+		st.updateTiles32(GA, GB, R, cgSteps, groups)
+		return
+	}
 	parallelFor(st.threads, nJ, func(J int) {
 		s := st.rb[J+1] - st.rb[J]
 		A := st.A[J]
@@ -309,6 +326,14 @@ func (st *state) updateS(Y, R []float64, cgSteps int, groups bool) {
 		tl.store()
 	})
 }
+
+// fastRTol is ArmorFast's default convergence tolerance: a sweep that lowers
+// the loss by less than this fraction does not count as progress. On
+// stories260K's real layers at b = 4 and 8, stopping after 3 such sweeps
+// ends within 0.01 % of the loss that 200 sweeps reach (at sweep 30 and 48);
+// layers that keep improving by more (b close to the layer's width) run on
+// to the cap. The reference schedule keeps its own 1e-6.
+const fastRTol = 1e-4
 
 // lbfgsMaxBytes caps the memory of ArmorFast's L-BFGS history per layer.
 const lbfgsMaxBytes = 256 << 20

@@ -41,8 +41,8 @@ type Options struct {
 	Block    int     // block size b of A and B, a multiple of 4 (default 128)
 	Iters    int     // maximum iterations (Armor, default 20000) or sweeps (ArmorFast, default 200)
 	Seed     uint64  // seed of the sampling in Armor's sparse-core step
-	Patience int     // stop after this many iterations (default 100) or sweeps (default 5) without improvement
-	RTol     float64 // relative improvement that counts (default 1e-6)
+	Patience int     // stop after this many iterations (default 100) or sweeps (default 3) without improvement
+	RTol     float64 // relative improvement that counts (default 1e-6; ArmorFast: fastRTol)
 	ATol     float64 // absolute improvement that counts (default 1e-8)
 	CGSteps  int     // ArmorFast: conjugate-gradient steps on the kept values per sweep (default 8, <0 none)
 	// ArmorFast: skip the extrapolation after each sweep.
@@ -54,6 +54,9 @@ type Options struct {
 	LBFGSSteps  int
 	LBFGSSwitch float64
 	Threads     int // goroutines over tiles and blocks (default GOMAXPROCS)
+	// Exact computes every product in float64, as the reference does, even
+	// for blocks large enough for the f32 SIMD path (see fastMinBlock).
+	Exact bool
 	// Progress, if set, is called after every iteration or sweep with the best
 	// loss so far (from the calling goroutine).
 	Progress func(iter int, loss float64)
@@ -73,6 +76,9 @@ type state struct {
 	M       []uint8
 	threads int
 	ops     atomic.Int64 // multiply-adds spent
+	// exact keeps every product in float64 (Options.Exact); otherwise
+	// layers with blocks of fastMinBlock or more use f32 products.
+	exact bool
 
 	// full, when set, replaces the diagonal proxy by the output error of
 	// the full Hessian (see RefineFullH).
@@ -99,7 +105,7 @@ func newState(w Matrix, h []float64, opt Options) (*state, *Factorization, error
 		return nil, nil, err
 	}
 	wbar, r, c := normalize(w)
-	st := &state{n: w.Rows, m: w.Cols, b: b, wbar: wbar, h: hs, threads: defaultThreads(opt.Threads)}
+	st := &state{n: w.Rows, m: w.Cols, b: b, wbar: wbar, h: hs, threads: defaultThreads(opt.Threads), exact: opt.Exact}
 	st.rb = blockBounds(st.n, b)
 	st.cb = blockBounds(st.m, b)
 	for i := 0; i < st.n; i++ {
@@ -154,6 +160,10 @@ func (st *state) snapshot(f *Factorization) {
 
 // forwardP computes P = S·B (Rows×Cols), skipping the pruned entries of S.
 func (st *state) forwardP(P []float64) {
+	if st.fast() {
+		st.forwardPFast(P)
+		return
+	}
 	n, m := st.n, st.m
 	parallelFor(st.threads, n, func(i int) {
 		prow := P[i*m : (i+1)*m]
@@ -181,6 +191,10 @@ func (st *state) forwardP(P []float64) {
 
 // forwardW computes Ŵ = A·P per row block.
 func (st *state) forwardW(P, What []float64) {
+	if st.fast() {
+		st.forwardWFast(P, What)
+		return
+	}
 	m := st.m
 	parallelFor(st.threads, len(st.rb)-1, func(J int) {
 		r0, r1 := st.rb[J], st.rb[J+1]
@@ -248,7 +262,7 @@ func (f *Factorization) stateOf(h []float64) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &state{n: f.Rows, m: f.Cols, b: f.Block, wbar: f.Target, h: hs, A: f.A, B: f.B, X: f.X, M: f.Mask, threads: 1}
+	st := &state{n: f.Rows, m: f.Cols, b: f.Block, wbar: f.Target, h: hs, A: f.A, B: f.B, X: f.X, M: f.Mask, threads: 1, exact: true}
 	st.rb = blockBounds(st.n, st.b)
 	st.cb = blockBounds(st.m, st.b)
 	if len(st.A) != len(st.rb)-1 || len(st.B) != len(st.cb)-1 {
@@ -299,6 +313,10 @@ func (f *Factorization) Dense() []float64 {
 	if err != nil || len(f.R) != f.Rows || len(f.C) != f.Cols {
 		return nil
 	}
+	// A reconstruction, not a loss decision: the f32 products (1e-7
+	// relative) are plenty, and on a 4096×11008 layer they take a fraction
+	// of a second where the float64 loops take many.
+	st.exact, st.threads = false, defaultThreads(0)
 	P := make([]float64, f.Rows*f.Cols)
 	W := make([]float64, f.Rows*f.Cols)
 	st.forwardP(P)

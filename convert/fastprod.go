@@ -1,0 +1,220 @@
+package convert
+
+// The f32 forms of the state's products (see gemm32.go). Each splits its
+// work into independent pieces (a block × a chunk of the long dimension) for
+// parallelFor, and each piece writes only its own outputs, so results do
+// not depend on the thread count.
+
+// chunkCols is the length of the long dimension (m or n) handled by one
+// piece: long enough to amortize the conversions, short enough that a
+// piece's f32 operands (b × chunkCols) stay in L2.
+const chunkCols = 512
+
+func nChunks(n int) int { return (n + chunkCols - 1) / chunkCols }
+
+// forwardPFast sets P = S·B: P[:, K] = S[:, K]·B_K.
+func (st *state) forwardPFast(P []float64) {
+	n, m := st.n, st.m
+	nK, nc := len(st.cb)-1, nChunks(n)
+	parallelFor(st.threads, nK*nc, func(it int) {
+		K, t0 := it/nc, it%nc*chunkCols
+		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
+		nt := min(chunkCols, n-t0)
+		out := view{d: P, off: t0*m + c0, ld: m}
+		x := view{d: st.X, off: t0*m + c0, ld: m, mask: st.M}
+		w := view{d: st.B[K], ld: s, t: true} // w(l, k) = B_K[k, l]
+		mulNT(out, x, w, nt, s, s, false)
+	})
+	st.add(st.n * st.m / 2 * st.b)
+}
+
+// leftBlocks sets Out_J = L_J · In_J for every row block J, where L_J is
+// A_J (or A_Jᵀ when lt) and In is n×m (masked by mask if not nil):
+// out(i, j) = Σ_k L_J(i, k)·In[r0+k, j], computed per chunk of columns j.
+func (st *state) leftBlocks(Out, In []float64, mask []uint8, lt bool) {
+	m := st.m
+	nJ, nc := len(st.rb)-1, nChunks(m)
+	parallelFor(st.threads, nJ*nc, func(it int) {
+		J, j0 := it/nc, it%nc*chunkCols
+		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
+		nj := min(chunkCols, m-j0)
+		out := view{d: Out, off: r0*m + j0, ld: m}
+		x := view{d: st.A[J], ld: s, t: lt}
+		w := view{d: In, off: r0*m + j0, ld: m, t: true, mask: mask} // w(j, k) = In[r0+k, j]
+		mulNT(out, x, w, s, nj, s, false)
+	})
+}
+
+// forwardWFast sets Ŵ = A·P.
+func (st *state) forwardWFast(P, What []float64) {
+	st.leftBlocks(What, P, nil, false)
+	st.addBlockwise(st.rb, st.m)
+}
+
+// blockTimesBTFast sets T = G·Bᵀ: T[:, K] = G[:, K]·B_Kᵀ.
+func (st *state) blockTimesBTFast(G, T []float64) {
+	n, m := st.n, st.m
+	nK, nc := len(st.cb)-1, nChunks(n)
+	parallelFor(st.threads, nK*nc, func(it int) {
+		K, t0 := it/nc, it%nc*chunkCols
+		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
+		nt := min(chunkCols, n-t0)
+		out := view{d: T, off: t0*m + c0, ld: m}
+		x := view{d: G, off: t0*m + c0, ld: m}
+		w := view{d: st.B[K], ld: s} // w(k, l) = B_K[k, l]
+		mulNT(out, x, w, nt, s, s, false)
+	})
+	st.addBlockwise(st.cb, st.n)
+}
+
+// gramCols sets, for column block K of the n×m matrices X and Y,
+// Out_K(k, l) = Σ_i X[i, c0+k]·Y[i, c0+l] (an s×s matrix, row-major), the
+// contraction running over all n rows in chunks.
+func (st *state) gramCols(X, Y []float64, mx []uint8, c0, s int, out []float64) {
+	m, n := st.m, st.n
+	clear(out)
+	o := view{d: out, ld: s}
+	for t0 := 0; t0 < n; t0 += chunkCols {
+		nt := min(chunkCols, n-t0)
+		x := view{d: X, off: t0*m + c0, ld: m, t: true, mask: mx}
+		w := view{d: Y, off: t0*m + c0, ld: m, t: true}
+		mulNT(o, x, w, s, s, nt, true)
+	}
+}
+
+// gramRows sets Out(k, l) = Σ_j X[xr+k, j]·Y[yr+l, j] for k, l < s (an s×s
+// matrix), the contraction over all m columns of the m-wide X and Y.
+func (st *state) gramRows(X []float64, xr int, Y []float64, yr, s int, out []float64) {
+	m := st.m
+	clear(out)
+	o := view{d: out, ld: s}
+	for j0 := 0; j0 < m; j0 += chunkCols {
+		nj := min(chunkCols, m-j0)
+		x := view{d: X, off: xr*m + j0, ld: m}
+		w := view{d: Y, off: yr*m + j0, ld: m}
+		mulNT(o, x, w, s, s, nj, true)
+	}
+}
+
+// gradientsFast is gradients (see there) on f32 products.
+func (st *state) gradientsFast(P, G, Q, T, GX []float64, gA, gB [][]float64) {
+	parallelFor(st.threads, len(st.rb)-1, func(J int) {
+		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
+		st.gramRows(G, r0, P, r0, s, gA[J])
+	})
+	st.leftBlocks(Q, st.X, st.M, false)
+	st.addBlockwise(st.rb, st.m)   // gA
+	st.addBlockwise(st.rb, st.m/2) // Q (S half zero)
+	st.blockTimesBT(G, T)
+	parallelFor(st.threads, len(st.cb)-1, func(K int) {
+		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
+		st.gramCols(Q, G, nil, c0, s, gB[K])
+	})
+	st.addBlockwise(st.cb, st.n)
+	st.aTransposeTimes(T, GX, true)
+}
+
+// updateAFast is updateA (see there) on f32 products: per row block,
+// G = (P_J D) P_Jᵀ and C = W̄_J (P_J D)ᵀ.
+func (st *state) updateAFast(P []float64) {
+	m := st.m
+	parallelFor(st.threads, len(st.rb)-1, func(J int) {
+		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
+		dp := make([]float64, s*m) // D·P_k for the block's rows
+		for k := 0; k < s; k++ {
+			pk := P[(r0+k)*m : (r0+k+1)*m]
+			for j, v := range pk {
+				dp[k*m+j] = st.h[j] * v
+			}
+		}
+		G := make([]float64, s*s)
+		C := make([]float64, s*s)
+		st.gramRows(dp, 0, P, r0, s, G)
+		st.gramRows(st.wbar, r0, dp, 0, s, C)
+		// The f32 Gram is symmetric only up to rounding; the Cholesky
+		// factorization reads one triangle, the objective both.
+		for k := 0; k < s; k++ {
+			for l := k + 1; l < s; l++ {
+				v := 0.5 * (G[k*s+l] + G[l*s+k])
+				G[k*s+l], G[l*s+k] = v, v
+			}
+		}
+		st.add(s*m + s*s*m + s*s*m)
+		st.acceptLS(st.A[J], G, C, nil, s)
+	})
+}
+
+// updateBFast is updateB (see there) on f32 products: per column block,
+// H = Q_Kᵀ Q_K and Cᵀ = W̄_Kᵀ Q_K.
+func (st *state) updateBFast(Q []float64) {
+	st.leftBlocks(Q, st.X, st.M, false)
+	st.addBlockwise(st.rb, st.m/2)
+	parallelFor(st.threads, len(st.cb)-1, func(K int) {
+		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
+		H := make([]float64, s*s)
+		Ct := make([]float64, s*s) // row j holds c_j
+		st.gramCols(Q, Q, nil, c0, s, H)
+		st.gramCols(st.wbar, Q, nil, c0, s, Ct)
+		for k := 0; k < s; k++ {
+			for l := k + 1; l < s; l++ {
+				v := 0.5 * (H[k*s+l] + H[l*s+k])
+				H[k*s+l], H[l*s+k] = v, v
+			}
+		}
+		st.add(st.n * (s*s + s*s))
+		BK := st.B[K]
+		Bt := make([]float64, s*s)
+		for k := 0; k < s; k++ {
+			for j := 0; j < s; j++ {
+				Bt[j*s+k] = BK[k*s+j]
+			}
+		}
+		st.acceptLS(Bt, H, Ct, st.h[c0:c0+s], s)
+		for k := 0; k < s; k++ {
+			for j := 0; j < s; j++ {
+				BK[k*s+j] = Bt[j*s+k]
+			}
+		}
+	})
+}
+
+// tileGramsFast sets updateS's Gram matrices on f32 products:
+// GA_J = A_Jᵀ A_J and GB_K = B_K D B_Kᵀ.
+func (st *state) tileGramsFast(GA, GB [][]float64) {
+	sym := func(g []float64, s int) {
+		for k := 0; k < s; k++ {
+			for l := k + 1; l < s; l++ {
+				v := 0.5 * (g[k*s+l] + g[l*s+k])
+				g[k*s+l], g[l*s+k] = v, v
+			}
+		}
+	}
+	parallelFor(st.threads, len(st.rb)-1, func(J int) {
+		s := st.rb[J+1] - st.rb[J]
+		g := make([]float64, s*s)
+		a := view{d: st.A[J], ld: s, t: true} // a(k, r) = A_J[r, k]
+		mulNT(view{d: g, ld: s}, a, a, s, s, s, false)
+		sym(g, s)
+		GA[J] = g
+	})
+	parallelFor(st.threads, len(st.cb)-1, func(K int) {
+		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
+		B := st.B[K]
+		bh := make([]float64, s*s)
+		for k := 0; k < s; k++ {
+			for c := 0; c < s; c++ {
+				bh[k*s+c] = B[k*s+c] * st.h[c0+c]
+			}
+		}
+		g := make([]float64, s*s)
+		mulNT(view{d: g, ld: s}, view{d: bh, ld: s}, view{d: B, ld: s}, s, s, s, false)
+		sym(g, s)
+		GB[K] = g
+	})
+	for _, bounds := range [][]int{st.rb, st.cb} {
+		for J := 0; J+1 < len(bounds); J++ {
+			s := bounds[J+1] - bounds[J]
+			st.add(s * s * (s + 1) / 2)
+		}
+	}
+}
