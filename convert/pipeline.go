@@ -73,9 +73,14 @@ type LayerReport struct {
 	NoWagPLoss float64 `json:"nowag_p_loss"`
 	// FullHLoss: relative output error under the full XXᵀ (FullHLoss), for
 	// the methods that collect it (sparsegpt, armor-fast-h).
-	FullHLoss  float64 `json:"full_h_loss,omitempty"`
-	Iters      int     `json:"iters,omitempty"`
-	Seconds    float64 `json:"seconds"`
+	FullHLoss float64 `json:"full_h_loss,omitempty"`
+	Iters     int     `json:"iters,omitempty"` // ARMOR iterations or armor-fast sweeps run
+	Seconds   float64 `json:"seconds"`
+	// MulAdds: multiply-adds of the optimization (ARMOR methods), by the
+	// algorithm's count (a product skipping S's zeros counts half); GFLOPS
+	// is 2·MulAdds per second of Seconds.
+	MulAdds    int64   `json:"mul_adds,omitempty"`
+	GFLOPS     float64 `json:"gflops,omitempty"`
 	Params     int64   `json:"params"`         // stored values (kept core values + wrappers)
 	WrapParams int64   `json:"wrapper_params"` // values of the block-diagonal wrappers
 	Bytes      int64   `json:"bytes"`
@@ -243,7 +248,14 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 		if layerStart.IsZero() {
 			layerStart = time.Now()
 		}
+		// The ARMOR methods convert one layer at a time on every thread
+		// (their products are parallel within the layer), so memory holds
+		// one layer's working set; the cheap baselines run a layer per
+		// thread.
 		workers := max(1, min(threads, len(layers)))
+		if isArmor(opt.Method) {
+			workers = 1
+		}
 		inner := max(1, threads/workers)
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -701,6 +713,7 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 			part{Name: name + ".post", DType: dt.String(), Shape: []int{len(post)}, Data: encode(post, dt)})
 		lo.Linear = model.ArmorLinear{Kind: "armor", Block: opt.Block}
 		lo.Report.Iters = f.Iters
+		lo.Report.MulAdds = f.MulAdds
 		lo.Report.WrapParams = int64(len(pre) + len(post))
 		lo.Report.Params = int64(rows*cols/2) + lo.Report.WrapParams
 		approx = f.Dense()
@@ -733,6 +746,9 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 		}
 	}
 	lo.Report.Seconds = time.Since(t0).Seconds()
+	if lo.Report.MulAdds > 0 && lo.Report.Seconds > 0 {
+		lo.Report.GFLOPS = 2 * float64(lo.Report.MulAdds) / lo.Report.Seconds / 1e9
+	}
 	return lo, nil
 }
 

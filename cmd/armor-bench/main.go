@@ -27,6 +27,7 @@ Usage:
   armor-bench speed -m MODEL... | --synthetic SHAPE [--json] [--plot F.svg] [--llamacpp PATH]
   armor-bench ppl -m MODEL --text FILE [--ctx N] [--json]   perplexity (llama-perplexity's method)
   armor-bench kernels [--threads N] [--json]               dense vs 2:4 vs ARMOR kernel speed
+  armor-bench convert --synthetic SHAPE [--blocks N] [--json]  conversion time, memory and GFLOP/s
 
 Run 'armor-bench COMMAND -h' for a command's flags.
 `
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = pplCommand(args[1:], stdout, stderr)
 	case "kernels":
 		err = bench.Kernels(args[1:], stdout, stderr)
+	case "convert":
+		err = convertCommand(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
