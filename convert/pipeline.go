@@ -48,6 +48,19 @@ type ConvertOptions struct {
 	PartsDir string
 	// Provenance is merged into the file's provenance record.
 	Provenance map[string]any
+	// StatsDir holds calibration statistics (see shard.go). With
+	// CalibOnly, Convert calibrates, writes them there and stops;
+	// otherwise, when set, they are read from there instead of
+	// calibrating, and so are the calibration tokens (seqs may be nil).
+	StatsDir  string
+	CalibOnly bool
+	// Shards > 0: convert only the layers of shard Shard (0-based; layer
+	// i of the file order belongs to shard i mod Shards), leave their
+	// checkpoints in PartsDir and write no file.
+	Shard, Shards int
+	// MergeOnly: every layer must be checkpointed in PartsDir already;
+	// Convert only writes the file.
+	MergeOnly bool
 	Progress   func(Progress)
 	Ctx        context.Context
 }
@@ -146,12 +159,35 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if opt.StatsDir != "" && !opt.CalibOnly {
+		man, err := readStatsManifest(opt.StatsDir)
+		if err != nil {
+			return nil, err
+		}
+		seqs = man.Seqs
+		// The calibration's own record wins: a shard or the merge did not
+		// read the calibration text.
+		prov := map[string]any{}
+		for k, v := range opt.Provenance {
+			prov[k] = v
+		}
+		for k, v := range man.Provenance {
+			prov[k] = v
+		}
+		opt.Provenance = prov
+	}
 	if err := checkOptions(src, seqs, out, &opt); err != nil {
 		return nil, err
+	}
+	if opt.MergeOnly {
+		opt.Resume = true
 	}
 	names := linearNames(src.Config)
 	if opt.PartsDir == "" {
 		opt.PartsDir = out + ".parts"
+	}
+	if opt.CalibOnly {
+		return calibrateOnly(src, seqs, opt, names, start)
 	}
 	if err := os.MkdirAll(opt.PartsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("convert: cannot create the checkpoint folder: %w", err)
@@ -210,7 +246,7 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	}
 
 	// Statistics.
-	needFull := opt.Method == "sparsegpt" || opt.Method == "armor-fast-h"
+	needFull := methodNeedsFull(opt.Method)
 	var stats *Stats
 	calibrate := func(layers []string, build runtime.LinearBuilder, m *model.Model) (*Stats, error) {
 		t0 := time.Now()
@@ -220,10 +256,13 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 		return s, err
 	}
 	var pending []string
-	for _, n := range names {
-		if results[n] == nil {
+	for i, n := range names {
+		if results[n] == nil && opt.shardOf(i) {
 			pending = append(pending, n)
 		}
+	}
+	if opt.MergeOnly && len(pending) > 0 {
+		return nil, fmt.Errorf("convert: cannot merge: layer %s has no finished checkpoint in %s (%d of %d layers missing; run its shard)", pending[0], opt.PartsDir, len(pending), len(names))
 	}
 	// Block by block: under --sequential, and when the full XXᵀ of every
 	// layer input at once would not fit in FullBudget (each pass over the
@@ -235,6 +274,12 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 			budget = 4 << 30
 		}
 		perBlock = perBlock || fullBytes(src.Config) > budget
+	}
+	if opt.StatsDir != "" {
+		// Saved statistics: read a block's worth at a time under perBlock.
+		calibrate = func(layers []string, _ runtime.LinearBuilder, _ *model.Model) (*Stats, error) {
+			return readStats(opt.StatsDir, layers, needFull)
+		}
 	}
 	if len(seqs) > 0 && !perBlock && len(pending) > 0 {
 		var err error
@@ -324,11 +369,15 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 		return ctx.Err()
 	}
 
+	inPending := map[string]bool{}
+	for _, n := range pending {
+		inPending[n] = true
+	}
 	if perBlock && len(seqs) > 0 {
 		for l := 0; l < src.Config.Layers; l++ {
 			var todo []string
 			for _, n := range model.LayerLinears(l) {
-				if results[n] == nil {
+				if inPending[n] {
 					todo = append(todo, n)
 				}
 			}
@@ -367,6 +416,15 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if opt.Shards > 0 {
+		// A shard leaves its layers in PartsDir; the merge writes the file.
+		for _, n := range pending {
+			rep.Layers = append(rep.Layers, results[n].Report)
+		}
+		rep.Output = ""
+		rep.Seconds = time.Since(start).Seconds()
+		return rep, nil
+	}
 
 	// Assemble and write.
 	spec, err := buildSpec(src, results, names, opt, rep)
@@ -384,8 +442,6 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 			return inner()
 		}
 	}
-	rep.Seconds = time.Since(start).Seconds()
-	spec.Provenance["seconds"] = rep.Seconds
 	if err := model.WriteArmor(out, spec); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -470,6 +526,21 @@ func checkOptions(src *model.Model, seqs [][]int, out string, opt *ConvertOption
 		if len(s) > src.Config.Context {
 			return fmt.Errorf("convert: calibration sequences of %d tokens exceed the model's context of %d", len(s), src.Config.Context)
 		}
+	}
+	if opt.Shards > 0 && (opt.Shard < 0 || opt.Shard >= opt.Shards) {
+		return fmt.Errorf("convert: shard %d of %d: shards are numbered 0 to %d", opt.Shard, opt.Shards, opt.Shards-1)
+	}
+	if opt.Sequential && (opt.StatsDir != "" || opt.CalibOnly || opt.Shards > 0) {
+		return errors.New("convert: sequential calibration cannot use saved statistics or shards: each block's statistics depend on the converted blocks before it")
+	}
+	if opt.CalibOnly && opt.StatsDir == "" {
+		return errors.New("convert: calibrating only needs a folder for the statistics")
+	}
+	if opt.CalibOnly || opt.Shards > 0 {
+		if opt.Shards > 0 && opt.PartsDir == "" {
+			return errors.New("convert: a shard needs the folder for its layers' checkpoints")
+		}
+		return nil // no output file
 	}
 	// The output folder must be writable: find out now, not after hours.
 	dir := filepath.Dir(out)
@@ -833,7 +904,10 @@ func buildSpec(src *model.Model, results map[string]*layerOut, names []string, o
 			}})
 		}
 		r := lo.Report
-		spec.Layers[n] = model.LayerResult{Method: opt.Method, ProxyLoss: r.ProxyLoss, NoWagPLoss: r.NoWagPLoss, Iters: r.Iters, Seconds: r.Seconds}
+		// No wall-clock times in the file: the same inputs give the same
+		// bytes, whether one process or many shards converted the layers
+		// (times are in the report).
+		spec.Layers[n] = model.LayerResult{Method: opt.Method, ProxyLoss: r.ProxyLoss, NoWagPLoss: r.NoWagPLoss, Iters: r.Iters}
 		rep.Layers = append(rep.Layers, r)
 		rep.DenseParams += int64(r.Rows * r.Cols)
 		rep.StoredParams += r.Params

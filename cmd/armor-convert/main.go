@@ -59,6 +59,15 @@ for comparison.
 Interrupting (Ctrl-C) leaves no partial OUT; finished layers are kept in
 OUT.parts/ and --resume continues from them.
 
+Past one machine (every layer converts independently once the calibration
+statistics exist; see docs/deploy/ for a Kubernetes Indexed Job):
+  armor-convert -m SRC --calib FILE --calib-only --stats STATS/ [--method M]
+  armor-convert -m SRC --stats STATS/ --shard I/N --parts PARTS/ [flags]   (I = 0..N-1)
+  armor-convert merge -m SRC --stats STATS/ --parts PARTS/ -o OUT.armor [flags]
+The shards and the merge take the same conversion flags (method, block size,
+iterations, dtype, seed); the merged file is byte for byte what one process
+writes. --sequential cannot be sharded.
+
 Flags:
 `
 
@@ -96,6 +105,10 @@ func usageErr(stderr io.Writer, format string, a ...any) error {
 }
 
 func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	merge := len(args) > 0 && args[0] == "merge"
+	if merge {
+		args = args[1:]
+	}
 	fs := flag.NewFlagSet("armor-convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	src := fs.String("m", "", "source model: GGUF file, Hugging Face directory or llama2.c checkpoint (required)")
@@ -114,6 +127,10 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	resume := fs.Bool("resume", false, "continue an interrupted conversion from its per-layer checkpoints (OUT.parts/)")
 	sequential := fs.Bool("sequential", false, "collect each block's statistics from the already-converted preceding blocks")
 	jsonOut := fs.Bool("json", false, "print a JSON report on stdout (per-layer proxy losses, parameter and byte counts, time)")
+	calibOnly := fs.Bool("calib-only", false, "only calibrate: write the statistics to --stats and stop")
+	statsDir := fs.String("stats", "", "folder of calibration statistics: written by --calib-only, read instead of calibrating otherwise")
+	shard := fs.String("shard", "", "I/N: convert only shard I (0-based) of N of the layers into --parts, write no file")
+	parts := fs.String("parts", "", "folder of the per-layer checkpoints (default OUT.parts)")
 	synthetic := fs.String("synthetic", "", "instead of converting -m, write a model with random weights at a real shape (llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b, stories110m, llama-2-7b) with --method dense, sparse24 or armor: for speed and memory measurements")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
@@ -140,8 +157,25 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !calibSeedSet {
 		*calibSeed = *seed
 	}
-	if *src == "" || *out == "" {
-		return usageErr(stderr, "-m SRC and -o OUT.armor are required")
+	var shardI, shardN int
+	if *shard != "" {
+		if _, err := fmt.Sscanf(*shard, "%d/%d", &shardI, &shardN); err != nil || shardN < 1 || shardI < 0 || shardI >= shardN || fmt.Sprintf("%d/%d", shardI, shardN) != *shard {
+			return usageErr(stderr, "--shard %q: want I/N with 0 <= I < N, e.g. 0/8", *shard)
+		}
+	}
+	switch {
+	case *src == "":
+		return usageErr(stderr, "-m SRC is required")
+	case *calibOnly && *statsDir == "":
+		return usageErr(stderr, "--calib-only needs --stats DIR for the statistics")
+	case *shard != "" && (*statsDir == "" || *parts == ""):
+		return usageErr(stderr, "--shard needs --stats DIR (from --calib-only) and --parts DIR")
+	case merge && (*statsDir == "" || *parts == "" || *out == ""):
+		return usageErr(stderr, "merge needs --stats DIR, --parts DIR and -o OUT.armor")
+	case *calibOnly && (*shard != "" || merge):
+		return usageErr(stderr, "--calib-only does not combine with --shard or merge")
+	case *out == "" && !*calibOnly && *shard == "":
+		return usageErr(stderr, "-o OUT.armor is required")
 	}
 	if *threads < 1 {
 		return usageErr(stderr, "--threads %d must be at least 1", *threads)
@@ -156,7 +190,7 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if isArmor && (*block < 4 || *block%4 != 0) {
 		return fmt.Errorf("--block-size %d is not a positive multiple of 4 (the 2:4 groups of 4 must not straddle blocks)", *block)
 	}
-	if *method != "dense" && len(calib) == 0 {
+	if *method != "dense" && len(calib) == 0 && (*statsDir == "" || *calibOnly) {
 		return usageErr(stderr, "method %s needs calibration text: --calib FILE", *method)
 	}
 	kernels.SetThreads(*threads)
@@ -190,7 +224,8 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	opt := convert.ConvertOptions{Method: *method, Block: *block, Iters: *iters, DType: dt, Seed: *seed, Threads: *threads,
 		Resume: *resume, Sequential: *sequential, Ctx: ctx, Progress: progressPrinter(stderr, *method),
-		Provenance: map[string]any{"calib_files": []string(calib), "calib_seq": *calibSeq, "calib_seed": *calibSeed}}
+		Provenance: map[string]any{"calib_files": []string(calib), "calib_seq": *calibSeq, "calib_seed": *calibSeed},
+		StatsDir:   *statsDir, CalibOnly: *calibOnly, Shard: shardI, Shards: shardN, PartsDir: *parts, MergeOnly: merge}
 	if !isArmor {
 		opt.Block = 0
 	}
@@ -202,6 +237,14 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", " ")
 		return enc.Encode(rep)
+	}
+	switch {
+	case *calibOnly:
+		fmt.Fprintf(stdout, "%s: calibration statistics of %d calibration tokens, %.1f s\n", *statsDir, rep.CalibTokens, rep.Seconds)
+		return nil
+	case *shard != "":
+		fmt.Fprintf(stdout, "%s: shard %s, %d layers converted, %.1f s\n", *parts, *shard, len(rep.Layers), rep.Seconds)
+		return nil
 	}
 	fmt.Fprintf(stdout, "%s: %s, %d linear layers, %d calibration tokens\n", *out, rep.Method, len(rep.Layers), rep.CalibTokens)
 	fmt.Fprintf(stdout, "weights: %d bytes (linear layers %d); parameters of the linear layers %d of %d dense, wrappers +%.1f %%\n",

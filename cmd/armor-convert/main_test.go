@@ -86,7 +86,7 @@ func TestBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"-o", out, "--method", "dense"}, 2, "-m SRC and -o OUT.armor are required"},
+		{[]string{"-o", out, "--method", "dense"}, 2, "-m SRC is required"},
 		{append(base, "--method", "wanda"), 2, "needs calibration text"},
 		{append(base, "--method", "wanda", "--calib", calib, "--dtype", "q4"), 2, "--dtype"},
 		{append(base, "--method", "armor", "--calib", calib, "--block-size", "10"), 1, "not a positive multiple of 4"},
@@ -175,5 +175,40 @@ func TestCalibSeed(t *testing.T) {
 	}
 	if rec != 2.0 || rec2 != 2.0 || rec3 != 1.0 {
 		t.Errorf("recorded calib_seed %v, %v, %v; want 2, 2, 1", rec, rec2, rec3)
+	}
+}
+
+// The sharded workflow from the command line: --calib-only, two --shard
+// processes, merge; the file equals a single run's, byte for byte.
+func TestShardedCLI(t *testing.T) {
+	src := testdata.File(t, "models/stories260K.gguf")
+	calib := testdata.File(t, "text/tinystories_train_subset.txt")
+	dir := t.TempDir()
+	conv := []string{"--method", "armor-fast", "--block-size", "8", "--iters", "2", "--threads", "2"}
+	calibArgs := []string{"--calib", calib, "--calib-tokens", "2048", "--calib-seq", "128"}
+	whole := filepath.Join(dir, "whole.armor")
+	if code, _, errs := runCmd(append(append([]string{"-m", src, "-o", whole}, conv...), calibArgs...)...); code != 0 {
+		t.Fatalf("single run: exit %d: %s", code, errs)
+	}
+	stats, parts := filepath.Join(dir, "stats"), filepath.Join(dir, "parts")
+	if code, _, errs := runCmd(append(append([]string{"-m", src, "--calib-only", "--stats", stats}, conv...), calibArgs...)...); code != 0 {
+		t.Fatalf("--calib-only: exit %d: %s", code, errs)
+	}
+	for _, sh := range []string{"0/2", "1/2"} {
+		if code, out, errs := runCmd(append([]string{"-m", src, "--stats", stats, "--shard", sh, "--parts", parts}, conv...)...); code != 0 || !strings.Contains(out, "layers converted") {
+			t.Fatalf("--shard %s: exit %d: %s%s", sh, code, out, errs)
+		}
+	}
+	merged := filepath.Join(dir, "merged.armor")
+	if code, _, errs := runCmd(append([]string{"merge", "-m", src, "--stats", stats, "--parts", parts, "-o", merged}, conv...)...); code != 0 {
+		t.Fatalf("merge: exit %d: %s", code, errs)
+	}
+	a, _ := os.ReadFile(whole)
+	b, _ := os.ReadFile(merged)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("merged file (%d bytes) differs from the single run's (%d bytes)", len(b), len(a))
+	}
+	if code, _, errs := runCmd("-m", src, "--stats", stats, "--shard", "2/2", "--parts", parts); code != 2 || !strings.Contains(errs, "0 <= I < N") {
+		t.Fatalf("--shard 2/2: exit %d: %s", code, errs)
 	}
 }
