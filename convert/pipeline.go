@@ -61,8 +61,8 @@ type ConvertOptions struct {
 	// MergeOnly: every layer must be checkpointed in PartsDir already;
 	// Convert only writes the file.
 	MergeOnly bool
-	Progress   func(Progress)
-	Ctx        context.Context
+	Progress  func(Progress)
+	Ctx       context.Context
 }
 
 // Progress is one progress report of Convert. Calls are serialized.
