@@ -228,6 +228,38 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 		el := time.Since(layerStart).Seconds()
 		return time.Duration(el / doneWork * (totalWork - doneWork) * float64(time.Second))
 	}
+	// Before the first layer finishes (hours in, on a big model), the ETA
+	// comes from the current layer's sweeps: seconds per sweep and unit of
+	// work, times the sweeps a layer is expected to take (the mean of the
+	// finished layers, else the cap, so it is an upper bound) over the work
+	// left.
+	sweepsDone, layersDone := 0, 0
+	sweepETA := func(name string, started time.Time, it int) time.Duration {
+		if doneWork > 0 && layersDone > 0 || it <= 0 {
+			return eta()
+		}
+		expect := float64(opt.Iters)
+		if expect <= 0 {
+			expect = 200
+			if opt.Method == "armor" {
+				expect = 20000
+			}
+		}
+		if layersDone > 0 {
+			expect = float64(sweepsDone) / float64(layersDone)
+		}
+		perSweep := time.Since(started).Seconds() / float64(it) / layerWork[name]
+		left := perSweep * (expect*(totalWork-doneWork) - float64(it)*layerWork[name])
+		return time.Duration(max(left, 0) * float64(time.Second))
+	}
+	var calibStart time.Time
+	calibETA := func(d, t int) time.Duration {
+		if d <= 0 || d >= t {
+			return 0
+		}
+		el := time.Since(calibStart).Seconds()
+		return time.Duration(el / float64(d) * float64(t-d) * float64(time.Second))
+	}
 	keyOf := func(name string) string { return layerKey(baseKey, src, name) }
 	// Resumed layers.
 	if opt.Resume {
@@ -250,8 +282,13 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	var stats *Stats
 	calibrate := func(layers []string, build runtime.LinearBuilder, m *model.Model) (*Stats, error) {
 		t0 := time.Now()
+		calibStart = t0
 		s, err := Calibrate(m, seqs, CalibOptions{Full: needFull, Layers: layers, Builder: build, Ctx: ctx,
-			Progress: func(d, t int) { mu.Lock(); report(Progress{Stage: "calibrate", Done: d, Total: t}); mu.Unlock() }})
+			Progress: func(d, t int) {
+				mu.Lock()
+				report(Progress{Stage: "calibrate", Done: d, Total: t, ETA: calibETA(d, t)})
+				mu.Unlock()
+			}})
 		rep.CalibSeconds += time.Since(t0).Seconds()
 		return s, err
 	}
@@ -283,7 +320,7 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	}
 	if len(seqs) > 0 && !perBlock && len(pending) > 0 {
 		var err error
-		if stats, err = calibrate(pending, nil, src); err != nil {
+		if stats, err = calibrateOrResume(opt, seqs, pending, needFull, calibrate, src); err != nil {
 			return nil, err
 		}
 	}
@@ -319,9 +356,10 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 							full = st.Full[n]
 						}
 					}
+					started := time.Now()
 					lo, err := convertLayer(cctx, src, n, h, full, opt, inner, func(it int, loss float64) {
 						mu.Lock()
-						report(Progress{Stage: "layer", Layer: n, Done: finished, Total: len(names), Iter: it, Loss: loss, ETA: eta()})
+						report(Progress{Stage: "layer", Layer: n, Done: finished, Total: len(names), Iter: it, Loss: loss, ETA: sweepETA(n, started, it)})
 						mu.Unlock()
 					})
 					if err == nil {
@@ -343,6 +381,10 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 					mu.Lock()
 					results[n] = lo
 					finished++
+					if lo.Report.Iters > 0 {
+						sweepsDone += lo.Report.Iters
+						layersDone++
+					}
 					doneWork += layerWork[n]
 					report(Progress{Stage: "layer", Layer: n, Done: finished, Total: len(names), Loss: lo.Report.ProxyLoss, ETA: eta()})
 					mu.Unlock()

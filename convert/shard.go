@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/runtime"
 )
 
 // Conversion past one machine: once the calibration statistics exist, every
@@ -199,3 +201,35 @@ func calibrateOnly(src *model.Model, seqs [][]int, opt ConvertOptions, names []s
 
 // methodNeedsFull reports whether a method needs the full XXᵀ of its inputs.
 func methodNeedsFull(method string) bool { return method == "sparsegpt" || method == "armor-fast-h" }
+
+// calibrateOrResume gives the statistics of the pending layers. A run that
+// calibrates itself (no StatsDir) saves them in PartsDir/stats, and a
+// --resume of the same calibration reads them back instead of running the
+// calibration again.
+func calibrateOrResume(opt ConvertOptions, seqs [][]int, pending []string, needFull bool,
+	calibrate func([]string, runtime.LinearBuilder, *model.Model) (*Stats, error), src *model.Model) (*Stats, error) {
+	if opt.StatsDir != "" {
+		return calibrate(pending, nil, src)
+	}
+	dir := filepath.Join(opt.PartsDir, "stats")
+	if opt.Resume {
+		if man, err := readStatsManifest(dir); err == nil && (man.Full || !needFull) && slices.EqualFunc(man.Seqs, seqs, slices.Equal) {
+			if st, err := readStats(dir, pending, needFull); err == nil {
+				if opt.Progress != nil {
+					opt.Progress(Progress{Stage: "calibrate", Done: len(seqs), Total: len(seqs)})
+				}
+				return st, nil
+			}
+		}
+	}
+	st, err := calibrate(pending, nil, src)
+	if err != nil {
+		return nil, err
+	}
+	// Saving is an optimization for --resume: a failure costs a
+	// recalibration later, not this run.
+	if os.MkdirAll(dir, 0o755) == nil && writeStats(dir, st, pending) == nil {
+		writeSealed(filepath.Join(dir, "manifest.gob"), statsManifest{Version: 1, Seqs: seqs, Full: needFull})
+	}
+	return st, nil
+}

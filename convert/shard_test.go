@@ -2,10 +2,13 @@ package convert
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/armor-llm/armor/model/tensor"
 )
@@ -82,5 +85,77 @@ func TestShardOptionsRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one saying %q", c.opt, err, c.want)
 		}
+	}
+}
+
+// An interrupted run keeps its calibration statistics, and --resume reads
+// them instead of calibrating again (one progress report, already done);
+// the result equals an uninterrupted run's.
+func TestResumeKeepsStatistics(t *testing.T) {
+	m, seqs := smallCalib(t)
+	dir := t.TempDir()
+	opt := ConvertOptions{Method: "armor-fast", Block: 8, Iters: 2, DType: tensor.F16, Threads: 2}
+	whole := filepath.Join(dir, "whole.armor")
+	if _, err := Convert(m, seqs, whole, opt); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.armor")
+	ctx, cancel := context.WithCancel(context.Background())
+	o := opt
+	o.Ctx = ctx
+	o.Progress = func(p Progress) {
+		if p.Stage == "layer" {
+			cancel()
+		}
+	}
+	if _, err := Convert(m, seqs, out, o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted conversion: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out+".parts", "stats", "manifest.gob")); err != nil {
+		t.Fatalf("no saved statistics after the interruption: %v", err)
+	}
+	calls := 0
+	o = opt
+	o.Resume = true
+	o.Progress = func(p Progress) {
+		if p.Stage == "calibrate" {
+			calls++
+			if p.Done != p.Total {
+				t.Errorf("resume calibrated again (sequence %d/%d)", p.Done, p.Total)
+			}
+		}
+	}
+	if _, err := Convert(m, seqs, out, o); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Errorf("%d calibration reports on resume, want 1 (statistics read back)", calls)
+	}
+	a, _ := os.ReadFile(whole)
+	b, _ := os.ReadFile(out)
+	if !bytes.Equal(a, b) {
+		t.Fatal("resumed file differs from an uninterrupted run's")
+	}
+}
+
+// Progress has an ETA during calibration and from the first sweep of the
+// first layer, not only after a layer finished.
+func TestProgressETAEarly(t *testing.T) {
+	m, seqs := smallCalib(t)
+	var calibETA, sweepETA time.Duration
+	opt := ConvertOptions{Method: "armor-fast", Block: 8, Iters: 3, DType: tensor.F16, Threads: 1,
+		Progress: func(p Progress) {
+			if p.Stage == "calibrate" && p.Done == 1 && p.Total > 1 {
+				calibETA = p.ETA
+			}
+			if p.Stage == "layer" && p.Done == 0 && p.Iter == 1 {
+				sweepETA = p.ETA
+			}
+		}}
+	if _, err := Convert(m, seqs, filepath.Join(t.TempDir(), "o.armor"), opt); err != nil {
+		t.Fatal(err)
+	}
+	if !(calibETA > 0) || !(sweepETA > 0) {
+		t.Fatalf("ETA after the first calibration sequence %v, after the first sweep %v: want both known", calibETA, sweepETA)
 	}
 }
