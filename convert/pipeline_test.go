@@ -403,11 +403,11 @@ func TestConvertBadInput(t *testing.T) {
 	}{
 		{m, seqs, out, ConvertOptions{Method: "armor", Block: 6}, "not a positive multiple of 4"},
 		{m, seqs, out, ConvertOptions{Method: "armor-fast", Block: 64}, "larger than linear blk.0.attn_k (32×64): use a block size of at most 32"},
-		{m, seqs, out, ConvertOptions{Method: "armor-fast"}, "block size 128 is larger"},
+		{m, seqs, out, ConvertOptions{Method: "armor-fast", Block: 128}, "block size 128 is larger"},
 		{m, nil, out, ConvertOptions{Method: "wanda"}, "needs calibration text"},
 		{m, seqs, out, ConvertOptions{Method: "obs"}, "unknown method"},
 		{m, seqs, out, ConvertOptions{Method: "wanda", DType: tensor.Q8_0}, "cannot be stored"},
-		{m, seqs, filepath.Join(dir, "no", "such", "dir", "x.armor"), ConvertOptions{Method: "wanda"}, "cannot write the output"},
+		{m, seqs, filepath.Join(dir, "no", "such", "dir", "x.armor"), ConvertOptions{Method: "wanda"}, "the directory " + filepath.Join(dir, "no", "such", "dir") + " does not exist"},
 		{m, seqs, dir, ConvertOptions{Method: "wanda"}, "is a directory"},
 		{sm, seqs, out, ConvertOptions{Method: "wanda"}, "stored as sparse24; conversion needs the dense weights"},
 		{m, [][]int{make([]int, m.Config.Context+1)}, out, ConvertOptions{Method: "wanda"}, "exceed the model's context"},

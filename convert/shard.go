@@ -199,9 +199,6 @@ func calibrateOnly(src *model.Model, seqs [][]int, opt ConvertOptions, names []s
 	return rep, nil
 }
 
-// methodNeedsFull reports whether a method needs the full XXᵀ of its inputs.
-func methodNeedsFull(method string) bool { return method == "sparsegpt" || method == "armor-fast-h" }
-
 // calibrateOrResume gives the statistics of the pending layers. A run that
 // calibrates itself (no StatsDir) saves them in PartsDir/stats, and a
 // --resume of the same calibration reads them back instead of running the

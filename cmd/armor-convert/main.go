@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -38,25 +39,14 @@ Usage:
 
 SRC is a GGUF file, a Hugging Face directory or a llama2.c checkpoint.
 Methods:
-  dense       the unpruned model in the same format (for fair comparisons)
-  magnitude   keep the 2 largest |W| of every group of 4 inputs
-  wanda       keep the 2 largest |W|·‖X_j‖ per group
-  nowag-p     keep the 2 largest W̄²·h per group (NoWag-normalized W)
-  sparsegpt   OBS-style pruning with the full XXᵀ (SparseGPT)
-  armor       ARMOR, the paper's reference schedule (Adam + sparse-core steps)
-  armor-fast  ARMOR by alternating exact minimizations (ours; far less work)
-  armor-fast-h  armor-fast, then A, B and the kept values of S refined by L-BFGS
-              for the output error under the full XXᵀ (what SparseGPT
-              minimizes) with the mask fixed (ours; best quality; collects an
-              in×in matrix per layer input, so it suits small models)
-Every method but dense calibrates: the texts are tokenized and cut into
-sequences of --calib-seq tokens starting with BOS, --calib-tokens in all
-(chosen with --calib-seed, default --seed), and run once through the dense
-model to collect each layer's input statistics. The per-layer proxy loss
-(ARMOR's weighted relative error) is recorded for every method, with NoWag-P's
-for comparison.
+%sEvery method but dense and magnitude needs calibration text: the texts are
+tokenized and cut into sequences of --calib-seq tokens starting with BOS,
+--calib-tokens in all (chosen with --calib-seed, default --seed), and run once
+through the dense model to collect each layer's input statistics. The
+per-layer proxy loss (ARMOR's weighted relative error) is recorded whenever
+there is calibration text, with NoWag-P's for comparison.
 
-Interrupting (Ctrl-C) leaves no partial OUT; finished layers are kept in
+Interrupting (Ctrl-C, SIGTERM) leaves no partial OUT; finished layers are kept in
 OUT.parts/ and --resume continues from them.
 
 Past one machine (every layer converts independently once the calibration
@@ -77,9 +67,40 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
+// methodList is the usage's list of methods, one per line.
+func methodList() string {
+	var b strings.Builder
+	const indent, width = 15, 79
+	for _, m := range convert.Methods {
+		line := fmt.Sprintf("  %-12s", m)
+		for _, word := range strings.Fields(convert.MethodHelp(m)) {
+			if len(line)+1+len(word) > width {
+				b.WriteString(line + "\n")
+				line = strings.Repeat(" ", indent-1)
+			}
+			line += " " + word
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
+// signalled is the cancellation cause when a signal stops the conversion.
+type signalled struct{ sig syscall.Signal }
+
+func (s signalled) Error() string { return "interrupted by " + s.sig.String() }
+
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if s, ok := <-sigs; ok {
+			cancel(signalled{s.(syscall.Signal)})
+		}
+	}()
 	err := convertCmd(ctx, args, stdout, stderr)
 	switch {
 	case err == nil:
@@ -91,6 +112,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(stderr, "\narmor-convert: interrupted; no output written (finished layers are kept: rerun with --resume)")
+		// The shell's convention: 128 + the signal (130 for Ctrl-C, 143
+		// for SIGTERM), so batch systems see how the run ended.
+		var s signalled
+		if errors.As(context.Cause(ctx), &s) {
+			return 128 + int(s.sig)
+		}
 		return 130
 	}
 	fmt.Fprintln(stderr, "armor-convert:", err)
@@ -115,11 +142,11 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	out := fs.String("o", "", "output .armor file (required)")
 	method := fs.String("method", "armor-fast", "method: "+strings.Join(convert.Methods, ", "))
 	var calib multi
-	fs.Var(&calib, "calib", "calibration text file (repeatable; required for every method but dense)")
+	fs.Var(&calib, "calib", "calibration text file (repeatable; required for every method but dense and magnitude)")
 	calibTokens := fs.Int("calib-tokens", 40960, "calibration tokens in all")
 	calibSeq := fs.Int("calib-seq", 256, "tokens per calibration sequence, BOS included")
 	dtype := fs.String("dtype", "f16", "stored values: f16, bf16 or f32")
-	block := fs.Int("block-size", 128, "ARMOR block size b of the wrappers (a multiple of 4, at most the smallest layer dimension)")
+	block := fs.Int("block-size", 0, fmt.Sprintf("ARMOR block size b of the wrappers, a multiple of 4 at most the smallest layer dimension (default %d, or the largest that fits a smaller model)", convert.DefaultBlock))
 	iters := fs.Int("iters", 0, "ARMOR: maximum iterations (armor, default 20000) or sweeps (armor-fast, default 200)")
 	threads := fs.Int("threads", goruntime.NumCPU(), "threads")
 	seed := fs.Uint64("seed", 1, "seed of ARMOR's sampling and, unless --calib-seed is given, of the calibration sample")
@@ -133,7 +160,7 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	parts := fs.String("parts", "", "folder of the per-layer checkpoints (default OUT.parts)")
 	synthetic := fs.String("synthetic", "", "instead of converting -m, write a model with random weights at a real shape (llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b, stories110m, llama-2-7b) with --method dense, sparse24 or armor: for speed and memory measurements")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintf(stderr, usage, methodList())
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -186,11 +213,14 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *iters < 0 {
 		return usageErr(stderr, "--iters %d must not be negative", *iters)
 	}
-	isArmor := strings.HasPrefix(*method, "armor")
-	if isArmor && (*block < 4 || *block%4 != 0) {
-		return fmt.Errorf("--block-size %d is not a positive multiple of 4 (the 2:4 groups of 4 must not straddle blocks)", *block)
+	if !slices.Contains(convert.Methods, *method) {
+		return usageErr(stderr, "--method %q: use one of %s", *method, strings.Join(convert.Methods, ", "))
 	}
-	if *method != "dense" && len(calib) == 0 && (*statsDir == "" || *calibOnly) {
+	isArmor := convert.MethodFactorizes(*method)
+	if isArmor && *block != 0 && (*block < 4 || *block%4 != 0) {
+		return usageErr(stderr, "--block-size %d is not a positive multiple of 4 (the 2:4 groups of 4 must not straddle blocks)", *block)
+	}
+	if convert.MethodNeedsCalibration(*method) && len(calib) == 0 && (*statsDir == "" || *calibOnly) {
 		return usageErr(stderr, "method %s needs calibration text: --calib FILE", *method)
 	}
 	kernels.SetThreads(*threads)
@@ -281,6 +311,12 @@ func progressPrinter(w io.Writer, method string) func(convert.Progress) {
 		last = now
 		var line string
 		switch p.Stage {
+		case "note":
+			if tty {
+				fmt.Fprint(w, "\r\033[K")
+			}
+			fmt.Fprintln(w, "armor-convert:", p.Note)
+			return
 		case "calibrate":
 			line = fmt.Sprintf("calibrating: sequence %d/%d", p.Done, p.Total)
 		case "layer":

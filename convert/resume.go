@@ -1,0 +1,90 @@
+package convert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/armor-llm/armor/model"
+)
+
+// runRecord is PartsDir/run.gob: the options a run's checkpoints were made
+// with, so that a --resume that cannot use them says why instead of
+// silently converting every layer again.
+type runRecord struct {
+	Source       string
+	Method       string
+	Block, Iters int
+	DType        string
+	Seed         uint64
+	Sequential   bool
+	RefineRounds int
+	Tokens       int    // calibration tokens in all
+	TokensHash   string // SHA-256 of the calibration tokens
+}
+
+func recordOf(src *model.Model, seqs [][]int, opt ConvertOptions) runRecord {
+	h := sha256.New()
+	hashTokens(h, seqs)
+	r := runRecord{Source: src.Path, Method: opt.Method, Block: opt.Block, Iters: opt.Iters, DType: opt.DType.String(),
+		Seed: opt.Seed, Sequential: opt.Sequential, RefineRounds: opt.RefineRounds, TokensHash: hex.EncodeToString(h.Sum(nil))}
+	for _, s := range seqs {
+		r.Tokens += len(s)
+	}
+	return r
+}
+
+func runRecordPath(dir string) string { return filepath.Join(dir, "run.gob") }
+
+// differences lists, in flag terms, what differs between the run that made
+// the checkpoints (old) and this one.
+func (r runRecord) differences(old runRecord) []string {
+	var d []string
+	add := func(what string, was, now any) {
+		if fmt.Sprint(was) != fmt.Sprint(now) {
+			d = append(d, fmt.Sprintf("%s %v (the checkpoints have %v)", what, now, was))
+		}
+	}
+	add("--method", old.Method, r.Method)
+	add("--block-size", old.Block, r.Block)
+	add("--iters", old.Iters, r.Iters)
+	add("--dtype", strings.ToLower(old.DType), strings.ToLower(r.DType))
+	add("--seed", old.Seed, r.Seed)
+	add("--sequential", old.Sequential, r.Sequential)
+	add("refine rounds", old.RefineRounds, r.RefineRounds)
+	if old.Tokens != r.Tokens {
+		d = append(d, fmt.Sprintf("%d calibration tokens (the checkpoints have %d)", r.Tokens, old.Tokens))
+	} else if old.TokensHash != r.TokensHash {
+		d = append(d, "other calibration tokens (--calib, --calib-seed or --calib-seq differ)")
+	}
+	return d
+}
+
+// resumeNote explains, before any work, what a --resume will reuse from
+// PartsDir: nothing when there are no checkpoints or they were made with
+// other options (and which), else the number of layers it reuses.
+func resumeNote(dir string, now runRecord, reused, total int) string {
+	var old runRecord
+	err := readSealed(runRecordPath(dir), &old)
+	switch {
+	case reused == total:
+		return ""
+	case err != nil && os.IsNotExist(err) && reused == 0:
+		return fmt.Sprintf("--resume: %s holds no checkpoints of an earlier run: converting every layer", dir)
+	case err != nil && reused == 0:
+		return fmt.Sprintf("--resume: the checkpoints in %s are not usable (%v): converting every layer", dir, err)
+	}
+	if d := now.differences(old); len(d) > 0 && reused == 0 {
+		return fmt.Sprintf("--resume: the checkpoints in %s were made with other options, so none is reused: this run has %s", dir, strings.Join(d, ", "))
+	}
+	if reused == 0 {
+		if now.Source != old.Source {
+			return fmt.Sprintf("--resume: the checkpoints in %s were made from %s, not %s, and none matches its weights: converting every layer", dir, old.Source, now.Source)
+		}
+		return fmt.Sprintf("--resume: no checkpoint in %s matches the source's weights: converting every layer", dir)
+	}
+	return fmt.Sprintf("--resume: reusing %d of %d layers from %s", reused, total, dir)
+}
