@@ -2,6 +2,7 @@ package convert
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -245,4 +246,53 @@ func TestLBFGSAndOptions(t *testing.T) {
 		}
 		t.Logf("cg %d, no-extrapolate %v, lbfgs %d: %.5f -> %.5f, %.3g multiply-adds", opt.CGSteps, opt.NoExtrapolate, opt.LBFGSSteps, nowLoss, f.BestLoss, float64(f.MulAdds))
 	}
+}
+
+// With blocks of fastMinBlock or more, L-BFGS joins the sweeps only while it
+// gains more per multiply-add than plain sweeps. The choice counts
+// multiply-adds, so it is deterministic (shards rely on it); it never lets
+// the loss rise; and once tried, L-BFGS runs at least lbWarm sweeps in a row
+// before being judged.
+func TestArmorFastAdaptiveLBFGS(t *testing.T) {
+	rng := newRng(3)
+	w, h := randLayer(rng, 96, 128)
+	opt := Options{Block: 32, Iters: 60, Patience: 1000, LBFGSSwitch: 0.02, Threads: 2}
+	a, err := ArmorFast(w, h, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ArmorFast(w, h, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.BestLoss != b.BestLoss || a.MulAdds != b.MulAdds || !slices.Equal(a.X, b.X) {
+		t.Fatalf("two runs differ: loss %v vs %v, %d vs %d multiply-adds", a.BestLoss, b.BestLoss, a.MulAdds, b.MulAdds)
+	}
+	plain := a.History[1].MulAdds - a.History[0].MulAdds
+	run, stints, lbSweeps := 0, 0, 0
+	for i := 1; i < len(a.History); i++ {
+		if a.History[i].Loss > a.History[i-1].Loss {
+			t.Fatalf("loss rose at sweep %d: %v -> %v", i, a.History[i-1].Loss, a.History[i].Loss)
+		}
+		withLB := a.History[i].MulAdds-a.History[i-1].MulAdds > 2*plain
+		if withLB {
+			run++
+			lbSweeps++
+			continue
+		}
+		if run > 0 {
+			stints++
+			if run < lbWarm {
+				t.Errorf("an L-BFGS stint ended after %d sweeps (before sweep %d), under lbWarm = %d", run, i, lbWarm)
+			}
+		}
+		run = 0
+	}
+	if lbSweeps == 0 {
+		t.Fatalf("L-BFGS never joined the sweeps (loss %v after %d sweeps)", a.BestLoss, a.Iters)
+	}
+	if stints == 0 {
+		t.Errorf("plain sweeps never took over again from L-BFGS on a layer where they gain more per multiply-add")
+	}
+	t.Logf("%d of %d sweeps with L-BFGS, %d stints that ended; loss %.5f from %.5f", lbSweeps, a.Iters, stints, a.BestLoss, a.InitLoss)
 }
