@@ -1,6 +1,9 @@
 package convert
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // ArmorFast is our alternating exact minimization (section 6). One sweep:
 //
@@ -59,12 +62,29 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 	Y := make([]float64, n*m)
 	R := make([]float64, n*m)
 
+	first := 0 // sweeps already run (by the run a resume continues)
+	if r := opt.resume; r.fits(st) {
+		st.A, st.B = cloneBlocks(r.A), cloneBlocks(r.B)
+		st.X = append([]float64(nil), r.X...)
+		st.M = append([]uint8(nil), r.Mask...)
+		st.ops.Store(r.MulAdds)
+		first = r.Iters
+	}
 	st.forwardP(P)
 	st.forwardW(P, What)
 	loss := st.lossOf(What)
 	f.InitLoss, f.BestLoss = loss, loss
+	if first > 0 {
+		f.InitLoss = opt.resume.InitLoss // NoWag-P's, from the first run
+	}
+	f.Iters = first
 	st.snapshot(f)
-	f.History = append(f.History, Point{0, st.ops.Load(), loss})
+	f.History = append(f.History, Point{first, st.ops.Load(), loss})
+	ckptEvery := opt.checkpointEvery
+	if ckptEvery <= 0 {
+		ckptEvery = 5 * time.Minute
+	}
+	lastCkpt := time.Now()
 	ref, stale := loss, 0
 	alpha := 1.0
 	lbSteps, lbSwitch := opt.LBFGSSteps, opt.LBFGSSwitch
@@ -94,7 +114,7 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 	ratePlain, rateLB := -1.0, -1.0
 	lbRun := 0 // consecutive sweeps with L-BFGS
 	prevLoss, prevOps := loss, st.ops.Load()
-	for sw := 1; sw <= sweeps; sw++ {
+	for sw := first + 1; sw <= sweeps; sw++ {
 		if opt.Ctx != nil {
 			if err := opt.Ctx.Err(); err != nil {
 				return nil, err
@@ -156,6 +176,11 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 			st.forwardP(P)
 		}
 		f.History = append(f.History, Point{sw, st.ops.Load(), f.BestLoss})
+		if opt.checkpoint != nil && time.Since(lastCkpt) >= ckptEvery {
+			opt.checkpoint(&sweepState{Iters: sw, MulAdds: st.ops.Load(), InitLoss: f.InitLoss, BestLoss: f.BestLoss,
+				A: f.A, B: f.B, X: f.X, Mask: f.Mask})
+			lastCkpt = time.Now()
+		}
 		if opt.Progress != nil {
 			opt.Progress(sw, f.BestLoss)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"time"
 )
 
 // Factorization is an ARMOR layer, W ≈ diag(r)·A·S·B·diag(c) (section 1).
@@ -62,6 +63,15 @@ type Options struct {
 	Progress func(iter int, loss float64)
 	// Ctx, if set, stops the optimization early; the error is Ctx.Err().
 	Ctx context.Context
+
+	// ArmorFast: resume continues from a saved best iterate instead of
+	// NoWag-P's start, and checkpoint, if set, is called with the best
+	// iterate whenever checkpointEvery (default 5 minutes) of wall time has
+	// passed since the last call, so that a killed conversion of a big
+	// layer loses minutes, not hours (see convert/sweepckpt.go).
+	resume          *sweepState
+	checkpoint      func(*sweepState)
+	checkpointEvery time.Duration
 }
 
 // state is the working form of a factorization shared by both optimizers.

@@ -15,7 +15,10 @@ import (
 // convertLayer prunes or factorizes one linear layer by opt.Method, and
 // measures it: proxy loss (with NoWag-P's for comparison) when h is given,
 // full-XXᵀ loss when full is.
-func convertLayer(ctx context.Context, src *model.Model, name string, h, full []float64, opt ConvertOptions, threads int, progress func(int, float64)) (*layerOut, error) {
+//
+// With sweeps set, armor-fast checkpoints its iterate there every few
+// minutes and, under opt.Resume, continues from the one found there.
+func convertLayer(ctx context.Context, src *model.Model, name string, h, full []float64, opt ConvertOptions, threads int, sweeps *sweepFile, progress func(int, float64)) (*layerOut, error) {
 	t0 := time.Now()
 	m := methodByName(opt.Method)
 	if m == nil {
@@ -43,6 +46,13 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 	}
 	job := &layerJob{w: w, h: h, full: full, opt: opt,
 		options: Options{Block: opt.Block, Iters: opt.Iters, Seed: opt.Seed, Threads: threads, Progress: progress, Ctx: ctx}}
+	if sweeps != nil {
+		if opt.Resume {
+			job.options.resume = sweeps.load()
+		}
+		job.options.checkpoint = sweeps.save
+		job.options.checkpointEvery = opt.SweepCheckpoint
+	}
 	var approx []float64 // the layer's weights as converted, for the losses
 	switch {
 	case m.factor != nil:
@@ -61,6 +71,9 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 			part{Name: name + ".post", DType: dt.String(), Shape: []int{len(post)}, Data: encode(post, dt)})
 		lo.Linear = model.ArmorLinear{Kind: "armor", Block: opt.Block}
 		lo.Report.Iters = f.Iters
+		if r := job.options.resume; r != nil && f.History[0].Iter == r.Iters {
+			lo.Report.ResumedSweeps = r.Iters
+		}
 		lo.Report.MulAdds = f.MulAdds
 		lo.Report.WrapParams = int64(len(pre) + len(post))
 		lo.Report.Params = int64(rows*cols/2) + lo.Report.WrapParams

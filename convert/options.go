@@ -57,8 +57,11 @@ type ConvertOptions struct {
 	// MergeOnly: every layer must be checkpointed in PartsDir already;
 	// Convert only writes the file.
 	MergeOnly bool
-	Progress  func(Progress)
-	Ctx       context.Context
+	// SweepCheckpoint: how often armor-fast saves a layer's iterate
+	// between sweeps (0: every 5 minutes).
+	SweepCheckpoint time.Duration
+	Progress        func(Progress)
+	Ctx             context.Context
 }
 
 // Progress is one progress report of Convert. Calls are serialized.

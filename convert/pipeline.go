@@ -333,7 +333,8 @@ func (c *conversion) runLayer(ctx context.Context, n string, st *Stats, threads 
 	}
 	started := time.Now()
 	total := len(c.names)
-	lo, err := convertLayer(ctx, c.src, n, h, full, c.opt, threads, func(it int, loss float64) {
+	sweeps := newSweepFile(c.opt.PartsDir, n, c.keyOf(n))
+	lo, err := convertLayer(ctx, c.src, n, h, full, c.opt, threads, sweeps, func(it int, loss float64) {
 		c.mu.Lock()
 		c.emit(Progress{Stage: "layer", Layer: n, Done: c.eta.finished, Total: total, Iter: it, Loss: loss, ETA: c.eta.duringLayer(n, started, it)})
 		c.mu.Unlock()
@@ -345,6 +346,7 @@ func (c *conversion) runLayer(ctx context.Context, n string, st *Stats, threads 
 	if err := saveCheckpoint(c.opt.PartsDir, n, lo); err != nil {
 		return err
 	}
+	sweeps.remove()
 	if !c.opt.Sequential {
 		// The data lives in the checkpoint until the file is written:
 		// memory holds one layer per worker, not the whole converted

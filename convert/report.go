@@ -22,6 +22,9 @@ type LayerReport struct {
 	WrapParams int64   `json:"wrapper_params"` // values of the block-diagonal wrappers
 	Bytes      int64   `json:"bytes"`
 	Resumed    bool    `json:"resumed,omitempty"`
+	// ResumedSweeps: the sweeps of an interrupted run this layer continued
+	// from (its sweep checkpoint).
+	ResumedSweeps int `json:"resumed_sweeps,omitempty"`
 }
 
 // Report summarizes a conversion (armor-convert --json).
