@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -72,6 +74,13 @@ Flags:`)
 	kernels.SetThreads(*threads)
 	runtime.GOMAXPROCS(*threads)
 	mmap.SetMode(mmap.Map)
+	// A layer's working set is float slices (no pointers, cheap to
+	// collect), and each sweep leaves a weight-sized slice behind: collect
+	// at 20 % growth rather than 100 % (Llama-2-7B's 11008×4096 layers:
+	// peak RSS 5.2 instead of 7.4 GiB, see docs/benchmarks.md).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(20)
+	}
 	var last time.Time
 	progress := func(p convert.Progress) {
 		if time.Since(last) < 10*time.Second && p.Done != p.Total {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	goruntime "runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -227,6 +228,13 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// Conversion reads each source weight a few times and needs its memory
 	// for calibration statistics: map the source instead of copying it.
 	mmap.SetMode(mmap.Map)
+	// A layer's working set is float slices (no pointers, cheap to
+	// collect), and each sweep leaves a weight-sized slice behind: collect
+	// at 20 % growth rather than 100 % (Llama-2-7B's 11008×4096 layers:
+	// peak RSS 5.2 instead of 7.4 GiB, see docs/benchmarks.md).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(20)
+	}
 	goruntime.GOMAXPROCS(*threads)
 
 	m, err := model.Load(*src)
