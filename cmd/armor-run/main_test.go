@@ -132,3 +132,27 @@ func TestDeviceCUDAWithoutGPU(t *testing.T) {
 		t.Fatalf("--device tpu: exit %d: %s", code, errs)
 	}
 }
+
+// The shared llama2.c checkpoint with its tokenizer.bin gives, through the
+// command, exactly the GGUF's greedy text, which begins with llama2.c's own
+// greedy output (the prompt is that output's first tokens).
+func TestLlama2cBinMatchesGGUF(t *testing.T) {
+	gguf := testdata.File(t, "models/stories260K.gguf")
+	bin := testdata.File(t, "models/stories260K.bin")
+	tok := testdata.File(t, "models/tok512.bin")
+	args := []string{"-p", "Once upon a time", "-n", "200", "--temp", "0", "--quiet"}
+	code, want, errs := runCmd(append([]string{"-m", gguf}, args...)...)
+	if code != 0 {
+		t.Fatalf("gguf: exit %d: %s", code, errs)
+	}
+	code, got, errs := runCmd(append([]string{"-m", bin, "--tokenizer", tok}, args...)...)
+	if code != 0 {
+		t.Fatalf("stories260K.bin: exit %d: %s", code, errs)
+	}
+	if !strings.HasPrefix(got, testdata.Llama2cStoriesGreedy) {
+		t.Errorf("stories260K.bin: output does not begin with llama2.c's reference:\n got %q\nwant %q", got, testdata.Llama2cStoriesGreedy)
+	}
+	if got != want {
+		t.Fatalf("stories260K.bin --tokenizer tok512.bin:\n got %q\nwant %q (the GGUF's)", got, want)
+	}
+}
