@@ -253,8 +253,9 @@ func spmvArch(y []float32, v sview, rows int, x []float32) int {
 			return 0
 		}
 		// Software prefetch runs at least 8 KiB ahead, and 2 rows where
-		// rows are shorter than that (1 row of 11 KiB at 4096×11008 f16:
-		// 1.67–1.70× dense GEMV vs 1.51–1.62× with 2, same runs).
+		// rows are shorter than that: far enough to cover the memory
+		// latency, near enough to stay in L1 (docs/benchmarks.md, "Kernel
+		// design choices").
 		pf := (8192 + v.ldv*v.dt.Size() - 1) / (v.ldv * v.dt.Size())
 		if pf > 1 || v.ldv*v.dt.Size() < 8192 {
 			pf = max(2, pf)

@@ -6,8 +6,8 @@ package kernels
 // gemmTile returns the token tile of the tokens-in-lanes dense GEMM for n
 // tokens of dtype dt, or 0 where the 4×4 reduction-in-lanes kernels are
 // used: other levels; fewer than 32 tokens, where padding a tile wastes too
-// much (the 4×4 kernels were 1.2–1.5× faster at 16 and 24 tokens); bf16 with VDPBF16PS, whose two products per lane beat it (290 vs
-// 200 GFLOP/s on one thread at 2048×2048, n=512).
+// much; bf16 with VDPBF16PS, whose two products per lane beat it (figures:
+// docs/benchmarks.md, "Kernel design choices").
 func gemmTile(dt DType, n int) int {
 	switch {
 	case level != AVX512 || n < 32 || !useGemmT || (dt == BF16 && useBF16Dot):

@@ -303,7 +303,7 @@ def gemm4x4_bf16dp_512():
 
 
 # ------------------------------------------------------------ 2:4 sparse
-# Layout (see ../SPARSE24.md): per row, cols/2 kept values; kept value k sits
+# Layout (see docs/sparse24-kernels.md): per row, cols/2 kept values; kept value k sits
 # in group k/2 (x columns 4(k/2)..4(k/2)+3) at in-group position p_k, the
 # 2-bit field at bits 2(k%4) of index byte k/4 of the row.
 
