@@ -208,7 +208,9 @@ func TestDemoRoundsAndVerdict(t *testing.T) {
 			}
 		}
 	}
-	if verdicts != 1 || roundRows != 3 || !strings.Contains(out, " moved") || !strings.Contains(out, "3 rounds") && !strings.Contains(out, "of 3 rounds") {
+	// (Whether the verdict is clean depends on the machine; that it is
+	// given, once, does not.)
+	if verdicts != 1 || roundRows != 3 || !strings.Contains(out, " moved") {
 		t.Errorf("want a moved column, 3 round rows and one verdict line:\n%s", out)
 	}
 	// --repeat still wins over the demo's default.
