@@ -45,6 +45,23 @@ func Open(path, tokPath string, needTok bool) (*Loaded, error) {
 // why). Without a usable GPU, "cuda" fails with a message naming the missing
 // library and where it was looked for.
 func OpenOn(device, path, tokPath string, needTok bool, warn func(string)) (*Loaded, error) {
+	return OpenWith(device, path, tokPath, needTok, OpenOptions{Warn: warn})
+}
+
+// OpenOptions are OpenWith's optional settings.
+type OpenOptions struct {
+	// Warn is told about layers that stay on the CPU and GPU failures.
+	Warn func(string)
+	// Progress is told how loading goes: stage "reading" (bytes of the
+	// file copied into memory; nothing when it is mapped) then "building"
+	// (transformer blocks built, which includes rearranging wide layers
+	// into panels and, on a GPU, uploading them).
+	Progress func(stage string, done, total int64)
+}
+
+// OpenWith is OpenOn with options.
+func OpenWith(device, path, tokPath string, needTok bool, o OpenOptions) (*Loaded, error) {
+	warn := o.Warn
 	if warn == nil {
 		warn = func(string) {}
 	}
@@ -70,7 +87,7 @@ func OpenOn(device, path, tokPath string, needTok bool, warn func(string)) (*Loa
 		mmap.SetMode(mmap.Map)
 		defer mmap.SetMode(mmap.Auto)
 	}
-	ld, err := open(path, tokPath, needTok, dev, warn)
+	ld, err := open(path, tokPath, needTok, dev, warn, o.Progress)
 	if err != nil {
 		if dev != nil {
 			dev.Close()
@@ -81,8 +98,14 @@ func OpenOn(device, path, tokPath string, needTok bool, warn func(string)) (*Loa
 	return ld, nil
 }
 
-func open(path, tokPath string, needTok bool, dev *cuda.Device, warn func(string)) (*Loaded, error) {
+func open(path, tokPath string, needTok bool, dev *cuda.Device, warn func(string), progress func(string, int64, int64)) (*Loaded, error) {
 	start := time.Now()
+	var built func(done, total int)
+	if progress != nil {
+		mmap.SetReadProgress(func(_ string, done, total int64) { progress("reading", done, total) })
+		defer mmap.SetReadProgress(nil)
+		built = func(done, total int) { progress("building", int64(done), int64(total)) }
+	}
 	m, err := model.Load(path)
 	if err != nil {
 		return nil, err
@@ -109,7 +132,7 @@ func open(path, tokPath string, needTok bool, dev *cuda.Device, warn func(string
 			func(name string, err error) { warn(fmt.Sprintf("%s stays on the CPU: %v", name, err)) },
 			func(err error) { warn(fmt.Sprintf("GPU failure, continuing on the CPU: %v", err)) })
 	}
-	tr, err := New(m, build)
+	tr, err := newTransformer(m, build, built)
 	if err != nil {
 		m.Close()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/armor-llm/armor/internal/testdata"
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tensor"
 )
 
@@ -219,5 +220,33 @@ func TestSharedStoriesBin(t *testing.T) {
 	}
 	if got := greedyText(t, b, g.Vocab.Tokens, 200); got != testdata.Llama2cStoriesGreedy {
 		t.Fatalf("stories260K.bin: greedy text differs from llama2.c's reference:\n got %q\nwant %q", got, testdata.Llama2cStoriesGreedy)
+	}
+}
+
+// OpenWith reports reading a copied file and building every block.
+func TestOpenProgress(t *testing.T) {
+	defer mmap.SetMode(mmap.CurrentMode())
+	mmap.SetMode(mmap.Copy)
+	p := testdata.File(t, "models/stories260K.gguf")
+	var read, built int64
+	var stages []string
+	ld, err := OpenWith("cpu", p, "", true, OpenOptions{Progress: func(stage string, done, total int64) {
+		if len(stages) == 0 || stages[len(stages)-1] != stage {
+			stages = append(stages, stage)
+		}
+		if stage == "reading" && done == total {
+			read = total
+		}
+		if stage == "building" && done == total {
+			built = total
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld.Close()
+	st, _ := os.Stat(p)
+	if strings.Join(stages, ",") != "reading,building" || read != st.Size() || built != int64(ld.Tr.Config.Layers) {
+		t.Fatalf("stages %v, read %d of %d bytes, built %d blocks", stages, read, st.Size(), built)
 	}
 }

@@ -64,6 +64,11 @@ func DenseBuilder(m *model.Model, name string) (Linear, error) {
 
 // New builds a Transformer over m's tensors. build may be nil (dense).
 func New(m *model.Model, build LinearBuilder) (*Transformer, error) {
+	return newTransformer(m, build, nil)
+}
+
+// newTransformer is New, telling progress (if set) after each block.
+func newTransformer(m *model.Model, build LinearBuilder, progress func(done, total int)) (*Transformer, error) {
 	if build == nil {
 		build = DenseBuilder
 	}
@@ -111,6 +116,9 @@ func New(m *model.Model, build LinearBuilder) (*Transformer, error) {
 		b.up = lin(p+"ffn_up", c.Dim, c.Hidden)
 		b.down = lin(p+"ffn_down", c.Hidden, c.Dim)
 		tr.layers = append(tr.layers, b)
+		if progress != nil && err == nil {
+			progress(l+1, c.Layers)
+		}
 	}
 	if c.Tied {
 		tr.output = lin("token_embd", c.Dim, c.Vocab)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/armor-llm/armor/bench"
+	"github.com/armor-llm/armor/internal/progress"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
 	"github.com/armor-llm/armor/model/mmap"
@@ -212,11 +213,11 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 				res = bench.RunLlamaBench(f.llamacpp, j.path, f.prompt, f.gen, f.threads, 1)
 			} else {
 				say("round %d/%d: timing %s: %d-token prefill, %d-token decode, %d thread(s)", r+1, f.repeat, j.path, f.prompt, f.gen, f.threads)
-				live := newLiveLine(stderr)
+				live := progress.NewLine(stderr)
 				res = runChild(j.path, f, func(stage string, done, total int) {
-					live(fmt.Sprintf("  round %d/%d, %s: %s", r+1, f.repeat, filepath.Base(j.path), stageText(stage, done, total)))
+					live.Show(fmt.Sprintf("  round %d/%d, %s: %s", r+1, f.repeat, filepath.Base(j.path), stageText(stage, done, total)))
 				})
-				live("")
+				live.Clear()
 			}
 			after := probe.GBps()
 			res.ReadGBps = before
@@ -442,26 +443,4 @@ func stageText(stage string, done, total int) string {
 		return fmt.Sprintf("decode %d/%d tokens", done, total)
 	}
 	return stage
-}
-
-// newLiveLine returns a function that shows a line of status on a terminal,
-// each call replacing the last; "" clears it. Elsewhere it prints nothing,
-// so logs keep only the lines that matter.
-func newLiveLine(w io.Writer) func(string) {
-	f, ok := w.(*os.File)
-	if !ok {
-		return func(string) {}
-	}
-	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
-		return func(string) {}
-	}
-	width := 0
-	return func(s string) {
-		pad := max(0, width-len([]rune(s)))
-		fmt.Fprintf(w, "\r%s%s\r", s, strings.Repeat(" ", pad))
-		if s != "" {
-			fmt.Fprint(w, s)
-		}
-		width = len([]rune(s))
-	}
 }

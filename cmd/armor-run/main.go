@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/armor-llm/armor/internal/progress"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model/chat"
 	"github.com/armor-llm/armor/model/mmap"
@@ -172,7 +173,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	kernels.SetThreads(o.threads)
 	mmap.SetMode(o.mmap)
-	ld, err := armrt.OpenOn(o.device, o.model, o.tokenizer, true, func(msg string) { fmt.Fprintln(stderr, "armor-run:", msg) })
+	line := progress.NewLine(stderr)
+	ld, err := armrt.OpenWith(o.device, o.model, o.tokenizer, true, armrt.OpenOptions{
+		Warn:     func(msg string) { line.Clear(); fmt.Fprintln(stderr, "armor-run:", msg) },
+		Progress: loadProgress(line, o.model),
+	})
+	line.Clear()
 	if err != nil {
 		fmt.Fprintln(stderr, "armor-run:", err)
 		return 1
@@ -375,6 +381,20 @@ func chatTemplate(o *options, ld *armrt.Loaded) (chat.Template, error) {
 		})
 	}
 	return chat.Builtin(name)
+}
+
+// loadProgress shows the model's loading on line: the bytes read into
+// memory, then the blocks built.
+func loadProgress(line *progress.Line, model string) func(stage string, done, total int64) {
+	start := time.Now()
+	return func(stage string, done, total int64) {
+		el := time.Since(start).Round(time.Second)
+		if stage == "reading" {
+			line.Show(fmt.Sprintf("armor-run: loading %s: read %s of %s (%s)", model, armrt.FormatBytes(done), armrt.FormatBytes(total), el))
+			return
+		}
+		line.Show(fmt.Sprintf("armor-run: loading %s: built %d of %d blocks (%s)", model, done, total, el))
+	}
 }
 
 // genRate is the generation speed for the statistics. The first generated
