@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/armor-llm/armor/bench"
+	"github.com/armor-llm/armor/internal/cliflag"
 	"github.com/armor-llm/armor/internal/progress"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
@@ -25,13 +26,8 @@ import (
 	armrt "github.com/armor-llm/armor/runtime"
 )
 
-type modelList []string
-
-func (m *modelList) String() string     { return strings.Join(*m, ",") }
-func (m *modelList) Set(v string) error { *m = append(*m, v); return nil }
-
 type speedFlags struct {
-	models                          modelList
+	models                          cliflag.Strings
 	synthetic, dtype, plot, cache   string
 	device                          string
 	llamacpp                        string

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/armor-llm/armor/internal/cliflag"
 	"github.com/armor-llm/armor/internal/progress"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model/chat"
@@ -28,11 +29,6 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 type options struct {
 	model, tokenizer, prompt, promptFile, system, template string
 	device                                                 string
@@ -40,7 +36,7 @@ type options struct {
 	temp, topP, minP, repeatPenalty                        float64
 	seed                                                   int64
 	chat, noBOS, jsonOut, quiet                            bool
-	stops                                                  stringList
+	stops                                                  cliflag.Strings
 	mmap                                                   mmap.Mode
 	kv                                                     armrt.KVType
 }
