@@ -116,7 +116,8 @@ func paneledOrNew(m *model.Model, vals, idx *tensor.Tensor, cols int) (*kernels.
 }
 
 // panelize stores a wide matrix in column panels (kernels.Sparse24.Panelize
-// and kernels.Dense.Panelize: their GEMVs are 1.1× faster) when the file
+// and kernels.Dense.Panelize: their GEMVs are faster, see
+// docs/benchmarks.md, "Kernel design choices") when the file
 // was copied into memory: the panels go to huge-page memory freed with the
 // model, and the row-major copy's pages are given back, so memory does not
 // grow. A mapped file is used in place, as --mmap yes asks. cut is the

@@ -128,6 +128,11 @@ func TestPPLCommand(t *testing.T) {
 	if code, _, errs := runBench("ppl", "-m", m, "--text", text, "--ctx", "100000"); code == 0 || !strings.Contains(errs, "context") {
 		t.Fatalf("huge ctx: %d %s", code, errs)
 	}
+	for _, bad := range [][]string{{"--ctx", "0"}, {"--ctx", "-4"}, {"--max-bytes", "-1"}} {
+		if code, _, errs := runBench(append([]string{"ppl", "-m", m, "--text", text}, bad...)...); code == 0 || !strings.Contains(errs, bad[0]+" "+bad[1]+" is out of range") {
+			t.Errorf("%v: exit %d, %s", bad, code, errs)
+		}
+	}
 }
 
 // TestSpeedLlamaInRounds: with --llamacpp and a GGUF, llama-bench (here a

@@ -6,8 +6,8 @@
 // streams every weight once, and at 4 KiB pages it misses the TLB once per
 // page. Copying the file into private memory on 2 MiB transparent huge
 // pages costs one read at load time and makes decode measurably faster
-// (stories110M f32 decode, same process, alternating: 92–99 vs 88–93 tok/s). Auto copies
-// what fits comfortably in the available memory and maps the rest.
+// (docs/benchmarks.md, "Weights in memory"). Auto copies what fits
+// comfortably in the available memory and maps the rest.
 package mmap
 
 import (
