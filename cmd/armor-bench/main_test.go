@@ -244,7 +244,7 @@ func TestChildProgress(t *testing.T) {
 	w.Write([]byte(errs[:len(errs)/2]))
 	w.Write([]byte(errs[len(errs)/2:] + "a message\n"))
 	got := strings.Join(stages, ",")
-	for _, want := range []string{"load", "warm-up", "prefill", "decode"} {
+	for _, want := range []string{"load", "building", "warm-up", "prefill", "decode"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("stages %q lack %s (stderr %q)", got, want, errs)
 		}

@@ -327,7 +327,10 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 	mmap.SetMode(f.mmap)
 	report := progressReporter(stderr)
 	report("load", 0, 1)
-	ld, err := armrt.OpenOn(f.device, path, "", false, func(msg string) { fmt.Fprintln(stderr, "armor-bench:", msg) })
+	ld, err := armrt.OpenWith(f.device, path, "", false, armrt.OpenOptions{
+		Warn:     func(msg string) { fmt.Fprintln(stderr, "armor-bench:", msg) },
+		Progress: func(stage string, done, total int64) { report(stage, int(done), int(total)) },
+	})
 	if err != nil {
 		return err
 	}
@@ -435,6 +438,10 @@ func stageText(stage string, done, total int) string {
 	switch stage {
 	case "load":
 		return "loading"
+	case "reading":
+		return fmt.Sprintf("loading: read %s of %s", armrt.FormatBytes(int64(done)), armrt.FormatBytes(int64(total)))
+	case "building":
+		return fmt.Sprintf("loading: built %d of %d blocks", done, total)
 	case "decode":
 		return fmt.Sprintf("decode %d/%d tokens", done, total)
 	}
