@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
 	"github.com/armor-llm/armor/model/synth"
 	"github.com/armor-llm/armor/model/tensor"
@@ -210,8 +212,9 @@ func TestPairRounds(t *testing.T) {
 // probes beside it. Tiny shapes (one of them wide, so in panels) keep it fast.
 func TestKernelsJSON(t *testing.T) {
 	var out, errb strings.Builder
-	err := Kernels([]string{"--json", "--shapes", "64x128,16x8224", "--dtypes", "f16", "--threads", "2", "--batch", "16",
-		"--block", "16", "--min-time", "2ms", "--working-set-mb", "1", "--repeat", "2"}, &out, &errb)
+	o := KernelOptions{JSON: true, Shapes: [][2]int{{64, 128}, {16, 8224}}, DTypes: []kernels.DType{kernels.F16}, Ops: []string{"gemv", "gemm"},
+		Threads: 2, Batch: 16, Block: 16, MinTime: 2 * time.Millisecond, WorkingSet: 1 << 20, Repeat: 2}
+	err := Kernels(o, &out, &errb)
 	if err != nil {
 		t.Fatalf("%v: %s", err, errb.String())
 	}
@@ -248,5 +251,61 @@ func TestKernelsJSON(t *testing.T) {
 	}
 	if cases != 2*3*2 { // shapes × kernels × ops
 		t.Errorf("%d cases, want 12", cases)
+	}
+}
+
+func TestShortBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "-", 512: "512B", 1015 << 10: "1015K", 480<<20 + 300<<10: "480.3M", 2469606195: "2.30G"} {
+		if got := ShortBytes(n); got != want {
+			t.Errorf("ShortBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// Verdict: steady rounds with agreeing ratios are clean; a run whose
+// bandwidth moved in most rounds, or whose steady ratios disagree, is not;
+// one round never is. The per-round table marks moved measurements.
+func TestVerdictAndRounds(t *testing.T) {
+	res := func(v string, pre, dec float64, moved bool) SpeedResult {
+		return SpeedResult{Variant: v, DType: "f16", PrefillTPS: pre, DecodeTPS: dec, BandwidthMoved: moved}
+	}
+	build := func(rounds [][]SpeedResult) []SpeedResult {
+		var out []SpeedResult
+		for _, r := range rounds {
+			out = append(out, MedianOfRounds(r))
+		}
+		return out
+	}
+	clean := [][]SpeedResult{
+		{res("dense", 200, 24, false), res("dense", 205, 25, false), res("dense", 190, 23, true)},
+		{res("armor", 260, 31, false), res("armor", 268, 32, false), res("armor", 150, 40, false)},
+	}
+	if ok, line := Verdict(build(clean), clean); !ok || !strings.HasPrefix(line, "verdict: clean") {
+		t.Errorf("clean run: %v %q", ok, line)
+	}
+	table := FormatRoundsTable(build(clean), clean)
+	if !strings.Contains(table, "190.0, 23.00 *") || strings.Count(table, "*") != 2 || !strings.Contains(table, "(1.29×)") {
+		t.Errorf("rounds table:\n%s", table)
+	}
+	if r := build(clean)[0]; r.Rounds != 3 || r.RoundsMoved != 1 || !strings.Contains(FormatSpeedTable(build(clean)), "1/3") {
+		t.Errorf("moved count: %+v", r)
+	}
+	moved := [][]SpeedResult{
+		{res("dense", 200, 24, true), res("dense", 205, 25, false), res("dense", 190, 23, true)},
+		{res("armor", 260, 31, false), res("armor", 268, 32, false), res("armor", 250, 30, false)},
+	}
+	if ok, line := Verdict(build(moved), moved); ok || !strings.Contains(line, "armor steady in only 1 of 3 rounds") {
+		t.Errorf("moved run: %v %q", ok, line)
+	}
+	spread := [][]SpeedResult{
+		{res("dense", 200, 24, false), res("dense", 200, 24, false), res("dense", 200, 24, false)},
+		{res("armor", 260, 31, false), res("armor", 260, 20, false), res("armor", 260, 31, false)},
+	}
+	if ok, line := Verdict(build(spread), spread); ok || !strings.Contains(line, "armor decode ×dense ranged 0.83–1.29") {
+		t.Errorf("spread run: %v %q", ok, line)
+	}
+	one := [][]SpeedResult{{res("dense", 200, 24, false)}, {res("armor", 260, 31, false)}}
+	if ok, line := Verdict(build(one), one); ok || !strings.Contains(line, "one round") {
+		t.Errorf("one round: %v %q", ok, line)
 	}
 }

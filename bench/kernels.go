@@ -3,7 +3,6 @@ package bench
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -56,53 +55,56 @@ type linear interface {
 	MatMul(y, x []float32, n int)
 }
 
-// Kernels runs `armor-bench kernels [--threads N] [--json] ...`.
-func Kernels(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("kernels", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	threads := fs.Int("threads", runtime.NumCPU(), "threads used by the kernels")
-	asJSON := fs.Bool("json", false, "print one JSON array instead of a table")
-	batch := fs.Int("batch", 64, "tokens of the GEMM cases")
-	block := fs.Int("block", 128, "block size of the ARMOR transforms")
-	minTime := fs.Duration("min-time", 400*time.Millisecond, "minimum time per case")
-	shapesFlag := fs.String("shapes", "4096x4096,8192x4096,4096x11008,11008x4096", "d_out x d_in shapes, comma separated")
-	dtypesFlag := fs.String("dtypes", "f32,f16", "weight dtypes (f32, f16, bf16)")
-	opsFlag := fs.String("ops", "gemv,gemm", "operations (gemv, gemm)")
-	repeat := fs.Int("repeat", 1, "rounds: each times every kind of a case in turn; times are the fastest round's, ×dense the median of the rounds' ratios")
-	workingSet := fs.Int("working-set-mb", 128, "cycle through copies of each matrix totalling at least this many MiB, so that weights come from memory and not from the 32 MiB L3")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *threads < 1 || *batch < 1 || *block < 1 || *workingSet < 0 || *repeat < 1 {
-		return fmt.Errorf("kernels: --threads, --batch, --block and --repeat must be ≥ 1")
-	}
+// KernelOptions sets what `armor-bench kernels` times.
+type KernelOptions struct {
+	Threads    int             // threads used by the kernels
+	Batch      int             // tokens of the GEMM cases
+	Block      int             // block size of the ARMOR transforms
+	MinTime    time.Duration   // minimum time per case
+	Shapes     [][2]int        // d_out × d_in
+	DTypes     []kernels.DType // weight dtypes
+	Ops        []string        // gemv, gemm
+	Repeat     int             // rounds, each timing every kind of a case in turn
+	WorkingSet int64           // bytes of copies of each matrix cycled through, so weights come from memory
+	JSON       bool            // one JSON array instead of a table
+}
+
+// DefaultKernelOptions are the command's defaults.
+func DefaultKernelOptions() KernelOptions {
+	return KernelOptions{Threads: runtime.NumCPU(), Batch: 64, Block: 128, MinTime: 400 * time.Millisecond,
+		Shapes: [][2]int{{4096, 4096}, {8192, 4096}, {4096, 11008}, {11008, 4096}},
+		DTypes: []kernels.DType{kernels.F32, kernels.F16}, Ops: []string{"gemv", "gemm"}, Repeat: 1, WorkingSet: 128 << 20}
+}
+
+// ParseShapes reads "ROWSxCOLS,..." (COLS a multiple of 4).
+func ParseShapes(list string) ([][2]int, error) {
 	var shapes [][2]int
-	for _, s := range strings.Split(*shapesFlag, ",") {
+	for _, s := range strings.Split(list, ",") {
 		a, b, ok := strings.Cut(strings.TrimSpace(s), "x")
 		r, err1 := strconv.Atoi(a)
 		c, err2 := strconv.Atoi(b)
 		if !ok || err1 != nil || err2 != nil || r < 1 || c < 4 || c%4 != 0 {
-			return fmt.Errorf("kernels: bad shape %q (want ROWSxCOLS with COLS a multiple of 4)", s)
+			return nil, fmt.Errorf("bad shape %q (want ROWSxCOLS with COLS a multiple of 4)", s)
 		}
 		shapes = append(shapes, [2]int{r, c})
 	}
-	var dtypes []kernels.DType
-	for _, s := range strings.Split(*dtypesFlag, ",") {
-		dt, err := kernels.ParseDType(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("kernels: %w", err)
-		}
-		dtypes = append(dtypes, dt)
+	return shapes, nil
+}
+
+// Kernels times dense, 2:4 and ARMOR products of random matrices, with read
+// probes beside them, and prints a table or JSON to stdout.
+func Kernels(o KernelOptions, stdout, stderr io.Writer) error {
+	if o.Threads < 1 || o.Batch < 1 || o.Block < 1 || o.WorkingSet < 0 || o.Repeat < 1 || len(o.Shapes) == 0 || len(o.DTypes) == 0 {
+		return fmt.Errorf("kernels: threads, batch, block and repeat must be ≥ 1, with at least one shape and dtype")
 	}
-	ops := strings.Split(*opsFlag, ",")
-	for _, op := range ops {
+	for _, op := range o.Ops {
 		if op != "gemv" && op != "gemm" {
-			return fmt.Errorf("kernels: unknown op %q", op)
+			return fmt.Errorf("kernels: unknown op %q (gemv or gemm)", op)
 		}
 	}
-	kernels.SetThreads(*threads)
+	kernels.SetThreads(o.Threads)
 	isa := kernels.ISA().String()
-	ws := int64(*workingSet) << 20
+	ws := o.WorkingSet
 	var res []KernelResult
 
 	// Weights and the probe's buffer live in huge-page memory, as a model's
@@ -115,28 +117,28 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 	}
 	best := func(fn func(int)) float64 {
 		sec := math.Inf(1)
-		for range *repeat {
-			sec = min(sec, timeIt(*minTime, fn))
+		for range o.Repeat {
+			sec = min(sec, timeIt(o.MinTime, fn))
 		}
 		return sec
 	}
 	// quickProbe is one read-bandwidth figure in GB/s, taken beside a
 	// timed case.
 	quickProbe := func() float64 {
-		return float64(len(buf)) * 4 / timeIt(*minTime/4, func(int) { kernels.Sum(buf) }) / 1e9
+		return float64(len(buf)) * 4 / timeIt(o.MinTime/4, func(int) { kernels.Sum(buf) }) / 1e9
 	}
 	probe := func() KernelResult {
 		// The faster of a plain and a prefetching read loop.
 		sec := min(best(func(int) { kernels.Sum(buf) }), best(func(int) { kernels.SumPrefetch(buf) }))
 		b := int64(len(buf)) * 4
 		return KernelResult{Kernel: "bandwidth", Op: "read", DType: "f32", Rows: len(buf), Cols: 1, Batch: 1,
-			Threads: *threads, ISA: isa, Seconds: sec, Bytes: b, GBps: float64(b) / sec / 1e9}
+			Threads: o.Threads, ISA: isa, Seconds: sec, Bytes: b, GBps: float64(b) / sec / 1e9}
 	}
 	rng := newRNG(1)
 	var pr KernelResult
-	for _, sh := range shapes {
+	for _, sh := range o.Shapes {
 		rows, cols := sh[0], sh[1]
-		for _, dt := range dtypes {
+		for _, dt := range o.DTypes {
 			pr = probe()
 			pr.ProbeGBps = pr.GBps
 			res = append(res, pr)
@@ -156,19 +158,19 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 					bytes[k] = (&kernels.Sparse24{DType: dt, Rows: rows, Cols: cols}).Bytes()
 					mk = func() linear { return randSparse(&hm, rng, dt, rows, cols) }
 				case "armor":
-					a := randArmor(&hm, rng, dt, rows, cols, *block)
+					a := randArmor(&hm, rng, dt, rows, cols, o.Block)
 					bytes[k] = a.Bytes()
-					mk = func() linear { return randArmor(&hm, rng, dt, rows, cols, *block) }
+					mk = func() linear { return randArmor(&hm, rng, dt, rows, cols, o.Block) }
 				}
 				copies := int(max(1, (ws+bytes[k]-1)/bytes[k]))
 				for range copies {
 					layers[k] = append(layers[k], mk())
 				}
 			}
-			for _, op := range ops {
+			for _, op := range o.Ops {
 				n := 1
 				if op == "gemm" {
-					n = *batch
+					n = o.Batch
 				}
 				x := make([]float32, n*cols)
 				for i := range x {
@@ -183,7 +185,7 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 				ratios := make([][]float64, len(kinds))
 				var frac []float64
 				dropped := 0
-				for range *repeat {
+				for range o.Repeat {
 					var dsec float64
 					for k := range kinds {
 						ls := layers[k]
@@ -192,7 +194,7 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 						if beside {
 							p1 = quickProbe()
 						}
-						sec := timeIt(*minTime, func(i int) { ls[i%len(ls)].MatMul(y, x, n) })
+						sec := timeIt(o.MinTime, func(i int) { ls[i%len(ls)].MatMul(y, x, n) })
 						secs[k] = min(secs[k], sec)
 						if k == 0 {
 							dsec = sec
@@ -211,11 +213,11 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 				for k, kind := range kinds {
 					sec := secs[k]
 					r := KernelResult{Kernel: kind, Op: op, DType: dt.String(), Rows: rows, Cols: cols, Batch: n,
-						Threads: *threads, ISA: isa, Seconds: sec, Bytes: bytes[k], GBps: float64(bytes[k]) / sec / 1e9,
+						Threads: o.Threads, ISA: isa, Seconds: sec, Bytes: bytes[k], GBps: float64(bytes[k]) / sec / 1e9,
 						GFlops: 2 * float64(rows) * float64(cols) * float64(n) / sec / 1e9, ProbeGBps: pr.GBps,
 						SpeedupVsDense: median(ratios[k])}
 					if kind == "armor" {
-						r.Block = *block
+						r.Block = o.Block
 					}
 					if kind == "dense" && op == "gemv" {
 						r.ProbeDropped = dropped
@@ -232,13 +234,13 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 			runtime.GC()
 		}
 	}
-	if *asJSON {
+	if o.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
 	fmt.Fprintf(stdout, "armor-bench kernels: %d threads, ISA %s (detected %s), GEMM batch %d, ARMOR block %d\n",
-		*threads, isa, kernels.DetectedISA(), *batch, *block)
+		o.Threads, isa, kernels.DetectedISA(), o.Batch, o.Block)
 	fmt.Fprintf(stdout, "%-9s %-4s %-4s %6s %6s %5s %10s %8s %8s %8s\n", "kernel", "op", "type", "rows", "cols", "batch", "ms/call", "GB/s", "GFLOP/s", "×dense")
 	for _, r := range res {
 		sp := ""
@@ -253,7 +255,7 @@ func Kernels(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "dense %s GEMV %dx%d: %.0f%% of the read probe measured just before the shape (%.1f GB/s)",
 				r.DType, r.Rows, r.Cols, 100*r.GBps/r.ProbeGBps, r.ProbeGBps)
 			if r.ProbeFraction > 0 {
-				fmt.Fprintf(stdout, "; %.0f%% of probes taken beside it (median of %d rounds", 100*r.ProbeFraction, *repeat-r.ProbeDropped)
+				fmt.Fprintf(stdout, "; %.0f%% of probes taken beside it (median of %d rounds", 100*r.ProbeFraction, o.Repeat-r.ProbeDropped)
 				if r.ProbeDropped > 0 {
 					fmt.Fprintf(stdout, "; %d left out, the bandwidth moved", r.ProbeDropped)
 				}

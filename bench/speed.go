@@ -51,6 +51,20 @@ type SpeedResult struct {
 	Error     string `json:"error,omitempty"`
 	// KVType is the KV cache's element type (f32 or f16, --kv-type).
 	KVType string `json:"kv_type,omitempty"`
+
+	// BandwidthMoved marks one round's measurement during which the read
+	// bandwidth, probed just before and just after it, moved by more than
+	// a fifth. Rounds and RoundsMoved summarize them over the rounds.
+	BandwidthMoved bool `json:"bandwidth_moved,omitempty"`
+	Rounds         int  `json:"rounds,omitempty"`
+	RoundsMoved    int  `json:"rounds_bandwidth_moved,omitempty"`
+}
+
+// BandwidthMoved reports whether a read bandwidth probed before and after a
+// measurement moved by more than a fifth.
+func BandwidthMoved(before, after float64) bool {
+	lo, hi := min(before, after), max(before, after)
+	return hi > 1.2*lo
 }
 
 // SpeedOptions sets the measured workload.
@@ -58,6 +72,9 @@ type SpeedOptions struct {
 	PromptTokens int // prefill: one batch of this many tokens
 	GenTokens    int // decode: this many single-token steps
 	Repeat       int // the median of this many runs is reported
+	// Progress, if set, is called as the measurement goes: stage is
+	// "warm-up", "prefill" or "decode", done of total its steps.
+	Progress func(stage string, done, total int)
 }
 
 // MeasureSpeed times prefill and decode on tr with random token ids (speed
@@ -71,6 +88,10 @@ func MeasureSpeed(tr *armrt.Transformer, o SpeedOptions) (prefill, decode float6
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	prompt := make([]int, o.PromptTokens)
 	for i := range prompt {
@@ -81,6 +102,7 @@ func MeasureSpeed(tr *armrt.Transformer, o SpeedOptions) (prefill, decode float6
 	// the weights' pages and growing scratch buffers, which is not the
 	// throughput being measured.
 	if len(prompt) > 0 {
+		progress("warm-up", 0, 1)
 		if _, err := st.Forward(prompt, false); err != nil {
 			return 0, 0, 0, err
 		}
@@ -93,6 +115,7 @@ func MeasureSpeed(tr *armrt.Transformer, o SpeedOptions) (prefill, decode float6
 	var pre, dec []float64
 	for r := 0; r < max(1, o.Repeat); r++ {
 		st.Reset()
+		progress("prefill", 0, 1)
 		t0 := time.Now()
 		logits, err := st.Forward(prompt, false)
 		if err != nil {
@@ -102,6 +125,7 @@ func MeasureSpeed(tr *armrt.Transformer, o SpeedOptions) (prefill, decode float6
 		tok := armrt.Argmax(logits)
 		t0 = time.Now()
 		for i := 0; i < o.GenTokens; i++ {
+			progress("decode", i, o.GenTokens)
 			logits, err = st.Forward([]int{tok}, false)
 			if err != nil {
 				return 0, 0, 0, err
@@ -150,6 +174,12 @@ func MedianOfRounds(rs []SpeedResult) SpeedResult {
 		}
 	}
 	out.PrefillTPS, out.DecodeTPS = median(pre), median(dec)
+	out.BandwidthMoved, out.Rounds, out.RoundsMoved = false, len(rs), 0
+	for _, r := range rs {
+		if r.BandwidthMoved {
+			out.RoundsMoved++
+		}
+	}
 	if len(bw) > 0 {
 		out.ReadGBps = median(bw)
 	}
@@ -269,14 +299,7 @@ func Compare(rs []SpeedResult) {
 // conditions on both sides. Results without rounds (llama.cpp) keep
 // Compare's ratio.
 func PairRounds(results []SpeedResult, rounds [][]SpeedResult) {
-	dense := -1
-	for i, r := range results {
-		if r.Variant == "dense" && r.Error == "" && i < len(rounds) {
-			if dense < 0 || (results[dense].DType == "f32" && r.DType != "f32") {
-				dense = i
-			}
-		}
-	}
+	dense := denseIndex(results, rounds)
 	if dense < 0 {
 		return
 	}
@@ -304,8 +327,8 @@ func PairRounds(results []SpeedResult, rounds [][]SpeedResult) {
 // FormatSpeedTable prints results as an aligned text table.
 func FormatSpeedTable(rs []SpeedResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-34s %-9s %-5s %10s %9s %10s %10s %10s %8s %8s %8s %8s\n",
-		"model", "variant", "dtype", "prefill/s", "×dense", "decode/s", "×dense", "bound×", "roofline", "weights", "×dense", "peakRSS")
+	fmt.Fprintf(&b, "%-34s %-9s %-5s %10s %9s %10s %10s %10s %8s %8s %8s %8s %6s\n",
+		"model", "variant", "dtype", "prefill/s", "×dense", "decode/s", "×dense", "bound×", "roofline", "weights", "×dense", "peakRSS", "moved")
 	for _, r := range rs {
 		name := filepath.Base(r.Model)
 		if len(name) > 34 {
@@ -325,18 +348,176 @@ func FormatSpeedTable(rs []SpeedResult) string {
 		if r.DecodeRooflineFraction > 0 {
 			roof = fmt.Sprintf("%.0f%%", 100*r.DecodeRooflineFraction)
 		}
-		gib := func(n int64) string {
-			if n <= 0 {
-				return "-"
-			}
-			return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
-		}
-		fmt.Fprintf(&b, "%-34s %-9s %-5s %10.1f %9s %10.2f %10s %10s %8s %8s %8s %8s\n",
+		fmt.Fprintf(&b, "%-34s %-9s %-5s %10.1f %9s %10.2f %10s %10s %8s %8s %8s %8s %6s\n",
 			name, r.Variant, r.DType, r.PrefillTPS, ratio(r.PrefillSpeedupVsDense), r.DecodeTPS, ratio(r.DecodeSpeedupVsDense),
-			ratio(r.DecodeBoundSpeedup), roof, gib(r.WeightBytes), ratio(r.WeightFractionOfDense), gib(r.PeakRSSBytes))
+			ratio(r.DecodeBoundSpeedup), roof, ShortBytes(r.WeightBytes), ratio(r.WeightFractionOfDense), ShortBytes(r.PeakRSSBytes), moved(r))
 		if r.Variant == "llama.cpp" && r.DecodeDepth == 0 && r.PromptTokens > 0 {
 			fmt.Fprintf(&b, "  (this llama-bench has no -d: llama.cpp decoded into an empty cache, not after the %d-token prompt)\n", r.PromptTokens)
 		}
 	}
 	return b.String()
+}
+
+// moved is the table's "moved" cell: in how many of the rounds the read
+// bandwidth moved by more than a fifth during this variant's measurement.
+func moved(r SpeedResult) string {
+	if r.Rounds == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", r.RoundsMoved, r.Rounds)
+}
+
+// ShortBytes formats a byte count in the unit that fits it, in at most 6
+// characters: 512B, 1015K, 480.3M, 2.30G.
+func ShortBytes(n int64) string {
+	switch {
+	case n <= 0:
+		return "-"
+	case n < 1<<10:
+		return fmt.Sprintf("%dB", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.0fK", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
+}
+
+// denseIndex is the result the ratios are taken to: the first dense variant
+// that is not f32 (the f16 file is the one the others are compared with),
+// else the first dense one; -1 when none has rounds.
+func denseIndex(results []SpeedResult, rounds [][]SpeedResult) int {
+	dense := -1
+	for i, r := range results {
+		if r.Variant == "dense" && r.Error == "" && i < len(rounds) {
+			if dense < 0 || (results[dense].DType == "f32" && r.DType != "f32") {
+				dense = i
+			}
+		}
+	}
+	return dense
+}
+
+// labels names the results for the per-round table: the variant, with the
+// dtype and then a number where that is not unique.
+func labels(results []SpeedResult) []string {
+	out := make([]string, len(results))
+	count := map[string]int{}
+	for i, r := range results {
+		out[i] = r.Variant
+		count[r.Variant]++
+	}
+	for i, r := range results {
+		if count[r.Variant] > 1 {
+			out[i] = r.Variant + " " + r.DType
+		}
+	}
+	seen := map[string]int{}
+	for i := range out {
+		seen[out[i]]++
+		if n := seen[out[i]]; n > 1 {
+			out[i] = fmt.Sprintf("%s #%d", out[i], n)
+		}
+	}
+	return out
+}
+
+// FormatRoundsTable prints every round's measurements, prefill and decode
+// tokens/s and the decode ratio to dense in that round, with the
+// measurements during which the read bandwidth moved marked "*".
+func FormatRoundsTable(results []SpeedResult, rounds [][]SpeedResult) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range rounds {
+		n = max(n, len(r))
+	}
+	if n == 0 {
+		return ""
+	}
+	dense := denseIndex(results, rounds)
+	names := labels(results)
+	fmt.Fprintf(&b, "per round: prefill/s, decode/s (decode ×dense in that round); * = the read bandwidth moved by more than a fifth during it\n%-6s", "round")
+	for _, name := range names {
+		fmt.Fprintf(&b, " %-27s", name)
+	}
+	b.WriteString("\n")
+	for k := 0; k < n; k++ {
+		fmt.Fprintf(&b, "%-6d", k+1)
+		for i := range results {
+			cell := "-"
+			if i < len(rounds) && k < len(rounds[i]) {
+				r := rounds[i][k]
+				if r.Error != "" {
+					cell = "error"
+				} else {
+					cell = fmt.Sprintf("%.1f, %.2f", r.PrefillTPS, r.DecodeTPS)
+					if dense >= 0 && i != dense && k < len(rounds[dense]) && rounds[dense][k].DecodeTPS > 0 {
+						cell += fmt.Sprintf(" (%.2f×)", r.DecodeTPS/rounds[dense][k].DecodeTPS)
+					}
+					if r.BandwidthMoved {
+						cell += " *"
+					}
+				}
+			}
+			fmt.Fprintf(&b, " %-27s", cell)
+		}
+		b.WriteString("\n")
+	}
+	// No trailing blanks on the lines.
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Verdict says in one line whether a run was clean enough to trust its
+// ratios to dense: for every variant, more than half of the rounds (and at
+// least 2) must be steady, the read bandwidth held within a fifth during
+// both its and dense's measurement, and in those rounds its prefill and
+// decode ratios to dense must agree within 10 %.
+func Verdict(results []SpeedResult, rounds [][]SpeedResult) (clean bool, line string) {
+	dense := denseIndex(results, rounds)
+	if dense < 0 {
+		return false, "verdict: no dense variant to compare with"
+	}
+	names := labels(results)
+	total := len(rounds[dense])
+	if total < 2 {
+		return false, "verdict: one round cannot show whether the machine was steady; run --repeat 3 or more before trusting the ratios"
+	}
+	var problems []string
+	for i := range results {
+		if i == dense || i >= len(rounds) || results[i].Error != "" {
+			continue
+		}
+		var pre, dec []float64
+		for k := 0; k < len(rounds[i]) && k < total; k++ {
+			a, d := rounds[i][k], rounds[dense][k]
+			if a.Error != "" || d.Error != "" || a.BandwidthMoved || d.BandwidthMoved || d.PrefillTPS <= 0 || d.DecodeTPS <= 0 {
+				continue
+			}
+			pre, dec = append(pre, a.PrefillTPS/d.PrefillTPS), append(dec, a.DecodeTPS/d.DecodeTPS)
+		}
+		if len(dec) < 2 || 2*len(dec) <= total {
+			problems = append(problems, fmt.Sprintf("%s steady in only %d of %d rounds", names[i], len(dec), total))
+			continue
+		}
+		for _, c := range []struct {
+			what string
+			v    []float64
+		}{{"prefill", pre}, {"decode", dec}} {
+			lo, hi := c.v[0], c.v[0]
+			for _, x := range c.v {
+				lo, hi = min(lo, x), max(hi, x)
+			}
+			if hi > 1.1*lo {
+				problems = append(problems, fmt.Sprintf("%s %s ×dense ranged %.2f–%.2f over the steady rounds", names[i], c.what, lo, hi))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return false, "verdict: NOT clean (" + strings.Join(problems, "; ") + "): the ×dense columns are unreliable; rerun on a quieter machine or with a larger --repeat"
+	}
+	return true, fmt.Sprintf("verdict: clean: the bandwidth held in most of the %d rounds for every variant, and their ratios to dense agree within 10 %%; the ×dense columns can be trusted", total)
 }

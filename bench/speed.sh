@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The speed figures of README.md, in one run: the Llama-3.2-1B-shape demo
+# The speed figures of docs/benchmarks.md, in one run: the Llama-3.2-1B-shape demo
 # (dense f16 vs 2:4 vs ARMOR b=128, and llama.cpp's llama-bench on the same
 # shape's GGUF when it is built), the kernels table, stories260K and the
 # stories110M shape in f16 and f32 against llama.cpp, and the Llama-2-7B

@@ -38,7 +38,7 @@ func decodeF64(t *testing.T, tt *tensor.Tensor) []float64 {
 }
 
 // densifyFile rebuilds W of one linear of an .armor model in float64 from
-// its stored tensors, decoding the layout of ARMOR_FORMAT.md directly (not
+// its stored tensors, decoding the layout of docs/armor-format.md directly (not
 // through the kernels).
 func densifyFile(t *testing.T, m *model.Model, name string) []float64 {
 	t.Helper()

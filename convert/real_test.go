@@ -16,8 +16,8 @@ import (
 func testdataDir(t testing.TB) string { return testdata.Dir(t) }
 
 // storiesLayers reads linear weights of the first transformer layer of
-// stories260K from its GGUF (the shared .bin is not a genuine llama2.c
-// checkpoint: its matrices are permuted, see runtime/stories_test.go).
+// stories260K from its GGUF (the shared .bin holds the same tensors, see
+// runtime/stories_test.go).
 func storiesLayers(t *testing.T) map[string]Matrix {
 	t.Helper()
 	testdataDir(t)

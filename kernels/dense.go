@@ -37,10 +37,8 @@ func (m *Dense) PanelCols() int { return m.panelCols }
 // heap); a matrix with shorter rows, or already in panels, comes back as it
 // is. Over whole 11008-column rows x (44 KiB) does not stay in L1 and the
 // GEMV falls behind the memory at high bandwidth; panel by panel it
-// streams like a 4096-column matrix. 4096×11008 f16, 2 threads,
-// alternating with a read probe taken before and after each measurement:
-// 0.98 of the probe in panels against 0.87 over whole rows at 62–80 GB/s,
-// 1.05 against 0.95 below that. The products (MatVec, MatMul) understand
+// streams like a 4096-column matrix (figures: docs/benchmarks.md, "Kernel
+// design choices"). The products (MatVec, MatMul) understand
 // panels; F32 and U16 hold them in that order, not row-major.
 func (m *Dense) Panelize(alloc func(bytes int) []byte) *Dense {
 	pw := panelWidth(m.Cols)

@@ -14,7 +14,7 @@
 //     HasBF16Dot.
 //   - Every element of y (Rows, or n×Rows) is written; y must not overlap x.
 //
-// Types: Dense, Sparse24 (2:4, packed layout in SPARSE24.md, part of the
+// Types: Dense, Sparse24 (2:4, packed layout in docs/sparse24-kernels.md, part of the
 // .armor format), BlockDiag (ragged last block allowed) and Armor
 // (Post·(Core·(Pre·x)) + Bias). Each has MatVec(y, x) for one token and
 // MatMul(y, x, n) for n tokens; none allocates per call.

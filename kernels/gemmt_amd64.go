@@ -6,8 +6,8 @@ package kernels
 // gemmTile returns the token tile of the tokens-in-lanes dense GEMM for n
 // tokens of dtype dt, or 0 where the 4×4 reduction-in-lanes kernels are
 // used: other levels; fewer than 32 tokens, where padding a tile wastes too
-// much (the 4×4 kernels were 1.2–1.5× faster at 16 and 24 tokens); bf16 with VDPBF16PS, whose two products per lane beat it (290 vs
-// 200 GFLOP/s on one thread at 2048×2048, n=512).
+// much; bf16 with VDPBF16PS, whose two products per lane beat it (figures:
+// docs/benchmarks.md, "Kernel design choices").
 func gemmTile(dt DType, n int) int {
 	switch {
 	case level != AVX512 || n < 32 || !useGemmT || (dt == BF16 && useBF16Dot):
@@ -93,4 +93,22 @@ func gemmXT(y []float32, ldy int, w wview, rows, cols int, xt []float32, n, tile
 // untransposeTile writes y[t*ldy+r] = outs[r*tile+t] for r < rows, t < nt.
 func untransposeTile(y []float32, ldy int, outs []float32, rows, nt, tile int) {
 	transposeBlock(y, ldy, outs, tile, rows, nt)
+}
+
+// gemmTF32[tile/64][m] is the m-row kernel for a tile of 32 or 64 tokens.
+var gemmTF32 = [2][7]func(*float32, int, *float32, *float32, int, int){
+	{nil, gemmT1x32F32_512, gemmT2x32F32_512, gemmT3x32F32_512, gemmT4x32F32_512, gemmT5x32F32_512, gemmT6x32F32_512},
+	{nil, gemmT1x64F32_512, gemmT2x64F32_512, gemmT3x64F32_512, gemmT4x64F32_512, gemmT5x64F32_512, gemmT6x64F32_512},
+}
+
+// gemmTU16[bf16][tile/64][m]: f16 (0) and bf16 (1) weights.
+var gemmTU16 = [2][2][7]func(*uint16, int, *float32, *float32, int, int){
+	{
+		{nil, gemmT1x32F16_512, gemmT2x32F16_512, gemmT3x32F16_512, gemmT4x32F16_512, gemmT5x32F16_512, gemmT6x32F16_512},
+		{nil, gemmT1x64F16_512, gemmT2x64F16_512, gemmT3x64F16_512, gemmT4x64F16_512, gemmT5x64F16_512, gemmT6x64F16_512},
+	},
+	{
+		{nil, gemmT1x32BF16_512, gemmT2x32BF16_512, gemmT3x32BF16_512, gemmT4x32BF16_512, gemmT5x32BF16_512, gemmT6x32BF16_512},
+		{nil, gemmT1x64BF16_512, gemmT2x64BF16_512, gemmT3x64BF16_512, gemmT4x64BF16_512, gemmT5x64BF16_512, gemmT6x64BF16_512},
+	},
 }

@@ -75,10 +75,9 @@ func (w wview) sub(r0 int) wview {
 // the weight stream) are handled differently: dense GEMV uses the kernels
 // that share each x load between 4 rows, and 2:4 GEMV (which reads 3.5
 // bytes of x per byte of weights) walks column strips of at most
-// stripCols columns over blocks of 16 rows. Measured on this machine's
-// 11008-column case: +10% dense, +20% 2:4.
-// Elsewhere one row at a time was faster (measured at 768 and 4096
-// columns; 4 rows whose strides are multiples of 4 KiB alias in L1).
+// stripCols columns over blocks of 16 rows. Elsewhere one row at a time is
+// faster: 4 rows whose strides are multiples of 4 KiB alias in L1 (figures:
+// docs/benchmarks.md, "Kernel design choices").
 const (
 	wideCols  = 8192
 	stripCols = 6144

@@ -6,7 +6,7 @@ import (
 )
 
 // Sparse24 is a 2:4 sparse Rows × Cols matrix in the packed layout described
-// in SPARSE24.md: Rows×Cols/2 kept values (F32 for dtype F32, U16 raw bits
+// in docs/sparse24-kernels.md: Rows×Cols/2 kept values (F32 for dtype F32, U16 raw bits
 // otherwise) and 2-bit in-group positions in Idx (IdxStride(Cols) bytes per
 // row).
 type Sparse24 struct {
@@ -39,11 +39,8 @@ func (s *Sparse24) PanelCols() int { return s.panelCols }
 // heap); a matrix with shorter rows, or already in panels, comes back as it
 // is. A GEMV over a row-major 4096×11008 matrix must walk column strips so
 // that its slice of x stays in L1, and each strip of a row is a separate
-// run of memory; over panels every run is a whole panel. 4096×11008 f16,
-// alternating in one process: 1.83–1.90× the dense GEMV over whole rows in
-// 5504-column panels against 1.63–1.69× with 6144-column strips; against
-// the dense GEMV in panels (75 rounds at 44–55 GB/s) ×1.79 in 5504-column
-// panels, ×1.89 in 3680 (the width kept) and ×1.91 in 2752.
+// run of memory; over panels every run is a whole panel (figures:
+// docs/benchmarks.md, "Kernel design choices").
 // The result is for the products (MatVec, MatMul, Armor): Check, Unpack
 // and PanelCols understand it, but it is not the file layout.
 func (s *Sparse24) Panelize(alloc func(bytes int) []byte) *Sparse24 {

@@ -16,7 +16,7 @@ import (
 	"github.com/armor-llm/armor/model/tensor"
 )
 
-// The .armor format is specified in ARMOR_FORMAT.md; this file is its only
+// The .armor format is specified in docs/armor-format.md; this file is its only
 // reader and writer.
 
 const (

@@ -45,10 +45,8 @@ type RopeScaling struct {
 
 // Validate checks the config for consistency before anything is allocated.
 func (c *Config) Validate() error {
-	switch c.Arch {
-	case "llama", "qwen2", "qwen3":
-	default:
-		return fmt.Errorf("unknown architecture %q (supported: llama, qwen2, qwen3)", c.Arch)
+	if _, err := LookupArch(c.Arch); err != nil {
+		return err
 	}
 	const big = 1 << 20
 	for _, v := range []struct {

@@ -29,17 +29,13 @@ func ggufConfig(f *gguf.File, m *Model) error {
 	if !ok {
 		return fmt.Errorf("metadata general.architecture is missing")
 	}
-	c := &m.Config
-	c.Arch = arch
-	switch arch {
-	case "llama":
-	case "qwen2":
-		c.RopeHalves, c.QKBias = true, true
-	case "qwen3":
-		c.RopeHalves, c.QKNorm = true, true
-	default:
-		return fmt.Errorf("unknown architecture %q (supported: llama, qwen2, qwen3)", arch)
+	a, err := LookupArch(arch)
+	if err != nil {
+		return err
 	}
+	c := &m.Config
+	c.Arch = a.Name
+	c.RopeHalves, c.QKBias, c.QKNorm = a.GGUFRopeHalves, a.QKBias, a.QKNorm
 	geti := func(key string, dst *int, required bool) error {
 		v, ok := f.Uint(arch + "." + key)
 		if !ok {

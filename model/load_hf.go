@@ -121,19 +121,13 @@ func loadHF(dir string) (*Model, error) {
 }
 
 func hfToConfig(hc *hfConfig, c *Config) error {
-	c.Arch = hc.ModelType
-	switch hc.ModelType {
-	case "llama", "mistral":
-		c.Arch = "llama"
-		c.QKBias = hc.AttentionBias
-	case "qwen2":
-		c.QKBias = true
-	case "qwen3":
-		c.QKNorm = true
-		c.QKBias = hc.AttentionBias
-	default:
-		return fmt.Errorf("unknown model_type %q (supported: llama, qwen2, qwen3)", hc.ModelType)
+	a, err := archForHF(hc.ModelType)
+	if err != nil {
+		return err
 	}
+	c.Arch = a.Name
+	c.QKBias = a.QKBias || hc.AttentionBias
+	c.QKNorm = a.QKNorm
 	if hc.HiddenAct != "" && hc.HiddenAct != "silu" {
 		return fmt.Errorf("hidden_act %q is not supported (silu only)", hc.HiddenAct)
 	}

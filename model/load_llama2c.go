@@ -22,11 +22,9 @@ import (
 // the floats in file order. RoPE is the interleaved-pairs form (RopeHalves
 // false), as in run.c.
 //
-// Note: the shared test file stories260K.bin is NOT a genuine llama2.c
-// export: each of its matrices is the genuine one permuted within itself
-// (see runtime/stories_test.go). Its GGUF twin and llama2.c's own reference
-// output agree with this loader's reading of a genuine file; do not "fix"
-// the layout here to suit that file.
+// The shared test file models/stories260K.bin is a genuine export of the
+// stories260K GGUF's weights: runtime/stories_test.go checks that it loads
+// to the GGUF's tensors and logits and prints llama2.c's own greedy output.
 func loadLlama2c(path string) (*Model, error) {
 	mf, err := mmap.Open(path)
 	if err != nil {

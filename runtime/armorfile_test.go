@@ -13,7 +13,7 @@ import (
 )
 
 // densify rebuilds W = A'·S·B' in float64 from an .armor linear, decoding the
-// packed 2:4 layout independently of the kernels (ARMOR_FORMAT.md).
+// packed 2:4 layout independently of the kernels (docs/armor-format.md).
 func densify(t *testing.T, m *model.Model, name string, kind model.ArmorLinear) *tensor.Tensor {
 	rows, cols := linearShape(m, name)
 	vals := m.Tensors[name+".s24_values"]

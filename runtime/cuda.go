@@ -26,28 +26,44 @@ type CUDALinear struct {
 	failed bool
 }
 
-// NewCUDALinear places a host Dense, Sparse or Armor layer on dev with
+// CUDAPlacer is the optional interface of a host layer that has a GPU
+// version: PlaceOnCUDA uploads its weights to dev in dtype dt. Dense, Sparse
+// and Armor implement it; a new kind of layer gains GPU placement by
+// implementing it, without a change here.
+type CUDAPlacer interface {
+	PlaceOnCUDA(dev *cuda.Device, dt kernels.DType) (*cuda.Layer, error)
+}
+
+var _ = []CUDAPlacer{(*Dense)(nil), (*Sparse)(nil), (*Armor)(nil)}
+
+// PlaceOnCUDA implements CUDAPlacer (cuBLAS).
+func (d *Dense) PlaceOnCUDA(dev *cuda.Device, dt kernels.DType) (*cuda.Layer, error) {
+	return dev.NewDenseLayer(&d.W, d.Bias, dt)
+}
+
+// PlaceOnCUDA implements CUDAPlacer (cuSPARSELt).
+func (s *Sparse) PlaceOnCUDA(dev *cuda.Device, dt kernels.DType) (*cuda.Layer, error) {
+	return dev.NewSparseLayer(&s.W, s.Bias, dt)
+}
+
+// PlaceOnCUDA implements CUDAPlacer (cuSPARSELt core, batched GEMM wrappers).
+func (a *Armor) PlaceOnCUDA(dev *cuda.Device, dt kernels.DType) (*cuda.Layer, error) {
+	return dev.NewArmorLayer(a.L, dt)
+}
+
+// NewCUDALinear places a host layer that implements CUDAPlacer on dev with
 // 16-bit weights of dtype dt (F16 or BF16). It returns an error when the
-// layer cannot be placed (unknown type, sizes cuSPARSELt cannot take, out of
-// memory); the caller may then keep the host layer.
+// layer cannot be placed (no GPU version, sizes cuSPARSELt cannot take, out
+// of memory); the caller may then keep the host layer.
 func NewCUDALinear(dev *cuda.Device, host Linear, dt kernels.DType) (*CUDALinear, error) {
+	p, ok := host.(CUDAPlacer)
+	if !ok {
+		return nil, fmt.Errorf("runtime: no device version of %T", host)
+	}
 	if dev == nil {
 		return nil, fmt.Errorf("runtime: no CUDA device")
 	}
-	var (
-		l   *cuda.Layer
-		err error
-	)
-	switch h := host.(type) {
-	case *Dense:
-		l, err = dev.NewDenseLayer(&h.W, h.Bias, dt)
-	case *Sparse:
-		l, err = dev.NewSparseLayer(&h.W, h.Bias, dt)
-	case *Armor:
-		l, err = dev.NewArmorLayer(h.L, dt)
-	default:
-		err = fmt.Errorf("runtime: no device version of %T", host)
-	}
+	l, err := p.PlaceOnCUDA(dev, dt)
 	if err != nil {
 		return nil, err
 	}

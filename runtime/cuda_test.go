@@ -14,10 +14,23 @@ import (
 )
 
 func TestCUDALinearNoDevice(t *testing.T) {
-	if _, err := NewCUDALinear(nil, &Dense{}, kernels.F16); err == nil {
-		t.Fatal("nil device accepted")
+	if _, err := NewCUDALinear(nil, &Dense{}, kernels.F16); err == nil || !strings.Contains(err.Error(), "no CUDA device") {
+		t.Fatalf("nil device: %v", err)
+	}
+	// A layer without the CUDAPlacer interface has no device version.
+	if _, err := NewCUDALinear(nil, hostOnly{}, kernels.F16); err == nil || !strings.Contains(err.Error(), "no device version of runtime.hostOnly") {
+		t.Fatalf("host-only layer: %v", err)
 	}
 }
+
+// hostOnly is a Linear without a GPU version.
+type hostOnly struct{}
+
+func (hostOnly) In() int                            { return 4 }
+func (hostOnly) Out() int                           { return 4 }
+func (hostOnly) Forward(y, x []float32)             {}
+func (hostOnly) ForwardBatch(y, x []float32, n int) {}
+func (hostOnly) WeightBytes() int64                 { return 0 }
 
 // TestCUDALinearGPU compares a placed dense layer with its host version; it
 // skips (with the reason) without a GPU.

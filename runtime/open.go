@@ -2,9 +2,6 @@ package runtime
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/armor-llm/armor/kernels"
@@ -45,6 +42,23 @@ func Open(path, tokPath string, needTok bool) (*Loaded, error) {
 // why). Without a usable GPU, "cuda" fails with a message naming the missing
 // library and where it was looked for.
 func OpenOn(device, path, tokPath string, needTok bool, warn func(string)) (*Loaded, error) {
+	return OpenWith(device, path, tokPath, needTok, OpenOptions{Warn: warn})
+}
+
+// OpenOptions are OpenWith's optional settings.
+type OpenOptions struct {
+	// Warn is told about layers that stay on the CPU and GPU failures.
+	Warn func(string)
+	// Progress is told how loading goes: stage "reading" (bytes of the
+	// file copied into memory; nothing when it is mapped) then "building"
+	// (transformer blocks built, which includes rearranging wide layers
+	// into panels and, on a GPU, uploading them).
+	Progress func(stage string, done, total int64)
+}
+
+// OpenWith is OpenOn with options.
+func OpenWith(device, path, tokPath string, needTok bool, o OpenOptions) (*Loaded, error) {
+	warn := o.Warn
 	if warn == nil {
 		warn = func(string) {}
 	}
@@ -70,7 +84,7 @@ func OpenOn(device, path, tokPath string, needTok bool, warn func(string)) (*Loa
 		mmap.SetMode(mmap.Map)
 		defer mmap.SetMode(mmap.Auto)
 	}
-	ld, err := open(path, tokPath, needTok, dev, warn)
+	ld, err := open(path, tokPath, needTok, dev, warn, o.Progress)
 	if err != nil {
 		if dev != nil {
 			dev.Close()
@@ -81,8 +95,14 @@ func OpenOn(device, path, tokPath string, needTok bool, warn func(string)) (*Loa
 	return ld, nil
 }
 
-func open(path, tokPath string, needTok bool, dev *cuda.Device, warn func(string)) (*Loaded, error) {
+func open(path, tokPath string, needTok bool, dev *cuda.Device, warn func(string), progress func(string, int64, int64)) (*Loaded, error) {
 	start := time.Now()
+	var built func(done, total int)
+	if progress != nil {
+		mmap.SetReadProgress(func(_ string, done, total int64) { progress("reading", done, total) })
+		defer mmap.SetReadProgress(nil)
+		built = func(done, total int) { progress("building", int64(done), int64(total)) }
+	}
 	m, err := model.Load(path)
 	if err != nil {
 		return nil, err
@@ -109,56 +129,10 @@ func open(path, tokPath string, needTok bool, dev *cuda.Device, warn func(string
 			func(name string, err error) { warn(fmt.Sprintf("%s stays on the CPU: %v", name, err)) },
 			func(err error) { warn(fmt.Sprintf("GPU failure, continuing on the CPU: %v", err)) })
 	}
-	tr, err := New(m, build)
+	tr, err := newTransformer(m, build, built)
 	if err != nil {
 		m.Close()
 		return nil, err
 	}
 	return &Loaded{Model: m, Tr: tr, Tok: tok, LoadTime: time.Since(start)}, nil
-}
-
-// builderFor picks how linear layers are built from the file's tensors.
-func builderFor(m *model.Model) LinearBuilder {
-	if m.Format == "armor" {
-		return ArmorFileBuilder(m)
-	}
-	return DenseBuilder
-}
-
-// PeakRSS reads the process's peak resident set size (Linux), or 0.
-func PeakRSS() int64 {
-	return procStatus("VmHWM:")
-}
-
-// RSS reads the current resident set size (Linux), or 0.
-func RSS() int64 { return procStatus("VmRSS:") }
-
-func procStatus(key string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, key); ok {
-			f := strings.Fields(rest)
-			if len(f) >= 1 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n * 1024
-			}
-		}
-	}
-	return 0
-}
-
-// FormatBytes prints a byte count with a binary unit.
-func FormatBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

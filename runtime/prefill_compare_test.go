@@ -14,7 +14,7 @@ import (
 // alternation, 6 rounds after one warm-up each, then prints each model's
 // best tok/s and its ratio to the first model's. Unlike armor-bench speed
 // (one process per model), all models see the same moments of a drifting
-// machine; the figures in the README's 1B section were taken this way with
+// machine; the figures in docs/benchmarks.md's 1B section were taken this way with
 // the dense and ARMOR files of the llama-3.2-1b synthetic shape.
 func TestPrefillAlternate(t *testing.T) {
 	env := os.Getenv("ARMOR_PREFILL_MODELS")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/armor-llm/armor/internal/testdata"
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tensor"
 )
 
@@ -116,8 +117,8 @@ func writeLlama2c(t *testing.T, m *model.Model, path string) {
 
 // The same weights from GGUF and from a genuine llama2.c checkpoint give the
 // same logits. The checkpoint is written from the GGUF by llama2.c's rules
-// (writeLlama2c) because the shared stories260K.bin is not a genuine export
-// (see TestSharedStoriesBin).
+// (writeLlama2c), which also covers an untied classifier's place in the file
+// when the GGUF has one; TestSharedStoriesBin checks the shared export.
 func TestStoriesGGUFMatchesLlama2c(t *testing.T) {
 	g, a := loadTransformer(t, testdata.File(t, "models/stories260K.gguf"))
 	p := filepath.Join(t.TempDir(), "stories260K.bin")
@@ -130,12 +131,6 @@ func TestStoriesGGUFMatchesLlama2c(t *testing.T) {
 		t.Fatalf("max relative logit difference %g > 1e-5", d)
 	}
 }
-
-// llama2cReference is what llama2.c's run.c prints for the genuine
-// stories260K.bin with tok512.bin at temperature 0 for 200 steps: the
-// expected_stdout of llama2.c's test_all.py (an external reference, not an
-// output of this project).
-const llama2cReference = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do. She said, \"I want to play with your ball, but I can't find it.\"\nLily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"\nLily didn't want to help her mom, so she"
 
 // greedyText generates steps tokens greedily from BOS and decodes them as
 // run.c does (byte tokens <0xXX> as bytes, "▁" as space, the leading space
@@ -193,95 +188,65 @@ func TestStoriesGreedyMatchesLlama2cReference(t *testing.T) {
 		name string
 		tr   *Transformer
 	}{{"gguf", a}, {"llama2c", b}} {
-		if got := greedyText(t, c.tr, g.Vocab.Tokens, 200); got != llama2cReference {
-			t.Errorf("%s: greedy text differs from llama2.c's reference:\n got %q\nwant %q", c.name, got, llama2cReference)
+		if got := greedyText(t, c.tr, g.Vocab.Tokens, 200); got != testdata.Llama2cStoriesGreedy {
+			t.Errorf("%s: greedy text differs from llama2.c's reference:\n got %q\nwant %q", c.name, got, testdata.Llama2cStoriesGreedy)
 		}
 	}
 }
 
-// unpermuteShared undoes the permutation found in the shared
-// stories260K.bin: for a matrix with R rows (out) and C columns (in), N = R·C
-// floats, the genuine float k sits at index C⁵·k mod (N−1) of the file (the
-// last float stays). That is the file holding g⁵(W), where g(W) reads W's
-// floats as a [C][R] matrix and transposes it back to [R][C] (a transpose
-// done with the in/out shape mislabelled); for square matrices g is the plain
-// transpose and g⁵ = g. It returns false when the tensor does not match the
-// genuine one under that map.
-func unpermuteShared(file, genuine *tensor.Tensor) ([]byte, bool) {
-	if len(file.Shape) != 2 || len(file.Data) != len(genuine.Data) {
-		return nil, false
-	}
-	r, c := int64(file.Shape[0]), int64(file.Shape[1])
-	n := r * c
-	if n < 2 {
-		return nil, false
-	}
-	mul := int64(1)
-	for range 5 {
-		mul = mul * c % (n - 1)
-	}
-	out := make([]byte, len(file.Data))
-	for k := int64(0); k < n; k++ {
-		j := n - 1
-		if k != n-1 {
-			j = mul * k % (n - 1)
-		}
-		copy(out[4*k:4*k+4], file.Data[4*j:4*j+4])
-	}
-	return out, bytes.Equal(out, genuine.Data)
-}
-
-// TestSharedStoriesBin checks the shared stories260K.bin against its GGUF
-// twin. A genuine llama2.c file must give the GGUF's logits as loaded. The
-// file shipped in testdata is not genuine: its embedding and norms equal the
-// GGUF's but every matrix is permuted within itself (unpermuteShared); as
-// loaded it computes garbage. The test pins that exact permutation and
-// checks that, undone, the file gives the GGUF's logits, so the diagnosis
-// fails loudly if the file changes.
+// TestSharedStoriesBin proves the shared stories260K.bin a genuine llama2.c
+// checkpoint of the GGUF's weights: every tensor holds the GGUF's bytes, its
+// logits are the GGUF's, and its greedy text is llama2.c's own reference.
 func TestSharedStoriesBin(t *testing.T) {
 	g, a := loadTransformer(t, testdata.File(t, "models/stories260K.gguf"))
-	bm, err := model.Load(testdata.File(t, "models/stories260K.bin"))
-	if err != nil {
-		t.Fatal(err)
+	bm, b := loadTransformer(t, testdata.File(t, "models/stories260K.bin"))
+	if bm.Format != "llama2c" {
+		t.Fatalf("stories260K.bin loaded as %q, want llama2c", bm.Format)
 	}
-	defer bm.Close()
-	// As loaded (views on the file as it is), for the record.
-	b0, err := New(bm, nil)
-	if err != nil {
-		t.Fatal(err)
+	if bm.Config.Dim != g.Config.Dim || bm.Config.Layers != g.Config.Layers || bm.Config.KVHeads != g.Config.KVHeads || bm.Config.Vocab != g.Config.Vocab {
+		t.Fatalf("stories260K.bin config %+v differs from the GGUF's %+v", bm.Config, g.Config)
 	}
-	asIs := maxRelLogitDiff(t, a, b0, storiesTokens)
-	genuine, permuted := 0, 0
 	for name, bt := range bm.Tensors {
 		gt := g.Tensors[name]
 		if gt == nil {
 			t.Fatalf("stories260K.bin: tensor %s has no GGUF twin", name)
 		}
-		if bytes.Equal(bt.Data, gt.Data) {
-			genuine++
-			continue
+		if !bytes.Equal(bt.Data, gt.Data) {
+			t.Errorf("stories260K.bin: tensor %s %v differs from the GGUF's", name, bt.Shape)
 		}
-		fixed, ok := unpermuteShared(bt, gt)
-		if !ok {
-			t.Fatalf("stories260K.bin: tensor %s %v differs from the GGUF's and is not the known permutation of it", name, bt.Shape)
-		}
-		bt.Data = fixed
-		permuted++
 	}
-	// Built after the repair: New views tensor data as it finds it.
-	b, err := New(bm, nil)
+	if d := maxRelLogitDiff(t, a, b, storiesTokens); d > 1e-5 {
+		t.Fatalf("max relative logit difference %g > 1e-5", d)
+	}
+	if got := greedyText(t, b, g.Vocab.Tokens, 200); got != testdata.Llama2cStoriesGreedy {
+		t.Fatalf("stories260K.bin: greedy text differs from llama2.c's reference:\n got %q\nwant %q", got, testdata.Llama2cStoriesGreedy)
+	}
+}
+
+// OpenWith reports reading a copied file and building every block.
+func TestOpenProgress(t *testing.T) {
+	defer mmap.SetMode(mmap.CurrentMode())
+	mmap.SetMode(mmap.Copy)
+	p := testdata.File(t, "models/stories260K.gguf")
+	var read, built int64
+	var stages []string
+	ld, err := OpenWith("cpu", p, "", true, OpenOptions{Progress: func(stage string, done, total int64) {
+		if len(stages) == 0 || stages[len(stages)-1] != stage {
+			stages = append(stages, stage)
+		}
+		if stage == "reading" && done == total {
+			read = total
+		}
+		if stage == "building" && done == total {
+			built = total
+		}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := maxRelLogitDiff(t, a, b, storiesTokens)
-	if permuted > 0 {
-		t.Logf("stories260K.bin is not a genuine llama2.c export: %d matrices permuted (C^5 map), %d tensors genuine; max relative logit difference %g as loaded, %g undone", permuted, genuine, asIs, d)
-		// Every matrix of the 5 layers (7 each) is permuted; nothing else.
-		if permuted != 7*g.Config.Layers {
-			t.Errorf("%d permuted tensors, want %d", permuted, 7*g.Config.Layers)
-		}
-	}
-	if d > 1e-5 {
-		t.Fatalf("max relative logit difference %g > 1e-5", d)
+	defer ld.Close()
+	st, _ := os.Stat(p)
+	if strings.Join(stages, ",") != "reading,building" || read != st.Size() || built != int64(ld.Tr.Config.Layers) {
+		t.Fatalf("stages %v, read %d of %d bytes, built %d blocks", stages, read, st.Size(), built)
 	}
 }

@@ -32,38 +32,13 @@ type block struct {
 	q, k, v, o, gate, up, down Linear
 }
 
-// LinearBuilder makes the Linear for a canonical weight name (without
-// ".weight"), e.g. "blk.3.attn_q". The default builds Dense layers.
-type LinearBuilder func(m *model.Model, name string) (Linear, error)
-
-// DenseBuilder builds a Dense layer from name.weight and name.bias.
-func DenseBuilder(m *model.Model, name string) (Linear, error) {
-	w := m.Tensors[name+".weight"]
-	if w == nil {
-		return nil, fmt.Errorf("tensor %s.weight is missing", name)
-	}
-	bias := m.Tensors[name+".bias"]
-	if p, ok := paneled.Load(w); ok {
-		// Panels built by an earlier transformer over this model: w's rows
-		// were given back, so there is nothing to read from it again.
-		d := &Dense{W: *p.(*kernels.Dense)}
-		if err := d.setBias(bias); err != nil {
-			return nil, err
-		}
-		return d, nil
-	}
-	d, err := NewDense(w, bias)
-	if err != nil || w == m.Tensors["token_embd.weight"] {
-		// A tied output head shares the embedding table, which the
-		// forward pass reads by rows: it stays as it is.
-		return d, err
-	}
-	d.W = *panelize(m, &d.W, d.W.Panelize, w)
-	return d, nil
-}
-
 // New builds a Transformer over m's tensors. build may be nil (dense).
 func New(m *model.Model, build LinearBuilder) (*Transformer, error) {
+	return newTransformer(m, build, nil)
+}
+
+// newTransformer is New, telling progress (if set) after each block.
+func newTransformer(m *model.Model, build LinearBuilder, progress func(done, total int)) (*Transformer, error) {
 	if build == nil {
 		build = DenseBuilder
 	}
@@ -111,6 +86,9 @@ func New(m *model.Model, build LinearBuilder) (*Transformer, error) {
 		b.up = lin(p+"ffn_up", c.Dim, c.Hidden)
 		b.down = lin(p+"ffn_down", c.Hidden, c.Dim)
 		tr.layers = append(tr.layers, b)
+		if progress != nil && err == nil {
+			progress(l+1, c.Layers)
+		}
 	}
 	if c.Tied {
 		tr.output = lin("token_embd", c.Dim, c.Vocab)

@@ -4,11 +4,9 @@ package main
 
 import (
 	"fmt"
-	"strings"
-
-	"github.com/armor-llm/armor/bench"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -19,11 +17,15 @@ const usage = `armor-bench: measure models and kernels.
 
 With no command it runs the main demo: dense f16 vs plain 2:4 vs ARMOR
 (b = 128) on a synthetic model of Llama-3.2-1B's shape (random weights, exact
-shapes): prefill and decode tokens/s, weight bytes, peak RSS, ratios to dense
-and the decode roofline. The synthetic files are written once to the cache.
+shapes), in 3 alternating rounds: prefill and decode tokens/s, weight bytes,
+peak RSS, ratios to dense and the decode roofline, every round's figures
+with the ones taken while the memory bandwidth moved marked, and a one-line
+verdict on whether the run was steady enough to trust. The synthetic files
+(about 5.5 GB) are written once to the cache; the rounds take a few
+minutes.
 
 Usage:
-  armor-bench [speed flags]                                 the demo (same as speed --synthetic llama-3.2-1b)
+  armor-bench [speed flags]                                 the demo (same as speed --synthetic llama-3.2-1b --repeat 3)
   armor-bench speed -m MODEL... | --synthetic SHAPE [--json] [--plot F.svg] [--llamacpp PATH]
   armor-bench ppl -m MODEL --text FILE [--ctx N] [--json]   perplexity (llama-perplexity's method)
   armor-bench kernels [--threads N] [--json]               dense vs 2:4 vs ARMOR kernel speed
@@ -42,12 +44,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = speedCommand(args[1:], stdout, stderr, true)
 	case "speed":
 		err = speedCommand(args[1:], stdout, stderr, false)
-	case "speed-one":
+	case internalSpeedOne:
 		err = speedOne(args[1:], stdout, stderr)
 	case "ppl":
 		err = pplCommand(args[1:], stdout, stderr)
 	case "kernels":
-		err = bench.Kernels(args[1:], stdout, stderr)
+		err = kernelsCommand(args[1:], stdout, stderr)
 	case "convert":
 		err = convertCommand(args[1:], stdout, stderr)
 	case "-h", "--help", "help":

@@ -128,6 +128,11 @@ func TestPPLCommand(t *testing.T) {
 	if code, _, errs := runBench("ppl", "-m", m, "--text", text, "--ctx", "100000"); code == 0 || !strings.Contains(errs, "context") {
 		t.Fatalf("huge ctx: %d %s", code, errs)
 	}
+	for _, bad := range [][]string{{"--ctx", "0"}, {"--ctx", "-4"}, {"--max-bytes", "-1"}} {
+		if code, _, errs := runBench(append([]string{"ppl", "-m", m, "--text", text}, bad...)...); code == 0 || !strings.Contains(errs, bad[0]+" "+bad[1]+" is out of range") {
+			t.Errorf("%v: exit %d, %s", bad, code, errs)
+		}
+	}
 }
 
 // TestSpeedLlamaInRounds: with --llamacpp and a GGUF, llama-bench (here a
@@ -172,5 +177,99 @@ func TestSpeedLlamaInRounds(t *testing.T) {
 	}
 	if l.DecodeDepth != 16 || rs[0].DecodeDepth != 16 {
 		t.Errorf("decode depths: ours %d, llama.cpp %d; want 16", rs[0].DecodeDepth, l.DecodeDepth)
+	}
+}
+
+// The demo form (flags without a command) runs 3 alternating rounds by
+// default and ends with the per-round table and a one-line verdict.
+func TestDemoRoundsAndVerdict(t *testing.T) {
+	c := model.Config{Arch: "llama", Dim: 64, Hidden: 128, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, Vocab: 300, Context: 128,
+		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: true}
+	dir := t.TempDir()
+	var args []string
+	for _, v := range []synth.Variant{synth.Dense, synth.Armor} {
+		p := filepath.Join(dir, string(v)+".armor")
+		if err := synth.WriteArmor(p, c, synth.ArmorOptions{Variant: v, DType: tensor.F16, Block: 16, Seed: 1}); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-m", p)
+	}
+	code, out, errs := runBench(append([]string{"--prompt-tokens", "16", "--gen-tokens", "4"}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if n := strings.Count(errs, "round 3/3: timing"); n != 2 {
+		t.Errorf("want 3 rounds of 2 models, stderr:\n%s", errs)
+	}
+	lines := strings.Split(out, "\n")
+	var verdicts, roundRows int
+	for _, l := range lines {
+		if strings.HasPrefix(l, "verdict: ") {
+			verdicts++
+		}
+		for _, k := range []string{"1 ", "2 ", "3 "} {
+			if strings.HasPrefix(l, k) {
+				roundRows++
+			}
+		}
+	}
+	// (Whether the verdict is clean depends on the machine; that it is
+	// given, once, does not.)
+	if verdicts != 1 || roundRows != 3 || !strings.Contains(out, " moved") {
+		t.Errorf("want a moved column, 3 round rows and one verdict line:\n%s", out)
+	}
+	// --repeat still wins over the demo's default.
+	code, out, errs = runBench(append([]string{"--prompt-tokens", "16", "--gen-tokens", "4", "--repeat", "1"}, args...)...)
+	if code != 0 || strings.Contains(errs, "round 2/") || !strings.Contains(out, "verdict: one round") {
+		t.Errorf("--repeat 1: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// The measuring child reports its progress on stderr, which the parent
+// separates from its messages.
+func TestChildProgress(t *testing.T) {
+	c := model.Config{Arch: "llama", Dim: 64, Hidden: 128, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 16, Vocab: 300, Context: 128,
+		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: true}
+	p := filepath.Join(t.TempDir(), "dense.armor")
+	if err := synth.WriteArmor(p, c, synth.ArmorOptions{Variant: synth.Dense, DType: tensor.F16, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runBench(internalSpeedOne, "-m", p, "--prompt-tokens", "8", "--gen-tokens", "4")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rest bytes.Buffer
+	var stages []string
+	w := &progressWriter{rest: &rest, progress: func(stage string, done, total int) { stages = append(stages, stage) }}
+	w.Write([]byte(errs[:len(errs)/2]))
+	w.Write([]byte(errs[len(errs)/2:] + "a message\n"))
+	got := strings.Join(stages, ",")
+	for _, want := range []string{"load", "building", "warm-up", "prefill", "decode"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stages %q lack %s (stderr %q)", got, want, errs)
+		}
+	}
+	if rest.String() != "a message\n" {
+		t.Errorf("other stderr lines: %q", rest.String())
+	}
+}
+
+func TestKernelsFlags(t *testing.T) {
+	if code, _, errs := runBench("kernels", "--help"); code != 0 || !strings.Contains(errs, "--shapes") && !strings.Contains(errs, "-shapes") {
+		t.Errorf("kernels --help: exit %d, %s", code, errs)
+	}
+	for _, c := range []struct{ args, want string }{
+		{"--ops gemx", `unknown operation "gemx"`},
+		{"--shapes 4x5", "bad shape"},
+		{"--dtypes f8", "--dtypes"},
+		{"--threads 0", "--threads"},
+	} {
+		code, _, errs := runBench(append([]string{"kernels"}, strings.Fields(c.args)...)...)
+		if code == 0 || !strings.Contains(errs, c.want) {
+			t.Errorf("kernels %s: exit %d, %s; want %q", c.args, code, errs, c.want)
+		}
+	}
+	if code, _, _ := runBench("kernels", "--bogus"); code != 2 {
+		t.Errorf("kernels --bogus: exit %d, want 2", code)
 	}
 }

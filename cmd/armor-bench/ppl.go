@@ -54,7 +54,13 @@ Flags:`)
 		return errors.New("ppl: -m MODEL and --text FILE are required")
 	}
 	if *threads < 1 {
-		return fmt.Errorf("ppl: --threads %d must be at least 1", *threads)
+		return fmt.Errorf("ppl: --threads %d is out of range: must be at least 1", *threads)
+	}
+	if *ctx < 2 {
+		return fmt.Errorf("ppl: --ctx %d is out of range: must be at least 2 (half of each window is scored)", *ctx)
+	}
+	if *maxBytes < 0 {
+		return fmt.Errorf("ppl: --max-bytes %d is out of range: must be 0 (all) or more", *maxBytes)
 	}
 	kernels.SetThreads(*threads)
 	mmap.SetMode(held)

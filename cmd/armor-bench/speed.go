@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/armor-llm/armor/bench"
+	"github.com/armor-llm/armor/internal/cliflag"
+	"github.com/armor-llm/armor/internal/progress"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
 	"github.com/armor-llm/armor/model/mmap"
@@ -24,13 +26,8 @@ import (
 	armrt "github.com/armor-llm/armor/runtime"
 )
 
-type modelList []string
-
-func (m *modelList) String() string     { return strings.Join(*m, ",") }
-func (m *modelList) Set(v string) error { *m = append(*m, v); return nil }
-
 type speedFlags struct {
-	models                          modelList
+	models                          cliflag.Strings
 	synthetic, dtype, plot, cache   string
 	device                          string
 	llamacpp                        string
@@ -102,6 +99,13 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 	}
 	if demo && f.synthetic == "" && len(f.models) == 0 {
 		f.synthetic = "llama-3.2-1b"
+	}
+	// The demo's default is 3 rounds: one round cannot tell a real ratio
+	// from a moment when the machine's memory bandwidth moved.
+	repeatSet := false
+	fs.Visit(func(fl *flag.Flag) { repeatSet = repeatSet || fl.Name == "repeat" })
+	if demo && !repeatSet {
+		f.repeat = demoRounds
 	}
 	if f.synthetic == "" && len(f.models) == 0 {
 		fs.Usage()
@@ -205,10 +209,15 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 				res = bench.RunLlamaBench(f.llamacpp, j.path, f.prompt, f.gen, f.threads, 1)
 			} else {
 				say("round %d/%d: timing %s: %d-token prefill, %d-token decode, %d thread(s)", r+1, f.repeat, j.path, f.prompt, f.gen, f.threads)
-				res = runChild(j.path, f)
+				live := progress.NewLine(stderr)
+				res = runChild(j.path, f, func(stage string, done, total int) {
+					live.Show(fmt.Sprintf("  round %d/%d, %s: %s", r+1, f.repeat, filepath.Base(j.path), stageText(stage, done, total)))
+				})
+				live.Clear()
 			}
 			after := probe.GBps()
 			res.ReadGBps = before
+			res.BandwidthMoved = bench.BandwidthMoved(before, after)
 			switch {
 			case res.Error != "":
 				say("  error: %s", res.Error)
@@ -217,7 +226,7 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 			default:
 				say("  prefill %.1f tok/s, decode %.2f tok/s, peak RSS %s", res.PrefillTPS, res.DecodeTPS, armrt.FormatBytes(res.PeakRSSBytes))
 			}
-			if lo, hi := min(before, after), max(before, after); hi > 1.2*lo {
+			if res.BandwidthMoved {
 				say("  read bandwidth moved during it: %.1f → %.1f GB/s (this round's ratios are suspect)", before, after)
 			}
 			rounds[i] = append(rounds[i], res)
@@ -244,22 +253,26 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 			say("chart written to %s", f.plot)
 		}
 	}
+	_, verdict := bench.Verdict(results, rounds)
 	if f.jsonOut {
-		// The human table still goes to stderr, so one run gives both.
-		fmt.Fprint(stderr, "\n"+bench.FormatSpeedTable(results))
+		// The human tables still go to stderr, so one run gives both.
+		fmt.Fprint(stderr, "\n"+bench.FormatSpeedTable(results)+"\n"+bench.FormatRoundsTable(results, rounds)+"\n"+verdict+"\n")
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
 	fmt.Fprintf(stdout, "\n%s, %s kernels, %d threads, %s; read bandwidth %.1f GB/s at the start\n", bench.CPUName(), kernels.ISA(), f.threads, runtime.Version(), gbps)
-	fmt.Fprintf(stdout, "prefill: %d-token prompt; decode: %d tokens after it (llama.cpp too: llama-bench -d %d); roofline = decode tok/s ÷ (bandwidth probed just before it ÷ bytes read per token), median over rounds\n\n", f.prompt, f.gen, f.prompt)
+	fmt.Fprintf(stdout, "prefill: %d-token prompt; decode: %d tokens after it (llama.cpp too: llama-bench -d %d); roofline = decode tok/s ÷ (bandwidth probed just before it ÷ bytes read per token), median over rounds; moved = rounds in which the read bandwidth moved by more than a fifth during the measurement\n\n", f.prompt, f.gen, f.prompt)
 	fmt.Fprint(stdout, bench.FormatSpeedTable(results))
+	fmt.Fprint(stdout, "\n"+bench.FormatRoundsTable(results, rounds))
+	fmt.Fprintln(stdout, "\n"+verdict)
 	return nil
 }
 
 // runChild measures one model in a fresh process of this program, so its
-// peak RSS is its own and models are never in memory together.
-func runChild(path string, f *speedFlags) bench.SpeedResult {
+// peak RSS is its own and models are never in memory together. The child's
+// progress lines are passed to progress as they come.
+func runChild(path string, f *speedFlags, progress func(stage string, done, total int)) bench.SpeedResult {
 	fail := func(err error) bench.SpeedResult {
 		return bench.SpeedResult{Model: path, Threads: f.threads, Error: err.Error()}
 	}
@@ -267,12 +280,13 @@ func runChild(path string, f *speedFlags) bench.SpeedResult {
 	if err != nil {
 		return fail(err)
 	}
-	cmd := exec.Command(exe, "speed-one", "-m", path, "--prompt-tokens", strconv.Itoa(f.prompt),
+	cmd := exec.Command(exe, internalSpeedOne, "-m", path, "--prompt-tokens", strconv.Itoa(f.prompt),
 		"--gen-tokens", strconv.Itoa(f.gen), "--threads", strconv.Itoa(f.threads), "--repeat", "1", "--device", f.device, "--mmap", f.mmap.String(), "--kv-type", f.kv.String())
 	// A test binary re-executed as a child runs main's run() (TestMain).
 	cmd.Env = append(os.Environ(), "ARMOR_BENCH_AS_MAIN=1")
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdout = &out
+	cmd.Stderr = &progressWriter{rest: &errb, progress: progress}
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(errb.String())
 		if msg == "" {
@@ -287,16 +301,23 @@ func runChild(path string, f *speedFlags) bench.SpeedResult {
 	return r
 }
 
+// internalSpeedOne is the command name of runChild's child process; it is
+// not for users (armor-bench's help does not list it).
+const internalSpeedOne = "internal-speed-one"
+
+// demoRounds is the demo's default --repeat.
+const demoRounds = 3
+
 // speedOne is the child side of runChild: it measures one model and prints
-// one JSON object.
+// one JSON object, with progress lines (progressPrefix) on stderr.
 func speedOne(args []string, stdout, stderr io.Writer) error {
 	f := &speedFlags{}
-	fs := speedFlagSet("armor-bench speed-one", stderr, f)
+	fs := speedFlagSet("armor-bench "+internalSpeedOne, stderr, f)
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	if len(f.models) != 1 {
-		return errors.New("speed-one: exactly one -m")
+		return errors.New(internalSpeedOne + ": exactly one -m")
 	}
 	path := f.models[0]
 	if err := checkFits(path); err != nil {
@@ -304,7 +325,12 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 	}
 	kernels.SetThreads(f.threads)
 	mmap.SetMode(f.mmap)
-	ld, err := armrt.OpenOn(f.device, path, "", false, func(msg string) { fmt.Fprintln(stderr, "armor-bench:", msg) })
+	report := progressReporter(stderr)
+	report("load", 0, 1)
+	ld, err := armrt.OpenWith(f.device, path, "", false, armrt.OpenOptions{
+		Warn:     func(msg string) { fmt.Fprintln(stderr, "armor-bench:", msg) },
+		Progress: func(stage string, done, total int64) { report(stage, int(done), int(total)) },
+	})
 	if err != nil {
 		return err
 	}
@@ -315,7 +341,7 @@ func speedOne(args []string, stdout, stderr io.Writer) error {
 	r.BytesPerToken = ld.Tr.WeightBytes()
 	ld.Tr.KVF16 = f.kv.F16
 	r.KVType = f.kv.String()
-	r.PrefillTPS, r.DecodeTPS, r.KVBytes, err = bench.MeasureSpeed(ld.Tr, bench.SpeedOptions{PromptTokens: f.prompt, GenTokens: f.gen, Repeat: f.repeat})
+	r.PrefillTPS, r.DecodeTPS, r.KVBytes, err = bench.MeasureSpeed(ld.Tr, bench.SpeedOptions{PromptTokens: f.prompt, GenTokens: f.gen, Repeat: f.repeat, Progress: report})
 	if err != nil {
 		return err
 	}
@@ -358,4 +384,66 @@ func checkFits(path string) error {
 		return fmt.Errorf("%s: %s of weights do not fit in the %s of available memory", path, armrt.FormatBytes(st.Size()), armrt.FormatBytes(avail))
 	}
 	return nil
+}
+
+// progressPrefix starts the progress lines that the child process writes to
+// its stderr: "@progress STAGE DONE TOTAL".
+const progressPrefix = "@progress "
+
+// progressReporter writes progress lines to w, at most about 5 a second
+// (and every change of stage).
+func progressReporter(w io.Writer) func(stage string, done, total int) {
+	var last time.Time
+	lastStage := ""
+	return func(stage string, done, total int) {
+		if now := time.Now(); stage != lastStage || now.Sub(last) >= 200*time.Millisecond {
+			last, lastStage = now, stage
+			fmt.Fprintf(w, "%s%s %d %d\n", progressPrefix, stage, done, total)
+		}
+	}
+}
+
+// progressWriter splits a child's stderr: progress lines go to progress,
+// everything else to rest.
+type progressWriter struct {
+	rest     io.Writer
+	progress func(stage string, done, total int)
+	partial  []byte
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(p.partial[:i])
+		p.partial = p.partial[i+1:]
+		if rest, ok := strings.CutPrefix(line, progressPrefix); ok {
+			var stage string
+			var done, total int
+			if n, _ := fmt.Sscanf(rest, "%s %d %d", &stage, &done, &total); n == 3 && p.progress != nil {
+				p.progress(stage, done, total)
+			}
+			continue
+		}
+		p.rest.Write([]byte(line + "\n"))
+	}
+	return len(b), nil
+}
+
+// stageText says what a progress report means.
+func stageText(stage string, done, total int) string {
+	switch stage {
+	case "load":
+		return "loading"
+	case "reading":
+		return fmt.Sprintf("loading: read %s of %s", armrt.FormatBytes(int64(done)), armrt.FormatBytes(int64(total)))
+	case "building":
+		return fmt.Sprintf("loading: built %d of %d blocks", done, total)
+	case "decode":
+		return fmt.Sprintf("decode %d/%d tokens", done, total)
+	}
+	return stage
 }

@@ -62,7 +62,8 @@ writes. --sequential cannot be sharded.
 Flags:
 `
 
-// multi is a repeatable string flag.
+// multi is a repeatable string flag (internal/cliflag.Strings is the shared
+// one, which armor-run and armor-bench use; this is to be replaced by it).
 type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, ",") }

@@ -10,12 +10,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/armor-llm/armor/internal/cliflag"
+	"github.com/armor-llm/armor/internal/progress"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model/chat"
 	"github.com/armor-llm/armor/model/mmap"
@@ -26,11 +29,6 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 type options struct {
 	model, tokenizer, prompt, promptFile, system, template string
 	device                                                 string
@@ -38,7 +36,7 @@ type options struct {
 	temp, topP, minP, repeatPenalty                        float64
 	seed                                                   int64
 	chat, noBOS, jsonOut, quiet                            bool
-	stops                                                  stringList
+	stops                                                  cliflag.Strings
 	mmap                                                   mmap.Mode
 	kv                                                     armrt.KVType
 }
@@ -56,7 +54,8 @@ tokenizer.bin beside it or --tokenizer).
 The prompt and its continuation are streamed to stdout; load time, prompt and
 generation speed and memory go to stderr at the end. --temp 0 is greedy
 decoding. In --chat mode each line you type is one user turn, rendered with
-the model's chat template; Ctrl-C stops the current answer, Ctrl-D ends.
+the model's chat template; Ctrl-C stops the current answer (at the prompt it
+clears the line), Ctrl-D ends.
 
 Flags:
 `
@@ -111,16 +110,52 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if !o.chat && o.prompt == "" {
 		return nil, errors.New("no prompt: give one with -p TEXT or -f FILE, or use --chat")
 	}
-	if o.threads < 1 {
-		return nil, fmt.Errorf("--threads %d: must be at least 1", o.threads)
-	}
-	if o.temp < 0 || o.topP < 0 || o.minP < 0 || o.repeatPenalty <= 0 {
-		return nil, errors.New("sampling flags out of range: --temp, --top-p, --min-p must be ≥ 0 and --repeat-penalty > 0")
+	if err := checkRanges(o); err != nil {
+		return nil, err
 	}
 	if o.seed < 0 {
 		o.seed = time.Now().UnixNano() & (1<<62 - 1)
 	}
 	return o, nil
+}
+
+// checkRanges rejects values outside a flag's meaningful range, naming the
+// flag, the value and the range.
+func checkRanges(o *options) error {
+	ints := []struct {
+		flag   string
+		v, min int64
+		rng    string
+	}{
+		{"-n", int64(o.n), -1, "-1 (until end of text or context) or more"},
+		{"--ctx", int64(o.ctx), 0, "0 (the model's) or more"},
+		{"--threads", int64(o.threads), 1, "at least 1"},
+		{"--top-k", int64(o.topK), 0, "0 (off) or more"},
+		{"--repeat-last-n", int64(o.repeatLastN), 0, "0 or more"},
+		{"--seed", o.seed, -1, "-1 (random) or more"},
+	}
+	for _, c := range ints {
+		if c.v < c.min {
+			return fmt.Errorf("%s %d is out of range: must be %s", c.flag, c.v, c.rng)
+		}
+	}
+	floats := []struct {
+		flag string
+		v    float64
+		ok   bool
+		rng  string
+	}{
+		{"--temp", o.temp, o.temp >= 0 && !math.IsInf(o.temp, 0), "0 (greedy) or more"},
+		{"--top-p", o.topP, o.topP >= 0 && o.topP <= 1, "between 0 and 1 (1: off)"},
+		{"--min-p", o.minP, o.minP >= 0 && o.minP <= 1, "between 0 (off) and 1"},
+		{"--repeat-penalty", o.repeatPenalty, o.repeatPenalty > 0 && !math.IsInf(o.repeatPenalty, 0), "more than 0 (1: off)"},
+	}
+	for _, c := range floats {
+		if !c.ok { // NaN fails every comparison, so lands here too
+			return fmt.Errorf("%s %g is out of range: must be %s", c.flag, c.v, c.rng)
+		}
+	}
+	return nil
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -134,7 +169,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	kernels.SetThreads(o.threads)
 	mmap.SetMode(o.mmap)
-	ld, err := armrt.OpenOn(o.device, o.model, o.tokenizer, true, func(msg string) { fmt.Fprintln(stderr, "armor-run:", msg) })
+	line := progress.NewLine(stderr)
+	ld, err := armrt.OpenWith(o.device, o.model, o.tokenizer, true, armrt.OpenOptions{
+		Warn:     func(msg string) { line.Clear(); fmt.Fprintln(stderr, "armor-run:", msg) },
+		Progress: loadProgress(line, o.model),
+	})
+	line.Clear()
 	if err != nil {
 		fmt.Fprintln(stderr, "armor-run:", err)
 		return 1
@@ -157,7 +197,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if o.chat {
-		return chatLoop(o, ld, sess, stdin, stdout, stderr)
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt)
+		defer signal.Stop(sigs)
+		return chatLoop(o, ld, sess, stdin, stdout, stderr, sigs)
 	}
 	prompt := ld.Tok.Encode(o.prompt, ld.Tok.AddBOSDefault() && !o.noBOS)
 	sigctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -178,7 +221,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.jsonOut {
 		json.NewEncoder(w).Encode(map[string]any{
 			"model": o.model, "prompt": o.prompt, "prompt_tokens": prompt, "tokens": res.Tokens, "text": res.Text,
-			"stop_reason": res.StopReason, "prompt_tps": res.PromptTPS(), "decode_tps": res.GenTPS(),
+			"stop_reason": res.StopReason, "prompt_tps": res.PromptTPS(), "decode_tps": decodeTPS(res),
 			"load_seconds": ld.LoadTime.Seconds(), "weight_bytes": ld.Model.WeightBytes(), "bytes_per_token": ld.Tr.WeightBytes(),
 			"kv_cache_bytes": sess.State.KVBytes(), "kv_type": o.kv.String(), "peak_rss_bytes": armrt.PeakRSS(), "weights_held": mmap.HeldAs(), "device": ld.Device,
 			"threads": o.threads, "seed": o.seed,
@@ -199,13 +242,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func printStats(w io.Writer, ld *armrt.Loaded, sess *armrt.Session, res *armrt.Result) {
 	fmt.Fprintf(w, "\nload time    = %8.2f ms\n", float64(ld.LoadTime.Microseconds())/1000)
 	fmt.Fprintf(w, "prompt eval  = %8.2f ms / %4d tokens (%8.2f tokens/s)\n", float64(res.PromptTime.Microseconds())/1000, res.PromptTokens, res.PromptTPS())
-	fmt.Fprintf(w, "generation   = %8.2f ms / %4d tokens (%8.2f tokens/s)\n", float64(res.GenTime.Microseconds())/1000, len(res.Tokens), res.GenTPS())
+	fmt.Fprintf(w, "generation   = %8.2f ms / %4d tokens (%s)\n", float64(res.GenTime.Microseconds())/1000, len(res.Tokens), genRate(res, "tokens/s"))
 	fmt.Fprintf(w, "memory       = weights %s %s (%s read per token), KV cache %s, peak RSS %s\n",
 		armrt.FormatBytes(ld.Model.WeightBytes()), mmap.HeldAs(), armrt.FormatBytes(ld.Tr.WeightBytes()), armrt.FormatBytes(sess.State.KVBytes()), armrt.FormatBytes(armrt.PeakRSS()))
 	fmt.Fprintf(w, "compute      = %s, %d threads, %s kernels\n", ld.Device, kernels.Threads(), kernelsISA())
 }
 
-func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader, stdout, stderr io.Writer) int {
+// chatLoop reads user turns from stdin and answers them. sigs delivers
+// Ctrl-C: during an answer it stops the answer; at the prompt it drops the
+// line being typed and shows a fresh prompt, as a shell does (the terminal
+// has already discarded the typed text), and is never carried over to stop
+// the next answer.
+func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	tmpl, err := chatTemplate(o, ld)
 	if err != nil {
 		fmt.Fprintln(stderr, "armor-run:", err)
@@ -215,25 +263,42 @@ func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader
 	if o.system != "" {
 		msgs = append(msgs, chat.Message{Role: "system", Content: o.system})
 	}
-	// Ctrl-C during an answer stops that answer; at the prompt it exits.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt)
-	defer signal.Stop(sigs)
-	in := bufio.NewScanner(stdin)
-	in.Buffer(make([]byte, 1<<20), 1<<20)
+	// Lines are read in their own goroutine, so the prompt can wait for a
+	// line and a Ctrl-C at once.
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		in := bufio.NewScanner(stdin)
+		in.Buffer(make([]byte, 1<<20), 1<<20)
+		for in.Scan() {
+			lines <- in.Text()
+		}
+	}()
 	w := bufio.NewWriter(stdout)
-	fmt.Fprintf(stderr, "armor-run: chatting with %s (%s). Ctrl-C stops an answer, Ctrl-D ends.\n", o.model, ld.Tr.Config.Arch)
+	fmt.Fprintf(stderr, "armor-run: chatting with %s (%s). Ctrl-C stops an answer or clears the line, Ctrl-D ends.\n", o.model, ld.Tr.Config.Arch)
 	bos := ""
 	if b := ld.Tok.BOS(); b >= 0 {
 		bos = ld.Tok.Piece(b)
 	}
+	hinted := false
 	for {
 		fmt.Fprint(stdout, "> ")
-		if !in.Scan() {
+		var line string
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				fmt.Fprintln(stdout)
+				return 0
+			}
+			line = strings.TrimSpace(l)
+		case <-sigs:
 			fmt.Fprintln(stdout)
-			return 0
+			if !hinted {
+				fmt.Fprintln(stderr, "armor-run: (Ctrl-C clears the line; Ctrl-D ends the chat)")
+				hinted = true
+			}
+			continue
 		}
-		line := strings.TrimSpace(in.Text())
 		if line == "" {
 			continue
 		}
@@ -245,6 +310,12 @@ func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader
 		}
 		addBOS := ld.Tok.AddBOSDefault() && !o.noBOS && !chat.StartsWithBOS(text, bos)
 		prompt := ld.Tok.Encode(text, addBOS)
+		// A Ctrl-C that arrived after the line was read belongs to no
+		// answer yet: drop it.
+		select {
+		case <-sigs:
+		default:
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
@@ -273,7 +344,11 @@ func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader
 		}
 		msgs = append(msgs, chat.Message{Role: "assistant", Content: strings.TrimSpace(res.Text)})
 		if !o.quiet {
-			fmt.Fprintf(stderr, "[%d prompt tokens at %.1f t/s, %d tokens at %.1f t/s]\n", res.PromptTokens, res.PromptTPS(), len(res.Tokens), res.GenTPS())
+			rate := "no decode step"
+			if len(res.Tokens) >= 2 {
+				rate = fmt.Sprintf("%.1f t/s", res.GenTPS())
+			}
+			fmt.Fprintf(stderr, "[%d prompt tokens at %.1f t/s, %d tokens, %s]\n", res.PromptTokens, res.PromptTPS(), len(res.Tokens), rate)
 		}
 	}
 }
@@ -302,6 +377,38 @@ func chatTemplate(o *options, ld *armrt.Loaded) (chat.Template, error) {
 		})
 	}
 	return chat.Builtin(name)
+}
+
+// loadProgress shows the model's loading on line: the bytes read into
+// memory, then the blocks built.
+func loadProgress(line *progress.Line, model string) func(stage string, done, total int64) {
+	start := time.Now()
+	return func(stage string, done, total int64) {
+		el := time.Since(start).Round(time.Second)
+		if stage == "reading" {
+			line.Show(fmt.Sprintf("armor-run: loading %s: read %s of %s (%s)", model, armrt.FormatBytes(done), armrt.FormatBytes(total), el))
+			return
+		}
+		line.Show(fmt.Sprintf("armor-run: loading %s: built %d of %d blocks (%s)", model, done, total, el))
+	}
+}
+
+// genRate is the generation speed for the statistics. The first generated
+// token comes from the prompt's logits, so with one token there was no
+// decode step to time, and the rate says so instead of printing 0.
+func genRate(res *armrt.Result, unit string) string {
+	if len(res.Tokens) < 2 {
+		return "no decode step: the first token comes from the prompt's logits"
+	}
+	return fmt.Sprintf("%8.2f %s", res.GenTPS(), unit)
+}
+
+// decodeTPS is the JSON decode_tps: null when no decode step was timed.
+func decodeTPS(res *armrt.Result) any {
+	if len(res.Tokens) < 2 {
+		return nil
+	}
+	return res.GenTPS()
 }
 
 func kernelsISA() string { return kernels.ISA().String() }

@@ -52,20 +52,15 @@ type PPLRun struct {
 // generated data in the repository's testdata/llamacpp) into v.
 func LlamaCpp(t testing.TB, name string, v any) {
 	t.Helper()
-	wd, _ := os.Getwd()
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			b, err := os.ReadFile(filepath.Join(d, "testdata", "llamacpp", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(b, v); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			return
-		}
-		if filepath.Dir(d) == d {
-			t.Fatal("repository root not found")
-		}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "testdata", "llamacpp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Generates ../kernels_amd64.s: the AVX2 and AVX-512 kernels of package kernels.
 
-Run from this directory: python3 gen_amd64.py > ../kernels_amd64.s
+`go generate ./kernels/...` runs it (see ../generate.go) and writes
+../kernels_amd64.s and its Go declarations, ../kernels_decl_amd64.go.
+`python3 gen_amd64.py --help` lists the tuning parameters; their defaults are
+the committed choice, and CI checks that the committed files are what the
+defaults generate.
 The kernels come in variants per weight dtype that differ only in how a vector
 of weights is loaded and widened to f32, so they are written once here.
 
@@ -12,34 +16,89 @@ is emitted as bytes. The encodings were produced with GNU as
 
 out = []
 
-import os
-# Software prefetch distance (bytes ahead of the weight stream) of the GEMV
-# kernels: the hardware prefetcher alone leaves DRAM bandwidth unused when
-# a loop does several instructions per cache line.
-PF_DIST = int(os.environ.get("PF_DIST", "4096"))
-# Knobs kept for re-tuning on other machines (defaults measured here):
-# the prefetch instruction (T0 was as good as T1/T2), the 2:4 kernels'
-# prefetch in rows ahead (set per call, ≥ 2 rows and ≥ 8 KiB; 0 disables),
-# and an experimental rows-ahead prefetch for dense (0: PF_DIST bytes ahead).
-PF_INSN = os.environ.get("PF_INSN", "PREFETCHT0")
-# The 4-row dense GEMV of wide rows (x, 44 KiB at 11008 columns, nearly
-# fills L1) prefetches less far ahead, so that 4 streams' lines in flight do
-# not evict x: 4096×11008 f16, 2 threads, alternating in one process, GB/s
-# at distances 512/1024/1536/4096: 58/65/69/67 (probe 83), 56/62/67/63
-# (probe 74); PREFETCHT1 at 2048/4096: 64/63.
-G4_PF_DIST = int(os.environ.get("G4_PF_DIST", "1536"))
-DENSE_PF_ROWS = int(os.environ.get("DENSE_PF_ROWS", "0"))
-SP_PF_ROWS = int(os.environ.get("SP_PF_ROWS", "2"))
-# The 6-row tokens-in-lanes 2:4 kernel prefetches the next 6-row block's
-# values and index words at the same columns (1) or leaves it to the
-# hardware (0): one thread, 64 tokens, 8192×2048 f16: 0.174 vs 0.212 ns
-# per FMA; 2048×8192: 0.174 vs 0.195; no difference while the weights fit
-# in L2.
-SP_T6_PF = int(os.environ.get("SP_T6_PF", "1"))
+import goout
+
+# Tuning parameters. Each is a command-line flag of this generator (see
+# PARAMS and main); the defaults are the values chosen on the development
+# machine, and `go generate` uses them. The measurements behind them are in
+# docs/benchmarks.md ("Kernel design choices").
+#
+# PF_DIST: software prefetch distance, in bytes ahead of the weight stream,
+# of the GEMV kernels. The hardware prefetcher alone leaves DRAM bandwidth
+# unused when a loop spends several instructions per cache line.
+PF_DIST = 4096
+# PF_INSN: the prefetch instruction (PREFETCHT0 was as good as T1/T2).
+PF_INSN = "PREFETCHT0"
+# G4_PF_DIST: the prefetch distance of the 4-row dense GEMV of wide rows,
+# shorter so that 4 streams' lines in flight do not evict x, which nearly
+# fills L1 at 11008 columns.
+G4_PF_DIST = 1536
+# DENSE_PF_ROWS: an experimental rows-ahead prefetch for dense GEMV (0: off,
+# PF_DIST bytes ahead instead).
+DENSE_PF_ROWS = 0
+# SP_PF_ROWS: whether the 2:4 GEMV kernels take a rows-ahead prefetch
+# argument (the distance itself is set per call: at least 2 rows and 8 KiB;
+# 0 removes the prefetch).
+SP_PF_ROWS = 2
+# SP_T6_PF: the 6-row tokens-in-lanes 2:4 kernel prefetches the next 6-row
+# block's values and index words at the same columns (1) or leaves that to
+# the hardware (0); it pays once the weights no longer fit in L2.
+SP_T6_PF = 1
+
+_DEFAULTS = {k: v for k, v in dict(globals()).items() if k.isupper()}
+
+# name, type, help: the flags that set the parameters above.
+PARAMS = [
+    ("PF_DIST", int, "GEMV software prefetch distance in bytes"),
+    ("PF_INSN", str, "prefetch instruction"),
+    ("G4_PF_DIST", int, "prefetch distance in bytes of the 4-row dense GEMV of wide rows"),
+    ("DENSE_PF_ROWS", int, "dense GEMV prefetch in rows ahead (0: PF_DIST bytes ahead)"),
+    ("SP_PF_ROWS", int, "2:4 GEMV rows-ahead prefetch (0: none)"),
+    ("SP_T6_PF", int, "6-row tokens-in-lanes 2:4 kernel prefetches the next block (1) or not (0)"),
+]
 
 
 def emit(s=""):
     out.append(s)
+
+
+# Every kernel is declared (declare: its Go signature, emitted as a comment)
+# right before its TEXT line (text: the argument size computed from that
+# signature); main writes the declarations to the Go file.
+declare, text, decls = goout.kernel_decls(emit)
+
+
+# ------------------------------------------------------- horizontal sums
+def hsum(r, wide, t=1, op="ADD"):
+    """Folds the 16 (wide: Z{r}) or 8 (Y{r}) f32 lanes of register r into
+    lane 0 of X{r} with op (ADD or MAX); X{t} is scratch."""
+    if wide:
+        emit(f"\tVEXTRACTF64X4 $1, Z{r}, Y{t}")
+        emit(f"\tV{op}PS Y{t}, Y{r}, Y{r}")
+    emit(f"\tVEXTRACTF128 $1, Y{r}, X{t}")
+    emit(f"\tV{op}PS X{t}, X{r}, X{r}")
+    emit(f"\tVMOVHLPS X{r}, X{r}, X{t}")
+    emit(f"\tV{op}PS X{t}, X{r}, X{r}")
+    emit(f"\tVMOVSHDUP X{r}, X{t}")
+    emit(f"\tV{op}SS X{t}, X{r}, X{r}")
+
+
+def hsum4(a, wide, t):
+    """Sums each of the four accumulators a[0..3] (zmm if wide, else ymm)
+    and leaves the four sums in X{a[0]}, lane k holding a[k]'s: fold each to
+    xmm, then three VHADDPS. X{t} is scratch (t ≥ 16 needs the EVEX
+    extract)."""
+    if wide:
+        for i in a:
+            emit(f"\tVEXTRACTF64X4 $1, Z{i}, Y{t}")
+            emit(f"\tVADDPS Y{t}, Y{i}, Y{i}")
+    ext = "VEXTRACTF32X4" if t >= 16 else "VEXTRACTF128"
+    for i in a:
+        emit(f"\t{ext} $1, Y{i}, X{t}")
+        emit(f"\tVADDPS X{t}, X{i}, X{i}")
+    emit(f"\tVHADDPS X{a[1]}, X{a[0]}, X{a[0]}")
+    emit(f"\tVHADDPS X{a[3]}, X{a[2]}, X{a[2]}")
+    emit(f"\tVHADDPS X{a[2]}, X{a[0]}, X{a[0]}")
 
 
 # ---------------------------------------------------------------- weight loads
@@ -80,8 +139,8 @@ def dotrows(dt, isa):
     ld = load512(dt) if wide else load256(dt)
     es = esize(dt)
     name = f"dotRows{dt}_{isa}"
-    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, y *float32, rows, cols int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+    declare(name, f"(w *{gotype(dt)}, ldw int, x *float32, y *float32, rows, cols int)")
+    text(name)
     emit("\tMOVQ w+0(FP), SI")
     emit("\tMOVQ ldw+8(FP), R8")
     emit(f"\tSHLQ ${es.bit_length()-1}, R8")
@@ -128,15 +187,7 @@ def dotrows(dt, isa):
     emit(f"\tVADDPS {R}1, {R}0, {R}0")
     emit(f"\tVADDPS {R}3, {R}2, {R}2")
     emit(f"\tVADDPS {R}2, {R}0, {R}0")
-    if wide:
-        emit("\tVEXTRACTF64X4 $1, Z0, Y1")
-        emit("\tVADDPS Y1, Y0, Y0")
-    emit("\tVEXTRACTF128 $1, Y0, X1")
-    emit("\tVADDPS X1, X0, X0")
-    emit("\tVMOVHLPS X0, X0, X1")
-    emit("\tVADDPS X1, X0, X0")
-    emit("\tVMOVSHDUP X0, X1")
-    emit("\tVADDSS X1, X0, X0")
+    hsum(0, wide)
     emit("\tVMOVSS X0, (DX)")
     emit("\tADDQ $4, DX")
     emit("\tADDQ R8, SI")
@@ -183,15 +234,7 @@ def reduce_body(name, acc_of, toks=4, rows=4):
     Expects DX = &y[0], CX = ldy in bytes, BX = acc."""
     for t in range(toks):
         a = [acc_of(r, t) for r in range(rows)]
-        for i in a:
-            emit(f"\tVEXTRACTF64X4 $1, Z{i}, Y16")
-            emit(f"\tVADDPS Y16, Y{i}, Y{i}")
-        for i in a:
-            emit(f"\tVEXTRACTF32X4 $1, Y{i}, X16")
-            emit(f"\tVADDPS X16, X{i}, X{i}")
-        emit(f"\tVHADDPS X{a[1]}, X{a[0]}, X{a[0]}")
-        emit(f"\tVHADDPS X{a[3]}, X{a[2]}, X{a[2]}")
-        emit(f"\tVHADDPS X{a[2]}, X{a[0]}, X{a[0]}")
+        hsum4(a, True, 16)
         emit("\tTESTQ BX, BX")
         emit(f"\tJZ {name}_st{t}")
         emit(f"\tVADDPS (DX), X{a[0]}, X{a[0]}")
@@ -208,8 +251,8 @@ def gemm4x4_512(dt):
     name = f"gemm4x4{dt}_512"
     es = esize(dt)
     ld = load512(dt)
-    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    declare(name, f"(w *{gotype(dt)}, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)")
+    text(name)
     ptr_setup(4, es.bit_length() - 1, 4)
     emit("\tMOVQ cols+48(FP), BX")
     emit("\tANDQ $-16, BX")
@@ -264,8 +307,8 @@ def gemm4x4_bf16dp_512():
     bf16 weights × bf16 activations with VDPBF16PS (AVX512-BF16): each
     instruction does 32 products into 16 f32 lanes, twice the work of an FMA."""
     name = "gemm4x4BF16DP_512"
-    emit(f"// func {name}(w *uint16, ldw int, x *uint16, ldx int, y *float32, ldy int, cols, acc int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    declare(name, "(w *uint16, ldw int, x *uint16, ldx int, y *float32, ldy int, cols, acc int)")
+    text(name)
     emit("\tMOVQ w+0(FP), SI")
     emit("\tMOVQ ldw+8(FP), R14")
     emit("\tSHLQ $1, R14")
@@ -303,7 +346,7 @@ def gemm4x4_bf16dp_512():
 
 
 # ------------------------------------------------------------ 2:4 sparse
-# Layout (see ../SPARSE24.md): per row, cols/2 kept values; kept value k sits
+# Layout (see docs/sparse24-kernels.md): per row, cols/2 kept values; kept value k sits
 # in group k/2 (x columns 4(k/2)..4(k/2)+3) at in-group position p_k, the
 # 2-bit field at bits 2(k%4) of index byte k/4 of the row.
 
@@ -348,8 +391,8 @@ def sp24rows_512(dt):
     name = f"sp24Rows{dt}_512"
     es = esize(dt)
     ld = load512(dt)
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
+    declare(name, f"(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)")
+    text(name)
     emit("\tMOVQ val+0(FP), SI")
     emit("\tMOVQ ldv+8(FP), R8")
     emit(f"\tSHLQ ${es.bit_length()-1}, R8")
@@ -416,14 +459,7 @@ def sp24rows_512(dt):
     emit("\tVADDPS Z1, Z0, Z0")
     emit("\tVADDPS Z3, Z2, Z2")
     emit("\tVADDPS Z2, Z0, Z0")
-    emit("\tVEXTRACTF64X4 $1, Z0, Y1")
-    emit("\tVADDPS Y1, Y0, Y0")
-    emit("\tVEXTRACTF128 $1, Y0, X1")
-    emit("\tVADDPS X1, X0, X0")
-    emit("\tVMOVHLPS X0, X0, X1")
-    emit("\tVADDPS X1, X0, X0")
-    emit("\tVMOVSHDUP X0, X1")
-    emit("\tVADDSS X1, X0, X0")
+    hsum(0, True)
     emit("\tVMOVSS X0, (DX)")
     emit("\tADDQ $4, DX")
     emit("\tADDQ R8, SI")
@@ -450,8 +486,8 @@ def sp24rows_256(dt):
     name = f"sp24Rows{dt}_256"
     es = esize(dt)
     ld = load256(dt)
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-72")
+    declare(name, f"(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, y *float32, rows, kept, pfrows int)")
+    text(name)
     emit("\tMOVQ val+0(FP), SI")
     emit("\tMOVQ ldv+8(FP), R8")
     emit(f"\tSHLQ ${es.bit_length()-1}, R8")
@@ -516,12 +552,7 @@ def sp24rows_256(dt):
     emit(f"\tJMP {name}_loop1")
     emit(f"{name}_sum:")
     emit("\tVADDPS Y1, Y0, Y0")
-    emit("\tVEXTRACTF128 $1, Y0, X1")
-    emit("\tVADDPS X1, X0, X0")
-    emit("\tVMOVHLPS X0, X0, X1")
-    emit("\tVADDPS X1, X0, X0")
-    emit("\tVMOVSHDUP X0, X1")
-    emit("\tVADDSS X1, X0, X0")
+    hsum(0, False)
     emit("\tVMOVSS X0, (DX)")
     emit("\tADDQ $4, DX")
     emit("\tADDQ R8, SI")
@@ -551,8 +582,8 @@ def sp24gemm4x4_512(dt):
     name = f"sp24Gemm4x4{dt}_512"
     es = esize(dt)
     ld = load512(dt)
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-80")
+    declare(name, f"(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)")
+    text(name)
     emit("\tMOVQ ldv+8(FP), AX")
     emit(f"\tSHLQ ${es.bit_length()-1}, AX")
     emit("\tMOVQ val+0(FP), SI")
@@ -613,8 +644,8 @@ def sum_kernel(isa, pf=False):
     V = 16 if wide else 8
     R = "Z" if wide else "Y"
     name = f"sumF32{'PF' if pf else ''}_{isa}"
-    emit(f"// func {name}(x *float32, n int) float32")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-20")
+    declare(name, "(x *float32, n int) float32")
+    text(name)
     emit("\tMOVQ x+0(FP), SI")
     emit("\tMOVQ n+8(FP), BX")
     emit(f"\tANDQ ${-8*V}, BX")
@@ -637,15 +668,7 @@ def sum_kernel(isa, pf=False):
     emit(f"\tVADDPS {R}2, {R}0, {R}0")
     emit(f"\tVADDPS {R}6, {R}4, {R}4")
     emit(f"\tVADDPS {R}4, {R}0, {R}0")
-    if wide:
-        emit("\tVEXTRACTF64X4 $1, Z0, Y1")
-        emit("\tVADDPS Y1, Y0, Y0")
-    emit("\tVEXTRACTF128 $1, Y0, X1")
-    emit("\tVADDPS X1, X0, X0")
-    emit("\tVMOVHLPS X0, X0, X1")
-    emit("\tVADDPS X1, X0, X0")
-    emit("\tVMOVSHDUP X0, X1")
-    emit("\tVADDSS X1, X0, X0")
+    hsum(0, wide)
     emit("\tVMOVSS X0, ret+16(FP)")
     emit("\tVZEROUPPER")
     emit("\tRET")
@@ -708,8 +731,8 @@ def sp24t_512(dt, tile, R=4):
     T = ["CX", "DX"]
     frame = 0
     colb = 4 * tile  # bytes per xt column
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
+    declare(name, f"(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
+    text(name, frame)
     emit("\tMOVQ ldv+8(FP), AX")
     emit(f"\tSHLQ ${es.bit_length()-1}, AX")
     emit("\tMOVQ val+0(FP), SI")
@@ -794,8 +817,8 @@ def sp24t6_512(dt, tile=64):
     cnt = 0  # frame offset of the loop count
     frame = cnt + 8 + (32 if SP_T6_PF else 0)
     colb = 4 * tile
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
+    declare(name, f"(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
+    text(name, frame)
     emit("\tMOVQ ldv+8(FP), AX")
     emit(f"\tSHLQ ${es.bit_length()-1}, AX")
     emit("\tMOVQ val+0(FP), SI")
@@ -901,8 +924,8 @@ def gemmt_512(dt, m, tile):
     V = ["SI", "R8", "R9", "R10", "R11", "R12"][:m]
     frame = 0 if dt == "F32" else 64 * m
     colb = 4 * tile  # bytes per xt column
-    emit(f"// func {name}(w *{gotype(dt)}, ldw int, xt *float32, out *float32, cols, acc int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-48")
+    declare(name, f"(w *{gotype(dt)}, ldw int, xt *float32, out *float32, cols, acc int)")
+    text(name, frame)
     emit("\tMOVQ ldw+8(FP), AX")
     emit(f"\tSHLQ ${es.bit_length()-1}, AX")
     emit("\tMOVQ w+0(FP), SI")
@@ -960,8 +983,8 @@ def transpose16_512():
     to turn token rows into the transposed tiles of the tokens-in-lanes
     kernels and their results back."""
     name = "transpose16_512"
-    emit("// func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-56")
+    declare("transpose16_512", "(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)")
+    text(name)
     emit("\tMOVQ src+0(FP), SI")
     emit("\tMOVQ lds+8(FP), AX")
     emit("\tSHLQ $2, AX")
@@ -1068,8 +1091,8 @@ def silumul_512():
     """func siluMul_512(gate, up *float32, n int): gate = gate/(1+exp(-gate))·up
     over n rounded down to 16."""
     name = "siluMul_512"
-    emit("// func siluMul_512(gate, up *float32, n int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-24")
+    declare("siluMul_512", "(gate, up *float32, n int)")
+    text(name)
     emit("\tMOVQ gate+0(FP), SI")
     emit("\tMOVQ up+8(FP), DI")
     emit("\tMOVQ n+16(FP), CX")
@@ -1100,8 +1123,8 @@ def expsub_512():
     """func expSub_512(x *float32, n int, m float32) float32: x = exp(x - m)
     over n rounded down to 16; returns the sum of those values."""
     name = "expSub_512"
-    emit("// func expSub_512(x *float32, n int, m float32) float32")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-28")
+    declare("expSub_512", "(x *float32, n int, m float32) float32")
+    text(name)
     emit("\tMOVQ x+0(FP), SI")
     emit("\tMOVQ n+8(FP), CX")
     emit("\tSHRQ $4, CX")
@@ -1120,14 +1143,7 @@ def expsub_512():
     emit("\tDECQ CX")
     emit(f"\tJMP {name}_loop")
     emit(f"{name}_done:")
-    emit("\tVEXTRACTF64X4 $1, Z4, Y1")
-    emit("\tVADDPS Y1, Y4, Y4")
-    emit("\tVEXTRACTF128 $1, Y4, X1")
-    emit("\tVADDPS X1, X4, X4")
-    emit("\tVMOVHLPS X4, X4, X1")
-    emit("\tVADDPS X1, X4, X4")
-    emit("\tVMOVSHDUP X4, X1")
-    emit("\tVADDSS X1, X4, X4")
+    hsum(4, True)
     emit("\tVMOVSS X4, ret+24(FP)")
     emit("\tVZEROUPPER")
     emit("\tRET")
@@ -1138,8 +1154,8 @@ def max_scale_512():
     """func maxF32_512(x *float32, n int) float32: max over n (a multiple of
     16, > 0). func scaleF32_512(x *float32, n int, a float32): x *= a over n
     rounded down to 16. The rest of Softmax next to expSub_512."""
-    emit("// func maxF32_512(x *float32, n int) float32")
-    emit("TEXT ·maxF32_512(SB), NOSPLIT, $0-20")
+    declare("maxF32_512", "(x *float32, n int) float32")
+    text("maxF32_512")
     emit("\tMOVQ x+0(FP), SI")
     emit("\tMOVQ n+8(FP), CX")
     emit("\tSHRQ $4, CX")
@@ -1149,20 +1165,13 @@ def max_scale_512():
     emit("\tADDQ $64, SI")
     emit("\tDECQ CX")
     emit("\tJNZ maxF32_512_loop")
-    emit("\tVEXTRACTF64X4 $1, Z0, Y1")
-    emit("\tVMAXPS Y1, Y0, Y0")
-    emit("\tVEXTRACTF128 $1, Y0, X1")
-    emit("\tVMAXPS X1, X0, X0")
-    emit("\tVMOVHLPS X0, X0, X1")
-    emit("\tVMAXPS X1, X0, X0")
-    emit("\tVMOVSHDUP X0, X1")
-    emit("\tVMAXSS X1, X0, X0")
+    hsum(0, True, op="MAX")
     emit("\tVMOVSS X0, ret+16(FP)")
     emit("\tVZEROUPPER")
     emit("\tRET")
     emit()
-    emit("// func scaleF32_512(x *float32, n int, a float32)")
-    emit("TEXT ·scaleF32_512(SB), NOSPLIT, $0-20")
+    declare("scaleF32_512", "(x *float32, n int, a float32)")
+    text("scaleF32_512")
     emit("\tMOVQ x+0(FP), SI")
     emit("\tMOVQ n+8(FP), CX")
     emit("\tSHRQ $4, CX")
@@ -1188,8 +1197,8 @@ def axpy(isa):
     V = 16 if wide else 8
     R = "Z" if wide else "Y"
     name = f"axpy_{isa}"
-    emit(f"// func {name}(a float32, x *float32, y *float32, n int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-32")
+    declare(name, "(a float32, x *float32, y *float32, n int)")
+    text(name)
     emit(f"\tVBROADCASTSS a+0(FP), {R}1")
     emit("\tMOVQ x+8(FP), SI")
     emit("\tMOVQ y+16(FP), DI")
@@ -1221,8 +1230,8 @@ def convert16(isa, to16):
     V = 16 if wide else 8
     R = "Z" if wide else "Y"
     name, dst, src = (f"toF16_{isa}", "uint16", "float32") if to16 else (f"fromF16_{isa}", "float32", "uint16")
-    emit(f"// func {name}(dst *{dst}, src *{src}, n int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-24")
+    declare(name, f"(dst *{dst}, src *{src}, n int)")
+    text(name)
     emit("\tMOVQ dst+0(FP), DI")
     emit("\tMOVQ src+8(FP), SI")
     emit("\tMOVQ n+16(FP), BX")
@@ -1252,8 +1261,8 @@ def gemm4x3_256(dt):
     name = f"gemm4x3{dt}_256"
     es = esize(dt)
     ld = load256(dt)
-    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-64")
+    declare(name, f"(w *{gotype(dt)}, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)")
+    text(name)
     ptr_setup(4, es.bit_length() - 1, 3)
     emit("\tMOVQ cols+48(FP), BX")
     emit("\tANDQ $-8, BX")
@@ -1279,12 +1288,7 @@ def gemm4x3_256(dt):
     emit("\tMOVQ acc+56(FP), BX")
     for t in range(3):
         a = [4 * t + r for r in range(4)]
-        for i in a:
-            emit(f"\tVEXTRACTF128 $1, Y{i}, X12")
-            emit(f"\tVADDPS X12, X{i}, X{i}")
-        emit(f"\tVHADDPS X{a[1]}, X{a[0]}, X{a[0]}")
-        emit(f"\tVHADDPS X{a[3]}, X{a[2]}, X{a[2]}")
-        emit(f"\tVHADDPS X{a[2]}, X{a[0]}, X{a[0]}")
+        hsum4(a, False, 12)
         emit("\tTESTQ BX, BX")
         emit(f"\tJZ {name}_st{t}")
         emit(f"\tVADDPS (DX), X{a[0]}, X{a[0]}")
@@ -1307,8 +1311,8 @@ def gemv4_512(dt):
     es = esize(dt)
     ld = load512(dt)
     W = ["SI", "R8", "R9", "R10"]
-    emit(f"// func {name}(w *{gotype(dt)}, ldw int, x *float32, y *float32, rows, cols int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+    declare(name, f"(w *{gotype(dt)}, ldw int, x *float32, y *float32, rows, cols int)")
+    text(name)
     emit("\tMOVQ w+0(FP), SI")
     emit("\tMOVQ ldw+8(FP), R11")
     emit(f"\tSHLQ ${es.bit_length()-1}, R11")
@@ -1359,15 +1363,7 @@ def gemv4_512(dt):
     emit(f"{name}_sum:")
     for r in range(4):
         emit(f"\tVADDPS Z{4+r}, Z{r}, Z{r}")
-    for r in range(4):
-        emit(f"\tVEXTRACTF64X4 $1, Z{r}, Y16")
-        emit(f"\tVADDPS Y16, Y{r}, Y{r}")
-    for r in range(4):
-        emit(f"\tVEXTRACTF32X4 $1, Y{r}, X16")
-        emit(f"\tVADDPS X16, X{r}, X{r}")
-    emit("\tVHADDPS X1, X0, X0")
-    emit("\tVHADDPS X3, X2, X2")
-    emit("\tVHADDPS X2, X0, X0")
+    hsum4([0, 1, 2, 3], True, 16)
     emit("\tVMOVUPS X0, (DX)")
     emit("\tADDQ $16, DX")
     emit("\tLEAQ (R10)(R11*1), SI")
@@ -1390,8 +1386,8 @@ def sp24t2_256(dt):
     W = ["BX", "R8"]
     T = ["CX", "DX"]
     frame = 0 if dt == "F32" else 128
-    emit(f"// func {name}(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, ${frame}-64")
+    declare(name, f"(val *{gotype(dt)}, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)")
+    text(name, frame)
     emit("\tMOVQ ldv+8(FP), AX")
     emit(f"\tSHLQ ${es.bit_length()-1}, AX")
     emit("\tMOVQ val+0(FP), SI")
@@ -1476,8 +1472,8 @@ def axpyrows(isa, dt="F32"):
             emit(f"\tVCVTPH2PS {mem}, {R}{tmp}")
             emit(f"\tVFMADD231PS {R}{tmp}, {R}{b}, {R}{acc}")
 
-    emit(f"// func {name}(y *float32, a *float32, w *{gotype(dt)}, ld, rows, cols int)")
-    emit(f"TEXT ·{name}(SB), NOSPLIT, $0-48")
+    declare(name, f"(y *float32, a *float32, w *{gotype(dt)}, ld, rows, cols int)")
+    text(name)
     emit("\tMOVQ y+0(FP), DI")
     emit("\tMOVQ a+8(FP), SI")
     emit("\tMOVQ w+16(FP), DX")
@@ -1530,7 +1526,10 @@ def axpyrows(isa, dt="F32"):
 
 
 def main():
+    args = goout.parse_args(__doc__, "kernels_amd64.s", "kernels_decl_amd64.go", PARAMS, globals())
     emit("// Code generated by asmgen/gen_amd64.py; DO NOT EDIT.")
+    for line in goout.non_defaults(args, PARAMS, _DEFAULTS):
+        emit(line)
     emit()
     emit('#include "textflag.h"')
     emit()
@@ -1574,7 +1573,8 @@ def main():
         for tile in (32, 64):
             for m in range(1, 7):
                 gemmt_512(dt, m, tile)
-    print("\n".join(out))
+    goout.write(args, out, decls, "gen_amd64.py", """// Declarations of the assembly kernels of kernels_amd64.s. Each handles the
+// columns up to a multiple of its vector width; the callers add the rest.""")
 
 
 main()

@@ -3,10 +3,11 @@ package cuda
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/armor-llm/armor/kernels/cuda/cudatest"
 )
 
 // TestLoadWrongLibrary exercises dlopen and symbol binding without a GPU: a
@@ -58,10 +59,6 @@ func TestLoadFindsDependency(t *testing.T) {
 	if !dlSupported {
 		t.Skip("no dlopen on this platform")
 	}
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
-		t.Skip("gcc not found")
-	}
 	a, b := t.TempDir(), t.TempDir()
 	write := func(path, src string) {
 		os.WriteFile(path+".c", []byte(src), 0o644)
@@ -71,18 +68,13 @@ func TestLoadFindsDependency(t *testing.T) {
 	depRuns++
 	dep := fmt.Sprintf("libarmordep%d.so.3", depRuns)
 	write(filepath.Join(b, "dep"), "int dep_value(void) { return 42; }\n")
-	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-Wl,-soname,"+dep, "-o", filepath.Join(b, dep), filepath.Join(b, "dep.c")).CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	cudatest.SharedLib(t, filepath.Join(b, dep), "-Wl,-soname,"+dep, filepath.Join(b, "dep.c"))
 	write(filepath.Join(a, "top"), "int dep_value(void); int top_value(void) { return dep_value() + 1; }\n")
-	if out, err := exec.Command(gcc, "-shared", "-fPIC", "-o", filepath.Join(a, "libarmortop.so"), filepath.Join(a, "top.c"),
-		filepath.Join(b, dep)).CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	cudatest.SharedLib(t, filepath.Join(a, "libarmortop.so"), filepath.Join(a, "top.c"), filepath.Join(b, dep))
 	top := filepath.Join(a, "libarmortop.so")
 	// Without b in the search places the error names the dependency and
 	// where it was looked for.
-	_, err = dlopenDeps(top, Search{Root: t.TempDir(), Getenv: env(nil)})
+	_, err := dlopenDeps(top, Search{Root: t.TempDir(), Getenv: env(nil)})
 	if err == nil || !strings.Contains(err.Error(), dep+" (needed by libarmortop.so) not found") {
 		t.Fatalf("err = %v", err)
 	}

@@ -11,19 +11,12 @@ import (
 	"github.com/armor-llm/armor/model/tokenizer"
 )
 
-// testdataDir finds the shared test data (internal/testdata.Dir: skip, or
-// fail under ARMOR_REQUIRE_TESTDATA=1, when it is absent).
-func testdataDir(t testing.TB) string { return testdata.Dir(t) }
-
 // loadTemplate reads chat_template, bos_token and eos_token from a
 // tokenizer_config.json of the test data.
 func loadTemplate(t *testing.T, model string) *Jinja {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testdataDir(t), "tokenizers", model, "tokenizer_config.json"))
+	data, err := os.ReadFile(testdata.File(t, filepath.Join("tokenizers", model, "tokenizer_config.json")))
 	if err != nil {
-		if os.Getenv("ARMOR_REQUIRE_TESTDATA") != "1" && os.IsNotExist(err) {
-			t.Skip(err)
-		}
 		t.Fatal(err)
 	}
 	var c struct {
@@ -180,7 +173,7 @@ func TestRenderedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.LoadHFTokenizer(filepath.Join(testdataDir(t), "tokenizers", "qwen3"))
+	tok, err := tokenizer.LoadHFTokenizer(filepath.Join(testdata.Dir(t), "tokenizers", "qwen3"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +189,7 @@ func TestRenderedTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l3, err := tokenizer.LoadHFTokenizer(filepath.Join(testdataDir(t), "tokenizers", "llama3"))
+	l3, err := tokenizer.LoadHFTokenizer(filepath.Join(testdata.Dir(t), "tokenizers", "llama3"))
 	if err != nil {
 		t.Fatal(err)
 	}

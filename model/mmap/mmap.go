@@ -6,19 +6,51 @@
 // streams every weight once, and at 4 KiB pages it misses the TLB once per
 // page. Copying the file into private memory on 2 MiB transparent huge
 // pages costs one read at load time and makes decode measurably faster
-// (stories110M f32 decode, same process, alternating: 92–99 vs 88–93 tok/s). Auto copies
-// what fits comfortably in the available memory and maps the rest.
+// (docs/benchmarks.md, "Weights in memory"). Auto copies what fits
+// comfortably in the available memory and maps the rest.
 package mmap
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 )
+
+// readProgress, if set, is told how much of a file Open has copied so far.
+var readProgress atomic.Pointer[func(path string, done, total int64)]
+
+// SetReadProgress sets a function that Open calls while it copies a file
+// into memory (Copy mode), with the bytes read so far, about every 64 MiB;
+// nil removes it. Mapping is instant and reports nothing. Like SetMode it is
+// process-wide: it is meant for commands that load one model at a time.
+func SetReadProgress(fn func(path string, done, total int64)) {
+	if fn == nil {
+		readProgress.Store(nil)
+		return
+	}
+	readProgress.Store(&fn)
+}
+
+// readInto fills data from the start of f, in chunks, reporting progress.
+func readInto(f *os.File, data []byte) error {
+	const chunk = 64 << 20
+	fn := readProgress.Load()
+	for off := 0; off < len(data); off += chunk {
+		end := min(off+chunk, len(data))
+		if _, err := io.ReadFull(io.NewSectionReader(f, int64(off), int64(end-off)), data[off:end]); err != nil {
+			return err
+		}
+		if fn != nil {
+			(*fn)(f.Name(), int64(end), int64(len(data)))
+		}
+	}
+	return nil
+}
 
 // Mode says how Open brings a file into memory.
 type Mode int32

@@ -3,7 +3,6 @@
 package mmap
 
 import (
-	"io"
 	"os"
 )
 
@@ -19,7 +18,7 @@ func Anon(size int) ([]byte, func() error, error) {
 
 func copyFile(f *os.File, size int) ([]byte, func() error, error) {
 	data := make([]byte, size)
-	if _, err := io.ReadFull(f, data); err != nil {
+	if err := readInto(f, data); err != nil {
 		return nil, nil, err
 	}
 	return data, func() error { return nil }, nil

@@ -191,3 +191,43 @@ func TestRelease(t *testing.T) {
 		t.Error("a closed copy still counts as private")
 	}
 }
+
+// Copying reports its progress in chunks up to the whole file; mapping
+// reports nothing.
+func TestReadProgress(t *testing.T) {
+	defer SetMode(CurrentMode())
+	path := filepath.Join(t.TempDir(), "w.bin")
+	size := int64(130<<20 + 5) // three chunks of 64 MiB, the last short
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(size)
+	f.Close()
+	var reports []int64
+	SetReadProgress(func(p string, done, total int64) {
+		if p != path || total != size {
+			t.Errorf("report for %s of %d bytes", p, total)
+		}
+		reports = append(reports, done)
+	})
+	defer SetReadProgress(nil)
+	SetMode(Copy)
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if len(reports) != 3 || reports[0] != 64<<20 || reports[2] != size {
+		t.Errorf("copy reports %v", reports)
+	}
+	reports = nil
+	SetMode(Map)
+	if m, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if len(reports) != 0 {
+		t.Errorf("map reports %v", reports)
+	}
+}

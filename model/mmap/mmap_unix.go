@@ -4,7 +4,6 @@ package mmap
 
 import (
 	"bufio"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -52,7 +51,7 @@ func copyFile(f *os.File, size int) ([]byte, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := io.ReadFull(io.NewSectionReader(f, 0, int64(size)), data); err != nil {
+	if err := readInto(f, data); err != nil {
 		free()
 		return nil, nil, err
 	}

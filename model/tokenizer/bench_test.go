@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/armor-llm/armor/internal/testdata"
 )
 
 // TestLongInputs guards against quadratic behaviour: one 200,000-byte word
@@ -14,7 +16,7 @@ func TestLongInputs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long inputs take seconds; skipped with -short")
 	}
-	text, err := os.ReadFile(needFile(t, "text/tinyshakespeare.txt"))
+	text, err := os.ReadFile(testdata.File(t, "text/tinyshakespeare.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +45,13 @@ func TestLongInputs(t *testing.T) {
 }
 
 func BenchmarkEncode(b *testing.B) {
-	text, err := os.ReadFile(needFile(b, "text/tinystories_val_subset.txt"))
+	text, err := os.ReadFile(testdata.File(b, "text/tinystories_val_subset.txt"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	text = text[:100000]
 	for _, name := range []string{"llama3", "qwen3"} {
-		tok, err := LoadHFTokenizer(needFile(b, "tokenizers/"+name))
+		tok, err := LoadHFTokenizer(testdata.File(b, "tokenizers/"+name))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -63,7 +65,7 @@ func BenchmarkEncode(b *testing.B) {
 }
 
 func BenchmarkLoadQwen3(b *testing.B) {
-	dir := needFile(b, "tokenizers/qwen3")
+	dir := testdata.File(b, "tokenizers/qwen3")
 	for b.Loop() {
 		if _, err := LoadHFTokenizer(dir); err != nil {
 			b.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/armor-llm/armor/internal/testdata"
 )
 
 var hfCache sync.Map
@@ -13,7 +15,7 @@ var hfCache sync.Map
 // loadHF loads (once per test binary) a tokenizer directory under tokenizers/.
 func loadHF(t *testing.T, name string) *BPE {
 	t.Helper()
-	dir := filepath.Dir(needFile(t, "tokenizers/"+name+"/tokenizer.json"))
+	dir := filepath.Dir(testdata.File(t, "tokenizers/"+name+"/tokenizer.json"))
 	if v, ok := hfCache.Load(dir); ok {
 		return v.(*BPE)
 	}

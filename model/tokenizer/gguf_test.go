@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/armor-llm/armor/internal/testdata"
 	"io"
 	"math"
 	"os"
@@ -120,7 +121,7 @@ func readGGUFMeta(path string) (map[string]any, error) {
 // spmFromGGUF builds a SentencePiece tokenizer from GGUF metadata the way
 // the model loader is expected to.
 func spmFromGGUF(t *testing.T, rel string) (*SentencePiece, map[string]any) {
-	kv, err := readGGUFMeta(needFile(t, rel))
+	kv, err := readGGUFMeta(testdata.File(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestLlama2cMatchesGGUF(t *testing.T) {
 			t.Fatalf("token %d: llama2.c %q %v %d, gguf %q %v %d", i, l.Piece(i), l.Score(i), l.Type(i), g.Piece(i), g.Score(i), g.Type(i))
 		}
 	}
-	text, err := os.ReadFile(needFile(t, "text/tinystories_val_subset.txt"))
+	text, err := os.ReadFile(testdata.File(t, "text/tinystories_val_subset.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,31 +2,12 @@ package tokenizer
 
 import (
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/armor-llm/armor/internal/testdata"
 )
-
-// testdataDir finds the shared test data (internal/testdata.Dir: skip, or
-// fail under ARMOR_REQUIRE_TESTDATA=1, when it is absent).
-func testdataDir(t testing.TB) string { return testdata.Dir(t) }
-
-// needFile returns path under the test data dir, skipping (or failing with
-// ARMOR_REQUIRE_TESTDATA=1) when the file is missing.
-func needFile(t testing.TB, rel string) string {
-	t.Helper()
-	p := filepath.Join(testdataDir(t), rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("ARMOR_REQUIRE_TESTDATA") == "1" {
-			t.Fatalf("test data file missing: %v", err)
-		}
-		t.Skipf("test data file missing: %v", err)
-	}
-	return p
-}
 
 type vector struct {
 	text string
@@ -39,11 +20,11 @@ type vector struct {
 // tokenizers, add_special_tokens=False).
 func readVectors(t *testing.T, name string) []vector {
 	t.Helper()
-	inp, err := os.ReadFile(needFile(t, "tokenizers/vectors/"+name+".inp"))
+	inp, err := os.ReadFile(testdata.File(t, "tokenizers/vectors/"+name+".inp"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := os.ReadFile(needFile(t, "tokenizers/vectors/"+name+".out"))
+	out, err := os.ReadFile(testdata.File(t, "tokenizers/vectors/"+name+".out"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/armor-llm/armor/internal/testdata"
 )
 
 func TestQwenSpecials(t *testing.T) {
@@ -150,11 +152,11 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 }
 
 func TestBadInputs(t *testing.T) {
-	bin, err := os.ReadFile(needFile(t, "tokenizers/llama2-tokenizer.bin"))
+	bin, err := os.ReadFile(testdata.File(t, "tokenizers/llama2-tokenizer.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	model, err := os.ReadFile(needFile(t, "tokenizers/llama2-tokenizer.model"))
+	model, err := os.ReadFile(testdata.File(t, "tokenizers/llama2-tokenizer.model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +261,7 @@ func TestNewBPESmall(t *testing.T) {
 }
 
 func TestLoadDir(t *testing.T) {
-	tok, err := LoadDir(filepath.Dir(needFile(t, "tokenizers/qwen3/tokenizer.json")))
+	tok, err := LoadDir(filepath.Dir(testdata.File(t, "tokenizers/qwen3/tokenizer.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +271,7 @@ func TestLoadDir(t *testing.T) {
 	// A Llama 2 style directory: byte-fallback tokenizer.json beside
 	// tokenizer.model, and a config that turns BOS off.
 	dir := t.TempDir()
-	if err := os.Symlink(needFile(t, "tokenizers/llama2-tokenizer.model"), filepath.Join(dir, "tokenizer.model")); err != nil {
+	if err := os.Symlink(testdata.File(t, "tokenizers/llama2-tokenizer.model"), filepath.Join(dir, "tokenizer.model")); err != nil {
 		t.Fatal(err)
 	}
 	files := map[string]string{

@@ -3,14 +3,16 @@ package tokenizer
 import (
 	"slices"
 	"testing"
+
+	"github.com/armor-llm/armor/internal/testdata"
 )
 
 func loadLlama2(t *testing.T) map[string]*SentencePiece {
-	m, err := LoadSentencePieceModel(needFile(t, "tokenizers/llama2-tokenizer.model"))
+	m, err := LoadSentencePieceModel(testdata.File(t, "tokenizers/llama2-tokenizer.model"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadLlama2cTokenizer(needFile(t, "tokenizers/llama2-tokenizer.bin"), 32000)
+	b, err := LoadLlama2cTokenizer(testdata.File(t, "tokenizers/llama2-tokenizer.bin"), 32000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,8 @@
 package runtime
 
+// The builders that turn a model's tensors into linear layers (dense, 2:4,
+// ARMOR), and the cache of column panels they share.
+
 import (
 	"fmt"
 	"sync"
@@ -10,33 +13,43 @@ import (
 	"github.com/armor-llm/armor/model/tensor"
 )
 
-// Sparse is a 2:4 linear layer over the kernels' packed layout.
-type Sparse struct {
-	W    kernels.Sparse24
-	Bias []float32
+// LinearBuilder makes the Linear for a canonical weight name (without
+// ".weight"), e.g. "blk.3.attn_q". The default builds Dense layers.
+type LinearBuilder func(m *model.Model, name string) (Linear, error)
+
+// DenseBuilder builds a Dense layer from name.weight and name.bias.
+func DenseBuilder(m *model.Model, name string) (Linear, error) {
+	w := m.Tensors[name+".weight"]
+	if w == nil {
+		return nil, fmt.Errorf("tensor %s.weight is missing", name)
+	}
+	bias := m.Tensors[name+".bias"]
+	if p, ok := paneled.Load(w); ok {
+		// Panels built by an earlier transformer over this model: w's rows
+		// were given back, so there is nothing to read from it again.
+		d := &Dense{W: *p.(*kernels.Dense)}
+		if err := d.setBias(bias); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	d, err := NewDense(w, bias)
+	if err != nil || w == m.Tensors["token_embd.weight"] {
+		// A tied output head shares the embedding table, which the
+		// forward pass reads by rows: it stays as it is.
+		return d, err
+	}
+	d.W = *panelize(m, &d.W, d.W.Panelize, w)
+	return d, nil
 }
 
-func (s *Sparse) In() int  { return s.W.Cols }
-func (s *Sparse) Out() int { return s.W.Rows }
-func (s *Sparse) Forward(y, x []float32) {
-	s.W.MatVec(y, x)
-	addBias(y, s.Bias, 1)
+// builderFor picks how linear layers are built from the file's tensors.
+func builderFor(m *model.Model) LinearBuilder {
+	if m.Format == "armor" {
+		return ArmorFileBuilder(m)
+	}
+	return DenseBuilder
 }
-func (s *Sparse) ForwardBatch(y, x []float32, n int) {
-	s.W.MatMul(y, x, n)
-	addBias(y, s.Bias, n)
-}
-func (s *Sparse) WeightBytes() int64 { return s.W.Bytes() + int64(4*len(s.Bias)) }
-
-// Armor is an ARMOR linear layer: y = Post·(Core·(Pre·x)) + bias, fused in
-// the kernels.
-type Armor struct{ L *kernels.Armor }
-
-func (a *Armor) In() int                            { return a.L.In() }
-func (a *Armor) Out() int                           { return a.L.Out() }
-func (a *Armor) Forward(y, x []float32)             { a.L.MatVec(y, x) }
-func (a *Armor) ForwardBatch(y, x []float32, n int) { a.L.MatMul(y, x, n) }
-func (a *Armor) WeightBytes() int64                 { return a.L.Bytes() }
 
 // u16 views (or, when unaligned, copies) f16/bf16 tensor data.
 func u16(t *tensor.Tensor) []uint16 {
@@ -103,7 +116,8 @@ func paneledOrNew(m *model.Model, vals, idx *tensor.Tensor, cols int) (*kernels.
 }
 
 // panelize stores a wide matrix in column panels (kernels.Sparse24.Panelize
-// and kernels.Dense.Panelize: their GEMVs are 1.1× faster) when the file
+// and kernels.Dense.Panelize: their GEMVs are faster, see
+// docs/benchmarks.md, "Kernel design choices") when the file
 // was copied into memory: the panels go to huge-page memory freed with the
 // model, and the row-major copy's pages are given back, so memory does not
 // grow. A mapped file is used in place, as --mmap yes asks. cut is the
