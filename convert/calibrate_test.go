@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"github.com/armor-llm/armor/internal/testdata"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 // stories loads stories260K (GGUF) and the first bytes of the training text.
 func stories(t *testing.T, textBytes int) (*model.Model, tokenizer.Tokenizer, string) {
 	t.Helper()
-	td := testdataDir(t)
+	td := testdata.Dir(t)
 	m, err := model.Load(filepath.Join(td, "models", "stories260K.gguf"))
 	if err != nil {
 		t.Fatal(err)

@@ -11,17 +11,12 @@ import (
 	"github.com/armor-llm/armor/model"
 )
 
-// testdataDir finds the shared test data (internal/testdata.Dir: skip, or
-// fail under ARMOR_REQUIRE_TESTDATA=1, when it is absent).
-func testdataDir(t testing.TB) string { return testdata.Dir(t) }
-
 // storiesLayers reads linear weights of the first transformer layer of
 // stories260K from its GGUF (the shared .bin holds the same tensors, see
 // runtime/stories_test.go).
 func storiesLayers(t *testing.T) map[string]Matrix {
 	t.Helper()
-	testdataDir(t)
-	m, err := model.Load(filepath.Join(testdataDir(t), "models", "stories260K.gguf"))
+	m, err := model.Load(filepath.Join(testdata.Dir(t), "models", "stories260K.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +86,7 @@ func TestCompareRealWeights(t *testing.T) {
 // inputs (40,960 tokens of the training text in sequences of 256, seed 1:
 // the quality table's setting), keyed like storiesLayers.
 func storiesCalibration(t *testing.T) map[string][]float64 {
-	m, err := model.Load(filepath.Join(testdataDir(t), "models", "stories260K.gguf"))
+	m, err := model.Load(filepath.Join(testdata.Dir(t), "models", "stories260K.gguf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +95,7 @@ func storiesCalibration(t *testing.T) map[string][]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := os.ReadFile(filepath.Join(testdataDir(t), "text", "tinystories_train_subset.txt"))
+	text, err := os.ReadFile(filepath.Join(testdata.Dir(t), "text", "tinystories_train_subset.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

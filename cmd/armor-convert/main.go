@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/armor-llm/armor/convert"
+	"github.com/armor-llm/armor/internal/cliflag"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
 	"github.com/armor-llm/armor/model/mmap"
@@ -61,13 +62,6 @@ writes. --sequential cannot be sharded.
 
 Flags:
 `
-
-// multi is a repeatable string flag (internal/cliflag.Strings is the shared
-// one, which armor-run and armor-bench use; this is to be replaced by it).
-type multi []string
-
-func (m *multi) String() string     { return strings.Join(*m, ",") }
-func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 
 // methodList is the usage's list of methods, one per line.
 func methodList() string {
@@ -143,7 +137,7 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	src := fs.String("m", "", "source model: GGUF file, Hugging Face directory or llama2.c checkpoint (required)")
 	out := fs.String("o", "", "output .armor file (required)")
 	method := fs.String("method", "armor-fast", "method: "+strings.Join(convert.Methods, ", "))
-	var calib multi
+	var calib cliflag.Strings
 	fs.Var(&calib, "calib", "calibration text file (repeatable; required for every method but dense and magnitude)")
 	calibTokens := fs.Int("calib-tokens", 40960, "calibration tokens in all")
 	calibSeq := fs.Int("calib-seq", 256, "tokens per calibration sequence, BOS included")
