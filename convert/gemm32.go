@@ -9,7 +9,8 @@ import (
 // The converter keeps its parameters and statistics in float64, but its
 // dominant products (block-diagonal factor × dense panel, Gram matrices of
 // panels, the tile products of the S update) run in float32 on the runtime's
-// SIMD GEMM (kernels.MatMulF32): 50-100× the scalar float64 loops at b = 128.
+// SIMD GEMM (kernels.MatMulF32), many times the scalar float64 loops at
+// b = 128 (figures in docs/benchmarks.md).
 // Float32 products are accurate to about 1e-7·√k relative, far below what the
 // proxy loss resolves; what conditioning needs stays float64 (the b×b
 // Cholesky solves, the loss sums, the calibration statistics), and every
