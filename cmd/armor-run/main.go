@@ -159,7 +159,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.chat {
 		return chatLoop(o, ld, sess, stdin, stdout, stderr)
 	}
-	prompt := ld.Tok.Encode(o.prompt, ld.Tok.AddBOSDefault() && !o.noBOS)
+	prompt, err := ld.Tok.TokenizeErr(o.prompt, ld.Tok.AddBOSDefault() && !o.noBOS, true)
+	if err != nil {
+		fmt.Fprintln(stderr, "armor-run: --prompt:", err)
+		return 1
+	}
 	sigctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	w := bufio.NewWriter(stdout)
@@ -244,7 +248,11 @@ func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader
 			return 1
 		}
 		addBOS := ld.Tok.AddBOSDefault() && !o.noBOS && !chat.StartsWithBOS(text, bos)
-		prompt := ld.Tok.Encode(text, addBOS)
+		prompt, err := ld.Tok.TokenizeErr(text, addBOS, true)
+		if err != nil {
+			fmt.Fprintln(stderr, "armor-run:", err)
+			return 1
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/armor-llm/armor/model/limits"
 )
 
 // LoadLlama2cTokenizer reads llama2.c's tokenizer.bin: int32
@@ -100,6 +102,9 @@ func LoadSentencePieceModel(path string) (*SentencePiece, error) {
 			})
 			if err != nil {
 				return fmt.Errorf("piece %d: %w", len(pieces), err)
+			}
+			if len(pieces) >= limits.MaxVocab {
+				return fmt.Errorf("more than %d pieces", limits.MaxVocab)
 			}
 			pieces = append(pieces, piece)
 			scores = append(scores, score)
