@@ -298,7 +298,7 @@ func chatTemplate(o *options, ld *armrt.Loaded) (chat.Template, error) {
 			if e := ld.Tok.EOS(); e >= 0 {
 				eos = ld.Tok.Piece(e)
 			}
-			t, err := chat.FromJinja(src, bos, eos)
+			t, err := chat.FromJinjaSource(src, ld.Model.ChatTemplateSource(), bos, eos)
 			if err == nil {
 				return t, nil
 			}

@@ -44,11 +44,11 @@ const (
 	RegexTimeout = 500 * time.Millisecond
 
 	// Chat template rendering budget.
-	TemplateSteps       = 10_000_000 // evaluated nodes and loop iterations
-	TemplateTime        = 2 * time.Second
-	TemplateDepth       = 200      // nested macro calls / expression depth
-	TemplateOutputBytes = 16 << 20 // rendered text and any one string built
-	TemplateRange       = 1 << 20  // elements of one range() or list repetition
+	TemplateSteps       = 1 << 20 // evaluated nodes, loop iterations and items built by calls
+	TemplateTime        = time.Second
+	TemplateDepth       = 1000    // nesting of blocks, expressions and macro calls
+	TemplateOutputBytes = 8 << 20 // rendered text and any one string built (2M tokens)
+	TemplateRange       = 1 << 16 // items of one list (range()) or loop
 )
 
 // ErrOverflow is returned when a size or offset computation overflows.
