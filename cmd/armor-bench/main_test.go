@@ -90,8 +90,15 @@ func TestSpeedBadInput(t *testing.T) {
 	f.Truncate(1 << 42)
 	f.Close()
 	code, out, errs := runBench("speed", "-m", junk, "-m", huge, "--prompt-tokens", "4", "--gen-tokens", "2")
-	if code != 0 || !strings.Contains(out, "error") || !strings.Contains(out, "junk.gguf") || !strings.Contains(out, "do not fit") {
+	// Every variant failed: the table still prints with the errors, and
+	// the exit status says the command failed.
+	if code == 0 || !strings.Contains(out, "error") || !strings.Contains(out, "junk.gguf") || !strings.Contains(out, "do not fit") || !strings.Contains(errs, "every variant failed") {
 		t.Fatalf("broken models: exit %d, the table should still print with the errors:\n%s\n%s", code, out, errs)
+	}
+	// --llamacpp pointing nowhere fails at once.
+	code, _, errs = runBench("speed", "-m", junk, "--llamacpp", filepath.Join(dir, "no-such-llama-bench"))
+	if code == 0 || !strings.Contains(errs, "--llamacpp") || !strings.Contains(errs, "no-such-llama-bench") {
+		t.Fatalf("--llamacpp nowhere: exit %d, %s", code, errs)
 	}
 }
 
