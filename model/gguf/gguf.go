@@ -76,6 +76,17 @@ func Open(path string) (*File, error) {
 	return f, nil
 }
 
+// Parse parses a GGUF file held in memory (tests, fuzzing); path names it
+// in errors. Tensors are views on b; Close must not be called.
+func Parse(path string, b []byte) (*File, error) {
+	f, err := parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %s: %w", path, err)
+	}
+	f.Path = path
+	return f, nil
+}
+
 // Close unmaps the file; tensors must not be used afterwards.
 func (f *File) Close() error { return f.m.Close() }
 
