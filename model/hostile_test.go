@@ -228,3 +228,16 @@ func TestRemoveStaleTemps(t *testing.T) {
 		t.Errorf("left %v", left)
 	}
 }
+
+// The limits sit above real models: Llama 3 70B (80 layers, 128,256
+// tokens, 8,192 dim, 28,672 hidden, 131,072 context) and 405B are valid.
+func TestLimitsAdmitRealModels(t *testing.T) {
+	for _, c := range []model.Config{
+		{Arch: "llama", Dim: 8192, Hidden: 28672, Layers: 80, Heads: 64, KVHeads: 8, HeadDim: 128, Vocab: 128256, Context: 131072, NormEps: 1e-5, RopeTheta: 500000},
+		{Arch: "llama", Dim: 16384, Hidden: 53248, Layers: 126, Heads: 128, KVHeads: 8, HeadDim: 128, Vocab: 128256, Context: 131072, NormEps: 1e-5, RopeTheta: 500000},
+	} {
+		if err := c.Validate(); err != nil {
+			t.Errorf("%d layers: %v", c.Layers, err)
+		}
+	}
+}
