@@ -44,8 +44,12 @@ func TestSpeedJSON(t *testing.T) {
 		args = append(args, "-m", p)
 	}
 	plot := filepath.Join(dir, "chart.svg")
+	// A llama-bench that exists (never run: no GGUF among the models); one
+	// that does not exist is an error (TestSpeedBadInput).
+	fakeLlama := filepath.Join(dir, "llama-bench")
+	os.WriteFile(fakeLlama, []byte("#!/bin/sh\nexit 1\n"), 0o755)
 	code, out, errs := runBench(append([]string{"speed", "--prompt-tokens", "16", "--gen-tokens", "4", "--json", "--plot", plot,
-		"--llamacpp", filepath.Join(dir, "no-llama"), "--kv-type", "f16"}, args...)...)
+		"--llamacpp", fakeLlama, "--kv-type", "f16"}, args...)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
