@@ -23,6 +23,7 @@ import (
 	"github.com/armor-llm/armor/model/gguf"
 	"github.com/armor-llm/armor/model/synth"
 	"github.com/armor-llm/armor/model/tensor"
+	"github.com/armor-llm/armor/model/tokenizer"
 )
 
 var data string
@@ -326,6 +327,19 @@ func tokenizerSeeds() {
 		}
 		cb, _ := json.Marshal(small)
 		seed("model/tokenizer", "FuzzHFTokenizer", name, tb, cb, "Hello world! It's 2024, naïve café 🎉\n\n  x")
+	}
+	// Catastrophic pre-tokenizer regexes: nested quantifiers (refused by
+	// the static check) and overlapping alternatives (refused by the probe).
+	for name, re := range map[string]string{"regress-nested-quantifier": `(a+)+$`, "regress-catastrophic-regex": `(a|aa)+$`} {
+		vocab := map[string]int{}
+		for b := 0; b < 256; b++ {
+			vocab[string(tokenizer.ByteLevelEncode(string([]byte{byte(b)})))] = b
+		}
+		tb, _ := json.Marshal(map[string]any{"pre_tokenizer": map[string]any{"type": "Sequence", "pretokenizers": []any{
+			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": re}, "behavior": "Isolated", "invert": false},
+			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}}},
+			"model": map[string]any{"type": "BPE", "vocab": vocab, "merges": []string{}}})
+		seed("model/tokenizer", "FuzzHFTokenizer", name, tb, []byte{}, strings.Repeat("a", 40)+"!")
 	}
 	seed("model/tokenizer", "FuzzHFTokenizer", "regress-huge-id", []byte(`{"pre_tokenizer":{"type":"ByteLevel","use_regex":true},"model":{"type":"BPE","vocab":{"a":16777215}}}`), []byte{}, "a")
 
