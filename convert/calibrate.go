@@ -62,7 +62,10 @@ func CalibrationSequences(tok tokenizer.Tokenizer, texts []string, nTokens, seqL
 		if strings.TrimSpace(text) == "" {
 			continue
 		}
-		ids := tok.Tokenize(text, false, false)
+		ids, err := tok.TokenizeErr(text, false, false)
+		if err != nil {
+			return nil, fmt.Errorf("convert: tokenizing the calibration text: %w", err)
+		}
 		total += len(ids)
 		for s := 0; s+body <= len(ids); s += body {
 			windows = append(windows, ids[s:s+body])

@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
+	"github.com/armor-llm/armor/model/limits"
 	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tensor"
 )
@@ -20,10 +21,21 @@ import (
 // reader and writer.
 
 const (
-	armorVersion   = 1
+	// armorVersion 2 added the header's CRC-32C to the prefix; version 1
+	// files (no header checksum) still load, with a note.
+	armorVersion   = 2
 	armorAlign     = 64
-	armorMaxHeader = 256 << 20
+	armorMaxHeader = limits.MaxHeader
 )
+
+// armorPrefix is the fixed part before the JSON header: magic, version,
+// header length, and (version 2) the header's CRC-32C and a reserved word.
+func armorPrefix(version uint32) int64 {
+	if version == 1 {
+		return 16
+	}
+	return 24
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -111,7 +123,7 @@ func CreateArmor(path string, hdr ArmorHeader) (*ArmorWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("armor: header: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.armor")
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPattern(path))
 	if err != nil {
 		return nil, fmt.Errorf("armor: cannot write %s: %w", path, err)
 	}
@@ -123,14 +135,16 @@ func CreateArmor(path string, hdr ArmorHeader) (*ArmorWriter, error) {
 	return aw, nil
 }
 
+// writeHeader writes the prefix and the header; the header checksum stays
+// zero until Close, so an interrupted write is recognisable.
 func (aw *ArmorWriter) writeHeader(hj []byte) error {
-	var pre [16]byte
-	copy(pre[:], armorMagic)
+	pre := make([]byte, armorPrefix(armorVersion))
+	copy(pre, armorMagic)
 	binary.LittleEndian.PutUint32(pre[4:], armorVersion)
 	binary.LittleEndian.PutUint64(pre[8:], uint64(len(hj)))
-	aw.w.Write(pre[:])
+	aw.w.Write(pre)
 	aw.w.Write(hj)
-	_, err := aw.w.Write(make([]byte, armorPad(16+int64(len(hj)))))
+	_, err := aw.w.Write(make([]byte, armorPad(int64(len(pre))+int64(len(hj)))))
 	if err != nil {
 		return fmt.Errorf("armor: %s: %w", aw.path, err)
 	}
@@ -188,7 +202,10 @@ func (aw *ArmorWriter) Close() error {
 	if int64(len(hj)) != aw.hdrLen { // fixed-width checksums keep the length
 		return fail(errors.New("header length changed"))
 	}
-	if _, err := aw.tmp.WriteAt(hj, 16); err != nil {
+	if _, err := aw.tmp.WriteAt(hj, armorPrefix(armorVersion)); err != nil {
+		return fail(err)
+	}
+	if _, err := aw.tmp.WriteAt(binary.LittleEndian.AppendUint32(nil, crc32.Checksum(hj, castagnoli)), 16); err != nil {
 		return fail(err)
 	}
 	// CreateTemp makes the file private (0600); a model is an ordinary file.
@@ -221,41 +238,88 @@ func ReadArmorHeader(path string) (*ArmorHeader, error) {
 		return nil, fmt.Errorf("armor: %w", err)
 	}
 	defer f.Close()
-	st, _ := f.Stat()
-	var pre [16]byte
-	if _, err := io.ReadFull(f, pre[:]); err != nil {
-		return nil, fmt.Errorf("armor: %s: truncated header", path)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("armor: %w", err)
 	}
-	hdr, _, err := parseArmorPrefix(path, pre[:], st.Size(), func(n int64) ([]byte, error) {
+	h, err := parseArmorPrefix(path, st.Size(), func(off, n int64) ([]byte, error) {
 		b := make([]byte, n)
-		_, err := io.ReadFull(f, b)
+		_, err := f.ReadAt(b, off)
 		return b, err
 	})
-	return hdr, err
+	if err != nil {
+		return nil, err
+	}
+	return h.hdr, nil
 }
 
-func parseArmorPrefix(path string, pre []byte, fileSize int64, read func(n int64) ([]byte, error)) (*ArmorHeader, int64, error) {
-	if string(pre[:4]) != armorMagic {
-		return nil, 0, fmt.Errorf("armor: %s: bad magic", path)
+// armorHead is what the fixed prefix and the JSON header give.
+type armorHead struct {
+	hdr       *ArmorHeader
+	version   uint32
+	dataStart int64
+	notes     []string
+}
+
+// parseArmorPrefix reads and checks the prefix and the header; read
+// returns n bytes at off, which the caller has checked lie in the file.
+func parseArmorPrefix(path string, fileSize int64, read func(off, n int64) ([]byte, error)) (*armorHead, error) {
+	if fileSize < 16 {
+		return nil, fmt.Errorf("armor: %s: truncated file (%d bytes, no header)", path, fileSize)
 	}
-	if v := binary.LittleEndian.Uint32(pre[4:]); v != armorVersion {
-		return nil, 0, fmt.Errorf("armor: %s: format version %d is not supported (this build reads version %d)", path, v, armorVersion)
-	}
-	n := binary.LittleEndian.Uint64(pre[8:])
-	if n > armorMaxHeader || int64(n) > fileSize-16 {
-		return nil, 0, fmt.Errorf("armor: %s: header of %d bytes does not fit in a %d-byte file (truncated?)", path, n, fileSize)
-	}
-	hj, err := read(int64(n))
+	pre, err := read(0, 16)
 	if err != nil {
-		return nil, 0, fmt.Errorf("armor: %s: truncated header: %w", path, err)
+		return nil, fmt.Errorf("armor: %s: truncated file: %w", path, err)
+	}
+	if string(pre[:4]) != armorMagic {
+		return nil, fmt.Errorf("armor: %s: bad magic", path)
+	}
+	h := &armorHead{version: binary.LittleEndian.Uint32(pre[4:])}
+	if h.version != 1 && h.version != armorVersion {
+		return nil, fmt.Errorf("armor: %s: format version %d is not supported (this build reads versions 1 and %d)", path, h.version, armorVersion)
+	}
+	pl := armorPrefix(h.version)
+	n := binary.LittleEndian.Uint64(pre[8:])
+	if n > armorMaxHeader {
+		return nil, fmt.Errorf("armor: %s: header of %d bytes exceeds the limit of %d", path, n, armorMaxHeader)
+	}
+	if _, err := limits.SpanU(uint64(pl), n, fileSize); err != nil {
+		return nil, fmt.Errorf("armor: %s: truncated file: header of %d bytes does not fit in %d bytes", path, n, fileSize)
+	}
+	hj, err := read(pl, int64(n))
+	if err != nil {
+		return nil, fmt.Errorf("armor: %s: truncated header: %w", path, err)
 	}
 	var hdr ArmorHeader
 	if err := json.Unmarshal(hj, &hdr); err != nil {
-		return nil, 0, fmt.Errorf("armor: %s: header: %w", path, err)
+		return nil, fmt.Errorf("armor: %s: header: %w", path, err)
 	}
-	dataStart := 16 + int64(n)
-	dataStart += armorPad(dataStart)
-	return &hdr, dataStart, nil
+	if h.version == 1 {
+		h.notes = append(h.notes, fmt.Sprintf("%s is .armor version 1, whose header has no checksum; convert it again for a checked header", path))
+	} else {
+		ext, err := read(16, 8)
+		if err != nil {
+			return nil, fmt.Errorf("armor: %s: truncated file: %w", path, err)
+		}
+		want := binary.LittleEndian.Uint32(ext)
+		if got := crc32.Checksum(hj, castagnoli); got != want {
+			unfinished := want == 0 && len(hdr.Tensors) > 0
+			for _, t := range hdr.Tensors {
+				unfinished = unfinished && t.CRC32C == "00000000"
+			}
+			if unfinished {
+				return nil, fmt.Errorf("armor: %s: unfinished file: the write that made it was interrupted (header checksum never written); convert again", path)
+			}
+			return nil, fmt.Errorf("armor: %s: header is corrupted or was edited (crc32c %08x, prefix says %08x)", path, got, want)
+		}
+	}
+	if len(hdr.Tensors) > limits.MaxTensors {
+		return nil, fmt.Errorf("armor: %s: header lists %d tensors, more than the limit of %d", path, len(hdr.Tensors), limits.MaxTensors)
+	}
+	h.hdr = &hdr
+	h.dataStart = pl + int64(n)
+	h.dataStart += armorPad(h.dataStart)
+	return h, nil
 }
 
 // loadArmor maps an .armor file, verifies every tensor's checksum, and
@@ -275,39 +339,42 @@ func loadArmor(path string) (*Model, error) {
 }
 
 func parseArmor(path string, b []byte) (*Model, error) {
-	if len(b) < 16 {
-		return nil, fmt.Errorf("armor: %s: truncated file", path)
-	}
-	hdr, dataStart, err := parseArmorPrefix(path, b[:16], int64(len(b)), func(n int64) ([]byte, error) { return b[16 : 16+n], nil })
+	h, err := parseArmorPrefix(path, int64(len(b)), func(off, n int64) ([]byte, error) { return b[off : off+n], nil })
 	if err != nil {
 		return nil, err
 	}
-	if dataStart > int64(len(b)) {
-		return nil, fmt.Errorf("armor: %s: truncated after the header", path)
+	hdr := h.hdr
+	if h.dataStart > int64(len(b)) {
+		return nil, fmt.Errorf("armor: %s: truncated file: it ends after the header", path)
 	}
-	data := b[dataStart:]
+	data := b[h.dataStart:]
 	m := &Model{Path: path, Format: "armor", Config: hdr.Config, Tensors: map[string]*tensor.Tensor{},
-		Armor: hdr}
+		Armor: hdr, Notes: h.notes}
 	verify := os.Getenv("ARMOR_NO_VERIFY") != "1"
+	// Sizes and places first, all of them: a file cut short says
+	// "truncated", not a checksum mismatch on its last partial tensor.
 	for _, at := range hdr.Tensors {
 		dt, ok := tensor.ParseDType(at.DType)
 		if !ok {
 			return nil, fmt.Errorf("armor: %s: tensor %s: unknown dtype %q", path, at.Name, at.DType)
 		}
-		n := int64(1)
-		for _, d := range at.Shape {
-			if d < 0 || d > 1<<40 {
-				return nil, fmt.Errorf("armor: %s: tensor %s: bad shape %v", path, at.Name, at.Shape)
-			}
-			n *= int64(d)
+		n, err := limits.Elements(at.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("armor: %s: tensor %s: %w", path, at.Name, err)
 		}
 		size, err := tensor.ByteSize(dt, n)
 		if err != nil || size != at.Size {
 			return nil, fmt.Errorf("armor: %s: tensor %s: size %d does not match shape %v of %s", path, at.Name, at.Size, at.Shape, at.DType)
 		}
-		if at.Offset < 0 || at.Offset%armorAlign != 0 || at.Offset > int64(len(data)) || at.Size > int64(len(data))-at.Offset {
-			return nil, fmt.Errorf("armor: %s: tensor %s: data [%d, %d) outside the file (truncated?)", path, at.Name, at.Offset, at.Offset+at.Size)
+		if at.Offset < 0 || at.Offset%armorAlign != 0 {
+			return nil, fmt.Errorf("armor: %s: tensor %s: offset %d is not a multiple of %d", path, at.Name, at.Offset, armorAlign)
 		}
+		if _, err := limits.Span(at.Offset, at.Size, int64(len(data))); err != nil {
+			return nil, fmt.Errorf("armor: %s: tensor %s: %w (the file has %d bytes, needs at least %d)", path, at.Name, err, len(b), h.dataStart+at.Offset+at.Size)
+		}
+	}
+	for _, at := range hdr.Tensors {
+		dt, _ := tensor.ParseDType(at.DType)
 		view := data[at.Offset : at.Offset+at.Size]
 		if verify {
 			want, err := strconv.ParseUint(at.CRC32C, 16, 32)
@@ -336,6 +403,44 @@ func parseArmor(path string, b []byte) (*Model, error) {
 	}
 	m.Vocab = hdr.Vocab
 	return m, nil
+}
+
+// tempPattern names the temporary file a writer of path uses, ".tmp-NAME-*.armor":
+// it starts with the output's name so that RemoveStaleTemps finds exactly
+// the leftovers of earlier writes of that file.
+func tempPattern(path string) string {
+	return ".tmp-" + filepath.Base(path) + "-*.armor"
+}
+
+// RemoveStaleTemps deletes the temporary files that interrupted writes of
+// path left in its folder (a killed conversion leaves a complete or
+// partial one behind), and returns their names. Call it before writing
+// path again, never while another process writes the same path.
+func RemoveStaleTemps(path string) ([]string, error) {
+	dir := filepath.Dir(path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("armor: %s: %w", path, err)
+	}
+	prefix := ".tmp-" + filepath.Base(path) + "-"
+	var removed []string
+	for _, e := range ents {
+		n := e.Name()
+		mid, ok := strings.CutPrefix(n, prefix)
+		mid, ok2 := strings.CutSuffix(mid, ".armor")
+		if !ok || !ok2 || mid == "" || strings.Trim(mid, "0123456789") != "" || !e.Type().IsRegular() {
+			continue // not ours: CreateTemp puts digits where the '*' is
+		}
+		p := filepath.Join(dir, n)
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, fmt.Errorf("armor: stale temporary file: %w", err)
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
 }
 
 // ArmorPart is one tensor to write, with its data produced on demand so

@@ -6,6 +6,8 @@ package model
 import (
 	"fmt"
 	"math"
+
+	"github.com/armor-llm/armor/model/limits"
 )
 
 // Config is the architecture-independent description of a decoder-only
@@ -48,13 +50,15 @@ func (c *Config) Validate() error {
 	if _, err := LookupArch(c.Arch); err != nil {
 		return err
 	}
-	const big = 1 << 20
 	for _, v := range []struct {
 		name string
 		v    int
-	}{{"dim", c.Dim}, {"hidden", c.Hidden}, {"layers", c.Layers}, {"heads", c.Heads}, {"kv_heads", c.KVHeads}, {"head_dim", c.HeadDim}, {"vocab", c.Vocab}, {"context", c.Context}} {
-		if v.v <= 0 || v.v > big*16 {
-			return fmt.Errorf("config: %s = %d is out of range", v.name, v.v)
+		max  int
+	}{{"dim", c.Dim, limits.MaxDim}, {"hidden", c.Hidden, limits.MaxDim}, {"layers", c.Layers, limits.MaxLayers},
+		{"heads", c.Heads, limits.MaxDim}, {"kv_heads", c.KVHeads, limits.MaxDim}, {"head_dim", c.HeadDim, limits.MaxDim},
+		{"vocab", c.Vocab, limits.MaxVocab}, {"context", c.Context, limits.MaxDim}} {
+		if v.v <= 0 || v.v > v.max {
+			return fmt.Errorf("config: %s = %d is out of range (1 to %d)", v.name, v.v, v.max)
 		}
 	}
 	if c.Heads%c.KVHeads != 0 {

@@ -12,12 +12,23 @@ func loadGGUF(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	m := &Model{Path: path, Format: "gguf", Tensors: map[string]*tensor.Tensor{}, closers: []func() error{f.Close}}
+	m, err := ggufModel(path, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	m.closers = append(m.closers, f.Close)
+	return m, nil
+}
+
+// ggufModel reads the configuration, tensors and vocabulary of a parsed
+// GGUF file.
+func ggufModel(path string, f *gguf.File) (*Model, error) {
+	m := &Model{Path: path, Format: "gguf", Tensors: map[string]*tensor.Tensor{}}
 	for _, t := range f.Tensors {
 		m.Tensors[t.Name] = t
 	}
 	if err := ggufConfig(f, m); err != nil {
-		f.Close()
 		return nil, fmt.Errorf("model: %s: %w", path, err)
 	}
 	m.Vocab = ggufVocab(f)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/armor-llm/armor/model/limits"
 	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tensor"
 )
@@ -55,7 +56,7 @@ func parseLlama2c(path string, b []byte) (*Model, error) {
 	}
 	const lim = 1 << 20
 	if dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 || vocab <= 0 || seq <= 0 ||
-		dim > lim || hidden > lim || layers > 4096 || heads > dim || kvHeads > heads || vocab > 1<<24 || seq > 1<<24 || dim%heads != 0 {
+		dim > lim || hidden > lim || layers > limits.MaxLayers || heads > dim || kvHeads > heads || vocab > limits.MaxVocab || seq > 1<<24 || dim%heads != 0 {
 		return nil, fmt.Errorf("model: %s: not a GGUF, .armor or llama2.c checkpoint (llama2.c header %v is implausible)", path, h)
 	}
 	headDim := dim / heads
@@ -67,14 +68,18 @@ func parseLlama2c(path string, b []byte) (*Model, error) {
 	off := int64(hdr)
 	var ferr error
 	take := func(name string, shape ...int64) {
-		n := int64(4)
-		for _, d := range shape {
-			n *= d
-		}
 		if ferr != nil {
 			return
 		}
-		if off+n > int64(len(b)) {
+		n, err := limits.Elements(shape)
+		if err == nil {
+			n, err = limits.Mul(n, 4)
+		}
+		if err != nil {
+			ferr = fmt.Errorf("model: %s: llama2.c tensor %s: %w", path, name, err)
+			return
+		}
+		if _, err := limits.Span(off, n, int64(len(b))); err != nil {
 			ferr = fmt.Errorf("model: %s: truncated llama2.c checkpoint: tensor %s needs bytes [%d, %d), file has %d", path, name, off, off+n, len(b))
 			return
 		}

@@ -24,6 +24,10 @@ type Model struct {
 	// stored, provenance); nil for other formats.
 	Armor *ArmorHeader
 
+	// Notes are things a user should know about the file that do not stop
+	// it from loading (an older format version, say); CLIs print them.
+	Notes []string
+
 	closers []func() error
 }
 
@@ -123,42 +127,58 @@ func (m *Model) check() error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("model: %s: %w", m.Path, err)
 	}
-	want := map[string][]int{
-		"token_embd.weight":  {c.Vocab, c.Dim},
-		"output_norm.weight": {c.Dim},
+	// Every layer has at least its two norm vectors: a header claiming more
+	// layers than the file has tensors for is refused before anything is
+	// built per layer.
+	if c.Layers > len(m.Tensors)/2 {
+		return fmt.Errorf("model: %s: config claims %d layers but the file holds only %d tensors (each layer needs at least 2)", m.Path, c.Layers, len(m.Tensors))
 	}
+	// Checked in a fixed order (embeddings, then layer by layer), so that
+	// the first missing tensor reported is the same on every run.
+	type wantT struct {
+		name  string
+		shape []int
+	}
+	want := []wantT{{"token_embd.weight", []int{c.Vocab, c.Dim}}, {"output_norm.weight", []int{c.Dim}}}
 	if !c.Tied {
-		want["output.weight"] = []int{c.Vocab, c.Dim}
+		want = append(want, wantT{"output.weight", []int{c.Vocab, c.Dim}})
+	}
+	check := func(w []wantT) error {
+		for _, w := range w {
+			t := m.Tensors[w.name]
+			if t == nil {
+				return fmt.Errorf("model: %s: tensor %s is missing (architecture %s)", m.Path, w.name, c.Arch)
+			}
+			if !sameShape(t.Shape, w.shape) {
+				return fmt.Errorf("model: %s: tensor %s has shape %v, want %v", m.Path, w.name, t.Shape, w.shape)
+			}
+			if _, ok := t.DType.Kernel(); !ok && t.DType != tensor.Q8_0 && t.DType != tensor.Q4_0 {
+				return fmt.Errorf("model: %s: tensor %s has dtype %v, which cannot be used as a weight", m.Path, w.name, t.DType)
+			}
+		}
+		return nil
+	}
+	if err := check(want); err != nil {
+		return err
 	}
 	for l := 0; l < c.Layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
-		want[p+"attn_norm.weight"] = []int{c.Dim}
-		want[p+"ffn_norm.weight"] = []int{c.Dim}
+		want = append(want[:0], wantT{p + "attn_norm.weight", []int{c.Dim}}, wantT{p + "ffn_norm.weight", []int{c.Dim}})
 		if c.QKNorm {
-			want[p+"attn_q_norm.weight"] = []int{c.HeadDim}
-			want[p+"attn_k_norm.weight"] = []int{c.HeadDim}
+			want = append(want, wantT{p + "attn_q_norm.weight", []int{c.HeadDim}}, wantT{p + "attn_k_norm.weight", []int{c.HeadDim}})
 		}
 		for _, name := range LayerLinears(l) {
 			kind := name[strings.LastIndexByte(name, '.')+1:]
 			r, cc := c.LinearShape(kind)
 			if m.Format != "armor" || m.Tensors[name+".weight"] != nil {
-				want[name+".weight"] = []int{r, cc}
+				want = append(want, wantT{name + ".weight", []int{r, cc}})
 			}
 			if c.QKBias && (kind == "attn_q" || kind == "attn_k" || kind == "attn_v") {
-				want[name+".bias"] = []int{r}
+				want = append(want, wantT{name + ".bias", []int{r}})
 			}
 		}
-	}
-	for name, shape := range want {
-		t := m.Tensors[name]
-		if t == nil {
-			return fmt.Errorf("model: %s: tensor %s is missing (architecture %s)", m.Path, name, c.Arch)
-		}
-		if !sameShape(t.Shape, shape) {
-			return fmt.Errorf("model: %s: tensor %s has shape %v, want %v", m.Path, name, t.Shape, shape)
-		}
-		if _, ok := t.DType.Kernel(); !ok && t.DType != tensor.Q8_0 && t.DType != tensor.Q4_0 {
-			return fmt.Errorf("model: %s: tensor %s has dtype %v, which cannot be used as a weight", m.Path, name, t.DType)
+		if err := check(want); err != nil {
+			return err
 		}
 	}
 	if t := m.Tensors["rope_freqs.weight"]; t != nil && (t.Elements() != c.HeadDim/2 || t.DType != tensor.F32) {

@@ -30,6 +30,26 @@ func (m *Model) ChatTemplate() string {
 	return m.Vocab.ChatTemplate
 }
 
+// ChatTemplateSource names where ChatTemplate came from, for errors: the
+// template is untrusted code from the model file.
+func (m *Model) ChatTemplateSource() string {
+	if m.Vocab != nil {
+		switch m.Vocab.Kind {
+		case "hf":
+			return filepath.Join(m.Vocab.Dir, "tokenizer_config.json")
+		case "spm-model":
+			return filepath.Join(filepath.Dir(m.Vocab.Path), "tokenizer_config.json")
+		}
+	}
+	switch m.Format {
+	case "gguf":
+		return m.Path + " (GGUF metadata tokenizer.chat_template)"
+	case "armor":
+		return m.Path + " (header vocab.chat_template)"
+	}
+	return m.Path + " (chat template)"
+}
+
 // Build makes the tokenizer; vocab is the model's embedding rows, which the
 // tokenizer must not exceed.
 func (v *Vocab) Build(vocab int) (tokenizer.Tokenizer, error) {

@@ -115,6 +115,9 @@ func open(path, tokPath string, needTok bool, dev *cuda.Device, warn func(string
 		}
 		m.Vocab = v
 	}
+	for _, n := range m.Notes {
+		warn(n)
+	}
 	var tok tokenizer.Tokenizer
 	if m.Vocab != nil || needTok {
 		tok, err = m.Tokenizer()

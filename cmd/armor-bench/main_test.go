@@ -44,8 +44,12 @@ func TestSpeedJSON(t *testing.T) {
 		args = append(args, "-m", p)
 	}
 	plot := filepath.Join(dir, "chart.svg")
+	// A llama-bench that exists (never run: no GGUF among the models); one
+	// that does not exist is an error (TestSpeedBadInput).
+	fakeLlama := filepath.Join(dir, "llama-bench")
+	os.WriteFile(fakeLlama, []byte("#!/bin/sh\nexit 1\n"), 0o755)
 	code, out, errs := runBench(append([]string{"speed", "--prompt-tokens", "16", "--gen-tokens", "4", "--json", "--plot", plot,
-		"--llamacpp", filepath.Join(dir, "no-llama"), "--kv-type", "f16"}, args...)...)
+		"--llamacpp", fakeLlama, "--kv-type", "f16"}, args...)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -90,8 +94,15 @@ func TestSpeedBadInput(t *testing.T) {
 	f.Truncate(1 << 42)
 	f.Close()
 	code, out, errs := runBench("speed", "-m", junk, "-m", huge, "--prompt-tokens", "4", "--gen-tokens", "2")
-	if code != 0 || !strings.Contains(out, "error") || !strings.Contains(out, "junk.gguf") || !strings.Contains(out, "do not fit") {
+	// Every variant failed: the table still prints with the errors, and
+	// the exit status says the command failed.
+	if code == 0 || !strings.Contains(out, "error") || !strings.Contains(out, "junk.gguf") || !strings.Contains(out, "do not fit") || !strings.Contains(errs, "every variant failed") {
 		t.Fatalf("broken models: exit %d, the table should still print with the errors:\n%s\n%s", code, out, errs)
+	}
+	// --llamacpp pointing nowhere fails at once.
+	code, _, errs = runBench("speed", "-m", junk, "--llamacpp", filepath.Join(dir, "no-such-llama-bench"))
+	if code == 0 || !strings.Contains(errs, "--llamacpp") || !strings.Contains(errs, "no-such-llama-bench") {
+		t.Fatalf("--llamacpp nowhere: exit %d, %s", code, errs)
 	}
 }
 

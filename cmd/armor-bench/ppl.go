@@ -82,7 +82,10 @@ Flags:`)
 	}
 	defer ld.Close()
 	ld.Tr.KVF16 = kv.F16
-	tokens := ld.Tok.Tokenize(string(raw), ld.Tok.AddBOSDefault(), false)
+	tokens, err := ld.Tok.TokenizeErr(string(raw), ld.Tok.AddBOSDefault(), false)
+	if err != nil {
+		return err
+	}
 	progress := newProgress(stderr, "ppl: window", *jsonOut)
 	res, err := bench.Perplexity(ld.Tr, tokens, *ctx, ld.Tok.BOS(), progress)
 	if err != nil {

@@ -84,6 +84,9 @@ dense.
 Synthetic models have random weights at the exact shapes of real ones (speed
 does not depend on the values); they are written once into --cache.
 
+A variant that fails shows its error in the table. The exit status is 1 when
+every variant failed or --llamacpp names no llama-bench.
+
 Flags:
 `
 
@@ -171,6 +174,11 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 		}
 	}
 	if f.llamacpp != "" {
+		// A --llamacpp that points nowhere is a usage error, found before
+		// minutes of measuring, not an error row in the table.
+		if _, err := bench.FindLlamaBench(f.llamacpp); err != nil {
+			return fmt.Errorf("speed: --llamacpp %s: %w", f.llamacpp, err)
+		}
 		if ggufForLlama == "" {
 			say("--llamacpp: no GGUF among the models; llama.cpp not run")
 		} else {
@@ -254,19 +262,34 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 		}
 	}
 	_, verdict := bench.Verdict(results, rounds)
+	// The table prints with the errors in it; when no variant produced a
+	// measurement the command failed and says so in its exit status.
+	failed := 0
+	for _, r := range results {
+		if r.Error != "" {
+			failed++
+		}
+	}
+	var allFailed error
+	if failed == len(results) {
+		allFailed = fmt.Errorf("speed: every variant failed (%d of %d; errors in the table)", failed, len(results))
+	}
 	if f.jsonOut {
 		// The human tables still go to stderr, so one run gives both.
 		fmt.Fprint(stderr, "\n"+bench.FormatSpeedTable(results)+"\n"+bench.FormatRoundsTable(results, rounds)+"\n"+verdict+"\n")
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(results)
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+		return allFailed
 	}
 	fmt.Fprintf(stdout, "\n%s, %s kernels, %d threads, %s; read bandwidth %.1f GB/s at the start\n", bench.CPUName(), kernels.ISA(), f.threads, runtime.Version(), gbps)
 	fmt.Fprintf(stdout, "prefill: %d-token prompt; decode: %d tokens after it (llama.cpp too: llama-bench -d %d); roofline = decode tok/s ÷ (bandwidth probed just before it ÷ bytes read per token), median over rounds; moved = rounds in which the read bandwidth moved by more than a fifth during the measurement\n\n", f.prompt, f.gen, f.prompt)
 	fmt.Fprint(stdout, bench.FormatSpeedTable(results))
 	fmt.Fprint(stdout, "\n"+bench.FormatRoundsTable(results, rounds))
 	fmt.Fprintln(stdout, "\n"+verdict)
-	return nil
+	return allFailed
 }
 
 // runChild measures one model in a fresh process of this program, so its

@@ -172,6 +172,17 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !ok || (dt != tensor.F32 && dt != tensor.F16 && dt != tensor.BF16) {
 		return usageErr(stderr, "--dtype %q: use f16, bf16 or f32", *dtype)
 	}
+	if *out != "" {
+		// A killed earlier run of this output may have left its temporary
+		// file (complete or partial); it is never used again.
+		removed, err := model.RemoveStaleTemps(*out)
+		for _, r := range removed {
+			fmt.Fprintf(stderr, "armor-convert: removed %s, left by an interrupted run\n", r)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if *synthetic != "" {
 		return writeSynthetic(*synthetic, *out, *method, dt, *block, *seed, stdout, stderr)
 	}

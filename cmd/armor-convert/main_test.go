@@ -212,3 +212,24 @@ func TestShardedCLI(t *testing.T) {
 		t.Fatalf("--shard 2/2: exit %d: %s", code, errs)
 	}
 }
+
+// A temporary file that a killed run left beside the output is removed by
+// the next run of that output (even one that then fails), and only it.
+func TestStaleTempRemoved(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "s.armor")
+	stale := filepath.Join(dir, ".tmp-s.armor-12345.armor")
+	other := filepath.Join(dir, ".tmp-other.armor-12345.armor")
+	os.WriteFile(stale, []byte("ARMR partial"), 0o644)
+	os.WriteFile(other, []byte("ARMR partial"), 0o644)
+	_, _, stderr := runCmd("--synthetic", "no-such-shape", "-o", out)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another output's temporary file was touched: %v", err)
+	}
+	if !strings.Contains(stderr, "removed "+stale) {
+		t.Errorf("stderr does not say what was removed: %s", stderr)
+	}
+}

@@ -202,7 +202,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defer signal.Stop(sigs)
 		return chatLoop(o, ld, sess, stdin, stdout, stderr, sigs)
 	}
-	prompt := ld.Tok.Encode(o.prompt, ld.Tok.AddBOSDefault() && !o.noBOS)
+	prompt, err := ld.Tok.TokenizeErr(o.prompt, ld.Tok.AddBOSDefault() && !o.noBOS, true)
+	if err != nil {
+		fmt.Fprintln(stderr, "armor-run: --prompt:", err)
+		return 1
+	}
 	sigctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	w := bufio.NewWriter(stdout)
@@ -309,7 +313,11 @@ func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader
 			return 1
 		}
 		addBOS := ld.Tok.AddBOSDefault() && !o.noBOS && !chat.StartsWithBOS(text, bos)
-		prompt := ld.Tok.Encode(text, addBOS)
+		prompt, err := ld.Tok.TokenizeErr(text, addBOS, true)
+		if err != nil {
+			fmt.Fprintln(stderr, "armor-run:", err)
+			return 1
+		}
 		// A Ctrl-C that arrived after the line was read belongs to no
 		// answer yet: drop it.
 		select {
@@ -365,7 +373,7 @@ func chatTemplate(o *options, ld *armrt.Loaded) (chat.Template, error) {
 			if e := ld.Tok.EOS(); e >= 0 {
 				eos = ld.Tok.Piece(e)
 			}
-			t, err := chat.FromJinja(src, bos, eos)
+			t, err := chat.FromJinjaSource(src, ld.Model.ChatTemplateSource(), bos, eos)
 			if err == nil {
 				return t, nil
 			}

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ardanlabs/jinja"
+	"github.com/armor-llm/armor/model/chat/jinja"
 )
 
 // Message is one conversation turn; Role is "system", "user" or
@@ -30,10 +30,18 @@ type Template interface {
 }
 
 // Jinja is a compiled Jinja chat template.
+//
+// Templates come from model files, so rendering runs under a budget (steps,
+// wall time, nesting depth, output size: model/limits) in armor's fork of
+// the engine (model/chat/jinja), and a failure is an error naming Source.
 type Jinja struct {
 	tmpl     *jinja.Template
 	bosToken string
 	eosToken string
+	// Source says where the template came from ("GGUF metadata
+	// tokenizer.chat_template of FILE", ...), for errors; FromJinja sets
+	// "chat template".
+	Source string
 	// Vars are extra template variables, e.g. "enable_thinking": false for
 	// Qwen3 (disables its thinking block).
 	Vars map[string]any
@@ -50,7 +58,18 @@ func FromJinja(src, bosToken, eosToken string) (*Jinja, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chat template: %w", err)
 	}
-	return &Jinja{tmpl: t, bosToken: bosToken, eosToken: eosToken}, nil
+	return &Jinja{tmpl: t, bosToken: bosToken, eosToken: eosToken, Source: "chat template"}, nil
+}
+
+// FromJinjaSource is FromJinja for a template read from source (a file,
+// a metadata key), which its errors name.
+func FromJinjaSource(src, source, bosToken, eosToken string) (*Jinja, error) {
+	j, err := FromJinja(src, bosToken, eosToken)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	j.Source = source
+	return j, nil
 }
 
 // Render renders msgs, passing the variables Hugging Face's
@@ -72,6 +91,9 @@ func (j *Jinja) Render(msgs []Message, addGenerationPrompt bool) (string, error)
 	}
 	out, err := j.tmpl.Render(data)
 	if err != nil {
+		if j.Source != "chat template" {
+			return "", fmt.Errorf("%s: chat template: rendering: %w", j.Source, err)
+		}
 		return "", fmt.Errorf("chat template: rendering: %w", err)
 	}
 	return out, nil

@@ -10,6 +10,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/armor-llm/armor/model/limits"
 	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tensor"
 )
@@ -51,7 +52,10 @@ var ggmlTypeNames = map[uint32]string{
 type File struct {
 	Path    string
 	Version uint32
-	KV      map[string]any // uint8..int64, float32/64, bool, string, []any
+	// KV holds scalars (uint8..int64, float32/64, bool, string) and arrays
+	// as typed slices ([]uint8..[]float64, []bool, []string; arrays of
+	// arrays as []any).
+	KV      map[string]any
 	Tensors []*tensor.Tensor
 	byName  map[string]*tensor.Tensor
 	m       *mmap.File
@@ -69,6 +73,17 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("gguf: %s: %w", path, err)
 	}
 	f.Path, f.m = path, m
+	return f, nil
+}
+
+// Parse parses a GGUF file held in memory (tests, fuzzing); path names it
+// in errors. Tensors are views on b; Close must not be called.
+func Parse(path string, b []byte) (*File, error) {
+	f, err := parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("gguf: %s: %w", path, err)
+	}
+	f.Path = path
 	return f, nil
 }
 
@@ -142,8 +157,9 @@ func (r *reader) str() string {
 	return string(r.b[r.off-int(n) : r.off])
 }
 
-// minSize is the smallest encoding of one value of type t, used to reject
-// array lengths that cannot fit in the file before allocating.
+// minSize is the smallest encoding of one value of type t (0 for an unknown
+// type), used to reject array lengths that cannot fit in the file before
+// allocating.
 func minSize(t uint32) int {
 	switch t {
 	case typeUint8, typeInt8, typeBool:
@@ -157,8 +173,13 @@ func minSize(t uint32) int {
 	case typeArray:
 		return 12
 	}
-	return 1
+	return 0
 }
+
+// maxNestedArray bounds an array of arrays, which real files do not use:
+// each element costs an interface and a slice header, far more than its
+// 12 encoded bytes.
+const maxNestedArray = 4096
 
 func (r *reader) value(t uint32, depth int) any {
 	switch t {
@@ -191,13 +212,25 @@ func (r *reader) value(t uint32, depth int) any {
 			r.err = fmt.Errorf("arrays nested too deeply at offset %d", r.off)
 			return nil
 		}
+		at := r.off
 		et := r.u32()
 		n := r.u64()
 		if r.err != nil {
 			return nil
 		}
-		if n > uint64((len(r.b)-r.off)/minSize(et)) {
-			r.err = fmt.Errorf("%w: array of %d elements at offset %d", errShort, n, r.off)
+		ms := minSize(et)
+		switch {
+		case ms == 0:
+			r.err = fmt.Errorf("array at offset %d has unknown element type %d", at, et)
+			return nil
+		case n > limits.MaxArrayElems:
+			r.err = fmt.Errorf("array of %d elements at offset %d exceeds the limit of %d", n, at, limits.MaxArrayElems)
+			return nil
+		case et == typeArray && n > maxNestedArray:
+			r.err = fmt.Errorf("array of %d arrays at offset %d exceeds the limit of %d", n, at, maxNestedArray)
+			return nil
+		case n > uint64((len(r.b)-r.off)/ms):
+			r.err = fmt.Errorf("%w: array of %d elements at offset %d", errShort, n, at)
 			return nil
 		}
 		return r.array(et, int(n), depth)
@@ -208,27 +241,43 @@ func (r *reader) value(t uint32, depth int) any {
 	return nil
 }
 
-// array decodes homogeneous arrays into typed slices for the common cases.
+// array decodes a homogeneous array into a typed slice ([]uint8 ...
+// []float64, []bool, []string), so that an element costs its own size and
+// not an interface; only arrays of arrays become []any. The caller has
+// checked that n elements fit in the rest of the file.
 func (r *reader) array(et uint32, n int, depth int) any {
 	switch et {
 	case typeString:
 		out := make([]string, n)
 		for i := range out {
 			out[i] = r.str()
+			if r.err != nil {
+				return nil
+			}
 		}
 		return out
-	case typeFloat32:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(r.u32())
-		}
-		return out
+	case typeUint8:
+		return readN(r, n, 1, func(b []byte) uint8 { return b[0] })
+	case typeInt8:
+		return readN(r, n, 1, func(b []byte) int8 { return int8(b[0]) })
+	case typeBool:
+		return readN(r, n, 1, func(b []byte) bool { return b[0] != 0 })
+	case typeUint16:
+		return readN(r, n, 2, binary.LittleEndian.Uint16)
+	case typeInt16:
+		return readN(r, n, 2, func(b []byte) int16 { return int16(binary.LittleEndian.Uint16(b)) })
+	case typeUint32:
+		return readN(r, n, 4, binary.LittleEndian.Uint32)
 	case typeInt32:
-		out := make([]int32, n)
-		for i := range out {
-			out[i] = int32(r.u32())
-		}
-		return out
+		return readN(r, n, 4, func(b []byte) int32 { return int32(binary.LittleEndian.Uint32(b)) })
+	case typeFloat32:
+		return readN(r, n, 4, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
+	case typeUint64:
+		return readN(r, n, 8, binary.LittleEndian.Uint64)
+	case typeInt64:
+		return readN(r, n, 8, func(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b)) })
+	case typeFloat64:
+		return readN(r, n, 8, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) })
 	}
 	out := make([]any, n)
 	for i := range out {
@@ -237,6 +286,19 @@ func (r *reader) array(et uint32, n int, depth int) any {
 			return nil
 		}
 	}
+	return out
+}
+
+// readN decodes n fixed-size elements of size bytes each.
+func readN[T any](r *reader, n, size int, dec func([]byte) T) []T {
+	if !r.need(n * size) {
+		return nil
+	}
+	out := make([]T, n)
+	for i := range out {
+		out[i] = dec(r.b[r.off+i*size:])
+	}
+	r.off += n * size
 	return out
 }
 
@@ -257,7 +319,10 @@ func parse(b []byte) (*File, error) {
 	}
 	// Each KV pair takes at least 8+4+1 bytes and each tensor info 8+4+8+4+8.
 	if nkv > uint64(len(b)/13) || nt > uint64(len(b)/32) {
-		return nil, fmt.Errorf("header claims %d tensors and %d metadata keys, more than a %d-byte file can hold", nt, nkv, len(b))
+		return nil, fmt.Errorf("header claims %d tensors and %d metadata keys, more than a %d-byte file can hold: truncated file?", nt, nkv, len(b))
+	}
+	if nt > limits.MaxTensors {
+		return nil, fmt.Errorf("header claims %d tensors, more than the limit of %d", nt, limits.MaxTensors)
 	}
 	for i := uint64(0); i < nkv; i++ {
 		k := r.str()
@@ -265,6 +330,9 @@ func parse(b []byte) (*File, error) {
 		v := r.value(t, 0)
 		if r.err != nil {
 			return nil, fmt.Errorf("metadata key %d (%q): %w", i, k, r.err)
+		}
+		if _, dup := f.KV[k]; dup {
+			return nil, fmt.Errorf("metadata key %q appears twice", k)
 		}
 		f.KV[k] = v
 	}
@@ -291,22 +359,18 @@ func parse(b []byte) (*File, error) {
 		if nd == 0 || nd > 4 {
 			return nil, fmt.Errorf("tensor %q: %d dimensions (want 1 to 4)", name, nd)
 		}
-		ne := make([]int, nd)
-		n := int64(1)
+		ne := make([]uint64, nd)
 		for d := range ne {
-			v := r.u64()
-			if v == 0 || v > 1<<40 || n > math.MaxInt64/int64(v) {
-				if r.err == nil {
-					return nil, fmt.Errorf("tensor %q: bad dimension %d", name, v)
-				}
-			}
-			ne[d] = int(v)
-			n *= int64(v)
+			ne[d] = r.u64()
 		}
 		gt := r.u32()
 		off := r.u64()
 		if r.err != nil {
 			return nil, fmt.Errorf("tensor info %q: %w", name, r.err)
+		}
+		n, err := limits.Elements(ne)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("tensor %q: bad dimensions %v", name, ne)
 		}
 		dt, ok := ggmlTypes[gt]
 		if !ok {
@@ -316,7 +380,7 @@ func parse(b []byte) (*File, error) {
 			}
 			return nil, fmt.Errorf("tensor %q: ggml type %s is not supported (supported: F32, F16, BF16, Q8_0, Q4_0)", name, tn)
 		}
-		if ne[0]%dt.BlockSize() != 0 {
+		if ne[0]%uint64(dt.BlockSize()) != 0 {
 			return nil, fmt.Errorf("tensor %q: row of %d elements is not a whole number of %v blocks", name, ne[0], dt)
 		}
 		size, err := tensor.ByteSize(dt, n)
@@ -325,7 +389,7 @@ func parse(b []byte) (*File, error) {
 		}
 		shape := make([]int, nd)
 		for d := range ne {
-			shape[d] = ne[len(ne)-1-d] // GGUF lists the innermost dimension first
+			shape[d] = int(ne[len(ne)-1-d]) // GGUF lists the innermost dimension first
 		}
 		if f.byName[name] != nil {
 			return nil, fmt.Errorf("tensor %q appears twice", name)
@@ -339,12 +403,25 @@ func parse(b []byte) (*File, error) {
 		if in.offset%align != 0 {
 			return nil, fmt.Errorf("tensor %q: data offset %d is not aligned to %d", in.t.Name, in.offset, align)
 		}
-		start := dataStart + in.offset
-		if start > uint64(len(b)) || uint64(in.size) > uint64(len(b))-start {
-			return nil, fmt.Errorf("tensor %q: data [%d, %d) lies beyond the end of the file (%d bytes): truncated file", in.t.Name, start, start+uint64(in.size), len(b))
+		if in.offset > uint64(len(b)) {
+			return nil, fmt.Errorf("tensor %q: data offset %d lies beyond the end of the file (%d bytes): truncated file", in.t.Name, in.offset, len(b))
 		}
-		in.t.Data = b[start : start+uint64(in.size)]
+		end, err := limits.SpanU(dataStart+in.offset, uint64(in.size), int64(len(b)))
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", in.t.Name, err)
+		}
+		in.t.Data = b[dataStart+in.offset : end]
 		f.Tensors = append(f.Tensors, in.t)
+	}
+	// Tensors must not share bytes: two names for one region, or regions
+	// that overlap, are a malformed (or deliberately confusing) file.
+	sorted := append([]info(nil), infos...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].offset < sorted[j].offset })
+	for i := 1; i < len(sorted); i++ {
+		p, c := sorted[i-1], sorted[i]
+		if c.offset < p.offset+uint64(p.size) {
+			return nil, fmt.Errorf("tensors %q and %q overlap (data at offsets %d and %d, the first %d bytes long)", p.t.Name, c.t.Name, p.offset, c.offset, p.size)
+		}
 	}
 	return f, nil
 }

@@ -5,23 +5,21 @@ package safetensors
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/armor-llm/armor/model/limits"
 	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tensor"
 )
 
 var dtypes = map[string]tensor.DType{"F32": tensor.F32, "F16": tensor.F16, "BF16": tensor.BF16, "F64": tensor.F64, "I32": tensor.I32}
-
-// maxHeader bounds the JSON header; real ones are a few hundred KiB.
-const maxHeader = 100 << 20
 
 // Set is the tensors of one checkpoint, possibly spread over several files.
 type Set struct {
@@ -132,16 +130,25 @@ func parse(b []byte) ([]*tensor.Tensor, error) {
 		return nil, fmt.Errorf("truncated file: %d bytes, no header", len(b))
 	}
 	n := binary.LittleEndian.Uint64(b)
-	if n > maxHeader || n > uint64(len(b)-8) {
-		return nil, fmt.Errorf("header length %d does not fit in a %d-byte file (truncated or not safetensors)", n, len(b))
+	if n > limits.MaxSafetensorsHeader {
+		return nil, fmt.Errorf("header length %d exceeds the limit of %d bytes", n, limits.MaxSafetensorsHeader)
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b[8:8+n], &raw); err != nil {
+	if n > uint64(len(b)-8) {
+		return nil, fmt.Errorf("header length %d does not fit in a %d-byte file (truncated file, or not safetensors)", n, len(b))
+	}
+	raw, err := headerEntries(b[8 : 8+n])
+	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
 	data := b[8+n:]
+	type span struct {
+		name       string
+		begin, end int64
+	}
 	var out []*tensor.Tensor
-	for name, r := range raw {
+	var spans []span
+	for _, kv := range raw {
+		name, r := kv.name, kv.value
 		if name == "__metadata__" {
 			continue
 		}
@@ -153,16 +160,18 @@ func parse(b []byte) ([]*tensor.Tensor, error) {
 		if !ok {
 			return nil, fmt.Errorf("tensor %q: dtype %s is not supported (F32, F16, BF16, F64, I32)", name, e.DType)
 		}
-		if len(e.Offsets) != 2 || e.Offsets[0] < 0 || e.Offsets[1] < e.Offsets[0] || e.Offsets[1] > int64(len(data)) {
-			return nil, fmt.Errorf("tensor %q: data_offsets %v outside the %d data bytes (truncated file?)", name, e.Offsets, len(data))
+		if len(e.Offsets) != 2 || e.Offsets[1] < e.Offsets[0] {
+			return nil, fmt.Errorf("tensor %q: bad data_offsets %v", name, e.Offsets)
 		}
-		elems := int64(1)
+		if _, err := limits.Span(e.Offsets[0], e.Offsets[1]-e.Offsets[0], int64(len(data))); err != nil {
+			return nil, fmt.Errorf("tensor %q: data_offsets %v: %w", name, e.Offsets, err)
+		}
+		elems, err := limits.Elements(e.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", name, err)
+		}
 		shape := make([]int, len(e.Shape))
 		for i, d := range e.Shape {
-			if d < 0 || (d > 0 && elems > math.MaxInt64/d) {
-				return nil, fmt.Errorf("tensor %q: bad shape %v", name, e.Shape)
-			}
-			elems *= d
 			shape[i] = int(d)
 		}
 		size, err := tensor.ByteSize(dt, elems)
@@ -172,7 +181,68 @@ func parse(b []byte) ([]*tensor.Tensor, error) {
 		if size != e.Offsets[1]-e.Offsets[0] {
 			return nil, fmt.Errorf("tensor %q: shape %v of %s needs %d bytes, data_offsets give %d", name, e.Shape, e.DType, size, e.Offsets[1]-e.Offsets[0])
 		}
+		if es := int64(dt.BlockBytes()); e.Offsets[0]%es != 0 {
+			return nil, fmt.Errorf("tensor %q: data offset %d is not a multiple of its %d-byte elements (misaligned)", name, e.Offsets[0], es)
+		}
+		spans = append(spans, span{name, e.Offsets[0], e.Offsets[1]})
 		out = append(out, &tensor.Tensor{Name: name, DType: dt, Shape: shape, Data: data[e.Offsets[0]:e.Offsets[1]]})
+	}
+	// The format forbids holes and overlaps: sorted by offset, the tensors
+	// tile the data section exactly.
+	sort.Slice(spans, func(i, j int) bool {
+		if spans[i].begin != spans[j].begin {
+			return spans[i].begin < spans[j].begin
+		}
+		return spans[i].end < spans[j].end
+	})
+	pos, prev := int64(0), ""
+	for _, s := range spans {
+		switch {
+		case s.begin < pos:
+			return nil, fmt.Errorf("tensors %q and %q overlap (data at %d, the previous one ends at %d)", prev, s.name, s.begin, pos)
+		case s.begin > pos:
+			return nil, fmt.Errorf("hole of %d bytes before tensor %q (data at %d, the previous one ends at %d)", s.begin-pos, s.name, s.begin, pos)
+		}
+		pos, prev = s.end, s.name
+	}
+	if pos != int64(len(data)) {
+		return nil, fmt.Errorf("%d bytes after the last tensor's data (truncated header or hole)", int64(len(data))-pos)
+	}
+	return out, nil
+}
+
+type headerEntry struct {
+	name  string
+	value json.RawMessage
+}
+
+// headerEntries decodes the header object keeping its keys in order and
+// rejecting a key that appears twice (encoding/json would keep the last).
+func headerEntries(b []byte) ([]headerEntry, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	seen := map[string]bool{}
+	var out []headerEntry
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			return nil, fmt.Errorf("tensor %q appears twice", k)
+		}
+		seen[k] = true
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%q: %w", k, err)
+		}
+		out = append(out, headerEntry{k, v})
+	}
+	if _, err := d.Token(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -167,7 +167,7 @@ func NewBPE(cfg BPEConfig) (*BPE, error) {
 		t.ignoreMerges = t.ignoreMerges || p.ignoreMerges
 	}
 	for _, r := range regexes {
-		re, err := regexp2.Compile(r, regexp2.None)
+		re, err := compilePreTokenizer(r)
 		if err != nil {
 			return nil, fmt.Errorf("bpe: pre-tokenizer regex %q: %w", r, err)
 		}
@@ -276,8 +276,23 @@ func (t *BPE) Encode(text string, addBOS bool) []int {
 	return t.Tokenize(text, addBOS, true)
 }
 
+// Tokenize is TokenizeErr for callers that cannot handle an error: text
+// that a pre-tokenizer regex could not split in time is encoded as it is
+// (one pre-token), which is bounded and still decodes to the text.
 func (t *BPE) Tokenize(text string, addBOS, parseSpecial bool) []int {
+	out, _ := t.tokenize(text, addBOS, parseSpecial, false)
+	return out
+}
+
+// TokenizeErr is Tokenize that fails when a pre-tokenizer regex exceeds
+// its match timeout (limits.RegexTimeout) instead of carrying on.
+func (t *BPE) TokenizeErr(text string, addBOS, parseSpecial bool) ([]int, error) {
+	return t.tokenize(text, addBOS, parseSpecial, true)
+}
+
+func (t *BPE) tokenize(text string, addBOS, parseSpecial, strict bool) ([]int, error) {
 	var out []int
+	timedOut := false
 	if addBOS && t.bos >= 0 {
 		out = append(out, t.bos)
 	}
@@ -292,9 +307,24 @@ func (t *BPE) Tokenize(text string, addBOS, parseSpecial bool) []int {
 		}
 		words := []string{s}
 		for _, re := range t.regexes {
+			if timedOut {
+				break
+			}
 			var next []string
 			for _, w := range words {
-				next = regexSplit(re, w, next)
+				if timedOut {
+					next = append(next, w)
+					continue
+				}
+				var err error
+				if next, err = regexSplit(re, w, next); err != nil {
+					if strict {
+						return nil, fmt.Errorf("tokenizer: pre-tokenizer regex %q on %d bytes of text: %w", re.String(), len(w), err)
+					}
+					// One timeout per call at most: the rest of the text
+					// is encoded without regex splitting.
+					timedOut = true
+				}
 			}
 			words = next
 		}
@@ -302,15 +332,17 @@ func (t *BPE) Tokenize(text string, addBOS, parseSpecial bool) []int {
 			out = t.encodeWord(w, out)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // regexSplit appends to out the matches of re in s and the text between
 // them (Hugging Face's Split with behavior Isolated). Offsets are kept in
 // bytes so that invalid UTF-8 (seen by the regex as U+FFFD) is preserved.
-func regexSplit(re *regexp2.Regexp, s string, out []string) []string {
+// A match that runs past the regex's timeout ends the split with an error,
+// the unsplit rest of s appended as one piece.
+func regexSplit(re *regexp2.Regexp, s string, out []string) ([]string, error) {
 	if s == "" {
-		return out
+		return out, nil
 	}
 	runes := make([]rune, 0, len(s))
 	offs := make([]int, 0, len(s)+1)
@@ -334,11 +366,11 @@ func regexSplit(re *regexp2.Regexp, s string, out []string) []string {
 		last = b
 		m, err = re.FindNextMatch(m)
 	}
-	// regexp2 only errors on a match timeout, which is not set.
+	// regexp2 only errors on a match timeout.
 	if last < len(runes) {
 		out = append(out, s[offs[last]:])
 	}
-	return out
+	return out, err
 }
 
 type bpeSym struct {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/armor-llm/armor/model/limits"
 )
 
 type hfAddedToken struct {
@@ -101,16 +103,23 @@ func ParseHFTokenizer(path string, data []byte, cfgPath string, cfgData []byte) 
 		return nil, fail("merges: %v", err)
 	}
 
+	// Ids index arrays sized by the largest one: they must be bounded by
+	// the entries the file actually has, or a one-line file with id
+	// 16777215 would allocate for 16M tokens.
+	entries := len(m.Vocab) + len(tj.AddedTokens)
+	if entries > limits.MaxVocab {
+		return nil, fail("%d vocabulary entries exceed the limit of %d", entries, limits.MaxVocab)
+	}
 	n := 0
 	for tok, id := range m.Vocab {
-		if id < 0 || id >= 1<<24 {
-			return nil, fail("token %q has id %d", tok, id)
+		if id < 0 || id >= entries {
+			return nil, fail("token %q has id %d, outside the %d entries of the vocabulary and added tokens", tok, id, entries)
 		}
 		n = max(n, id+1)
 	}
 	for _, a := range tj.AddedTokens {
-		if a.ID < 0 || a.ID >= 1<<24 {
-			return nil, fail("added token %q has id %d", a.Content, a.ID)
+		if a.ID < 0 || a.ID >= entries {
+			return nil, fail("added token %q has id %d, outside the %d entries of the vocabulary and added tokens", a.Content, a.ID, entries)
 		}
 		n = max(n, a.ID+1)
 	}

@@ -94,6 +94,15 @@ func NewSentencePiece(pieces []string, scores []float32, types []int32, bos, eos
 			sp = append(sp, special{text: p, id: i})
 		}
 	}
+	// Characters that are no piece are encoded as byte pieces, else as the
+	// unknown token; with neither, encoding would produce id -1.
+	if unk < 0 {
+		for b := 0; b < 256; b++ {
+			if t.byteToken(byte(b)) < 0 {
+				return nil, fmt.Errorf("sentencepiece: the vocabulary has no unknown token and no byte piece for byte 0x%02X, so text with characters outside it cannot be encoded", b)
+			}
+		}
+	}
 	t.specials = newSpecialMatcher(sp)
 	t.eog = markEOG(pieces, types, eos)
 	return t, nil
@@ -160,6 +169,11 @@ func (t *SentencePiece) Type(id int) int32 {
 
 func (t *SentencePiece) Encode(text string, addBOS bool) []int {
 	return t.Tokenize(text, addBOS, true)
+}
+
+// TokenizeErr is Tokenize: SentencePiece runs no regexes and cannot fail.
+func (t *SentencePiece) TokenizeErr(text string, addBOS, parseSpecial bool) ([]int, error) {
+	return t.Tokenize(text, addBOS, parseSpecial), nil
 }
 
 func (t *SentencePiece) Tokenize(text string, addBOS, parseSpecial bool) []int {

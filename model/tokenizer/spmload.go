@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/armor-llm/armor/model/limits"
 )
 
 // LoadLlama2cTokenizer reads llama2.c's tokenizer.bin: int32
@@ -19,6 +21,12 @@ func LoadLlama2cTokenizer(path string, vocabSize int) (*SentencePiece, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llama2.c tokenizer: %w", err)
 	}
+	return ParseLlama2cTokenizer(path, data, vocabSize)
+}
+
+// ParseLlama2cTokenizer is LoadLlama2cTokenizer on the file's contents;
+// path names it in errors.
+func ParseLlama2cTokenizer(path string, data []byte, vocabSize int) (*SentencePiece, error) {
 	if vocabSize < 3 {
 		return nil, fmt.Errorf("llama2.c tokenizer %s: vocabulary size %d is too small", path, vocabSize)
 	}
@@ -71,6 +79,12 @@ func LoadSentencePieceModel(path string) (*SentencePiece, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sentencepiece model: %w", err)
 	}
+	return ParseSentencePieceModel(path, data)
+}
+
+// ParseSentencePieceModel is LoadSentencePieceModel on the file's
+// contents; path names it in errors.
+func ParseSentencePieceModel(path string, data []byte) (*SentencePiece, error) {
 	fail := func(format string, a ...any) error {
 		return fmt.Errorf("sentencepiece model %s: %s", path, fmt.Sprintf(format, a...))
 	}
@@ -80,7 +94,7 @@ func LoadSentencePieceModel(path string) (*SentencePiece, error) {
 	unk, bos, eos := 0, 1, 2 // SentencePiece defaults
 	modelType := int64(1)    // UNIGRAM is the default
 	addDummyPrefix := true
-	err = pbFields(data, func(field int, wire int, v uint64, b []byte) error {
+	err := pbFields(data, func(field int, wire int, v uint64, b []byte) error {
 		switch field {
 		case 1: // SentencePiece
 			if wire != 2 {
@@ -100,6 +114,9 @@ func LoadSentencePieceModel(path string) (*SentencePiece, error) {
 			})
 			if err != nil {
 				return fmt.Errorf("piece %d: %w", len(pieces), err)
+			}
+			if len(pieces) >= limits.MaxVocab {
+				return fmt.Errorf("more than %d pieces", limits.MaxVocab)
 			}
 			pieces = append(pieces, piece)
 			scores = append(scores, score)

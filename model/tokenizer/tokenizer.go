@@ -34,6 +34,10 @@ type Tokenizer interface {
 	// always recognised, as in llama.cpp. llama-perplexity tokenizes with
 	// parseSpecial=false.
 	Tokenize(text string, addBOS, parseSpecial bool) []int
+	// TokenizeErr is Tokenize that reports work the tokenizer had to cut
+	// short (a pre-tokenizer regex past its match timeout) as an error;
+	// tools that tokenize untrusted input with an untrusted tokenizer use it.
+	TokenizeErr(text string, addBOS, parseSpecial bool) ([]int, error)
 	// Decode turns ids back into text. Every token is rendered, control
 	// tokens as their text (like Hugging Face's skip_special_tokens=False).
 	Decode(ids []int) string
