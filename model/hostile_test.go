@@ -5,13 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/armor-llm/armor/internal/hostile"
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/armor-llm/armor/model"
 	"github.com/armor-llm/armor/model/synth"
@@ -22,19 +21,7 @@ import (
 // a second and under 100 MB allocated.
 func bounded(t *testing.T, path string, parts ...string) {
 	t.Helper()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	wantErr(t, path, append([]string{path}, parts...)...)
-	el := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if el > time.Second {
-		t.Errorf("%s: took %v", path, el)
-	}
-	if a := after.TotalAlloc - before.TotalAlloc; a > 100<<20 {
-		t.Errorf("%s: allocated %d MB", path, a>>20)
-	}
+	hostile.Bounded(t, path, func() { wantErr(t, path, append([]string{path}, parts...)...) })
 }
 
 // armorParts splits a version-2 .armor file into its header and data.

@@ -1,10 +1,9 @@
 package chat
 
 import (
-	"runtime"
+	"github.com/armor-llm/armor/internal/hostile"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Templates from model files are untrusted: each of these must end in an
@@ -23,17 +22,15 @@ func TestHostileTemplates(t *testing.T) {
 		{"deep blocks", strings.Repeat("{% if true %}", 100000) + strings.Repeat("{% endif %}", 100000), "levels deep"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			start := time.Now()
-			j, err := FromJinjaSource(c.src, "tokenizer_config.json of /models/evil", "<s>", "</s>")
 			var out string
-			if err == nil {
-				out, err = j.Render([]Message{{Role: "user", Content: "hi"}}, true)
-			}
-			el := time.Since(start)
-			runtime.ReadMemStats(&after)
+			var err error
+			hostile.Bounded(t, c.name, func() {
+				var j *Jinja
+				j, err = FromJinjaSource(c.src, "tokenizer_config.json of /models/evil", "<s>", "</s>")
+				if err == nil {
+					out, err = j.Render([]Message{{Role: "user", Content: "hi"}}, true)
+				}
+			})
 			if c.want == "" {
 				// Negative repetition gives "", as in Jinja, instead of a panic.
 				if err != nil || out != "" {
@@ -42,12 +39,7 @@ func TestHostileTemplates(t *testing.T) {
 			} else if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "/models/evil") {
 				t.Fatalf("error %v; want one naming the source and %q", err, c.want)
 			}
-			if el > time.Second {
-				t.Errorf("took %v", el)
-			}
-			if a := after.TotalAlloc - before.TotalAlloc; a > 100<<20 {
-				t.Errorf("allocated %d MB", a>>20)
-			}
+
 		})
 	}
 }

@@ -3,34 +3,15 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/armor-llm/armor/internal/hostile"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/armor-llm/armor/model/limits"
 )
-
-// measure runs f and checks the bounds the issue sets for failing on a
-// hostile input: under max and under 100 MB allocated.
-func measure(t *testing.T, max time.Duration, f func()) {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	f()
-	el := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if el > max {
-		t.Errorf("took %v (limit %v)", el, max)
-	}
-	if a := after.TotalAlloc - before.TotalAlloc; a > 100<<20 {
-		t.Errorf("allocated %d MB", a>>20)
-	}
-}
 
 // hfJSON builds a minimal byte-level BPE tokenizer.json: the 256 byte
 // tokens, the given extra vocabulary, and a Split pre-tokenizer pattern.
@@ -61,7 +42,7 @@ func writeDir(t *testing.T, tokJSON []byte) string {
 func TestRegexNestedQuantifierRefused(t *testing.T) {
 	for _, p := range []string{`(a+)+$`, `(?:\s*\w)*!`, `((ab)*c)+`, `(\p{L}{2,})*x`} {
 		dir := writeDir(t, hfJSON(p, nil))
-		measure(t, time.Second, func() {
+		hostile.Bounded(t, t.Name(), func() {
 			_, err := LoadHFTokenizer(dir)
 			if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "tokenizer.json")) || !strings.Contains(err.Error(), "nested quantifiers") {
 				t.Errorf("%s: %v", p, err)
@@ -83,7 +64,7 @@ func TestRegexProbeRefusesCatastrophic(t *testing.T) {
 	// exponential on a run of a's that does not end the text. The
 	// load-time probe catches it.
 	dir := writeDir(t, hfJSON(`(a|aa)+$`, nil))
-	measure(t, time.Second, func() {
+	hostile.Bounded(t, t.Name(), func() {
 		_, err := LoadHFTokenizer(dir)
 		if err == nil || !strings.Contains(err.Error(), "catastrophic backtracking") || !strings.Contains(err.Error(), dir) {
 			t.Errorf("(a|aa)+$: %v", err)
@@ -100,14 +81,14 @@ func TestRegexTimeoutIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := strings.Repeat("x", 48) + "!"
-	measure(t, limits.RegexTimeout+500*time.Millisecond, func() {
+	hostile.Within(t, t.Name(), limits.RegexTimeout+500*time.Millisecond, func() {
 		_, err = tok.TokenizeErr(in, false, true)
 	})
 	if err == nil || !strings.Contains(err.Error(), "timeout") || !strings.Contains(err.Error(), "pre-tokenizer regex") {
 		t.Fatalf("TokenizeErr: %v", err)
 	}
 	// Tokenize (no error return) still ends, with the text intact.
-	measure(t, limits.RegexTimeout+500*time.Millisecond, func() {
+	hostile.Within(t, t.Name(), limits.RegexTimeout+500*time.Millisecond, func() {
 		ids := tok.Tokenize(in, false, true)
 		if got := tok.Decode(ids); got != in {
 			t.Errorf("decoded %q", got)
@@ -120,7 +101,7 @@ func TestHugeTokenID(t *testing.T) {
 	// for 16M tokens.
 	src := []byte(`{"pre_tokenizer":{"type":"ByteLevel","use_regex":true},"model":{"type":"BPE","vocab":{"a":16777215}}}`)
 	dir := writeDir(t, src)
-	measure(t, time.Second, func() {
+	hostile.Bounded(t, t.Name(), func() {
 		_, err := LoadHFTokenizer(dir)
 		if err == nil || !strings.Contains(err.Error(), "16777215") || !strings.Contains(err.Error(), dir) {
 			t.Errorf("huge id: %v", err)
@@ -133,7 +114,7 @@ func TestHugeTokenID(t *testing.T) {
 	m["added_tokens"] = []any{map[string]any{"id": 1 << 23, "content": "<x>", "special": true}}
 	src, _ = json.Marshal(m)
 	dir = writeDir(t, src)
-	measure(t, time.Second, func() {
+	hostile.Bounded(t, t.Name(), func() {
 		_, err := LoadHFTokenizer(dir)
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprint(1<<23)) {
 			t.Errorf("huge added id: %v", err)
