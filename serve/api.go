@@ -93,6 +93,9 @@ type samplingFields struct {
 	FrequencyPenalty *float64        `json:"frequency_penalty"`
 	N                *int            `json:"n"`
 	User             string          `json:"user"`
+	// IgnoreEOS (llama-server's extension) keeps generating past an
+	// end-of-generation token, for benchmarks that need full-length answers.
+	IgnoreEOS bool `json:"ignore_eos"`
 }
 
 type streamOptions struct {
@@ -180,6 +183,7 @@ func (f *samplingFields) params(d defaults, maxTokens *int, maxParam string) (Pa
 		sc.Seed = rand.Uint64()
 	}
 	p.Sampler = sc
+	p.IgnoreEOS = f.IgnoreEOS
 	for _, pen := range []struct {
 		name string
 		v    *float64

@@ -39,6 +39,7 @@ type Params struct {
 	Stops                             []string
 	TopLogprobs                       int  // alternatives reported per token
 	Logprobs                          bool // report each token's log-probability
+	IgnoreEOS                         bool // an end-of-generation token does not end the answer
 }
 
 // TokenLogprob is a generated token's log-probability and the most likely
@@ -435,7 +436,7 @@ func (e *Engine) sample(s *seq, logits []float32) {
 		}
 		lp.Top = top
 	}
-	if e.tok.IsEOG(tok) {
+	if e.tok.IsEOG(tok) && !p.IgnoreEOS {
 		s.job.push(Event{Token: tok, Logprob: lp, Time: now})
 		s.next = -2
 		e.finish(s, Event{Finish: "stop"})
