@@ -142,11 +142,16 @@ const DefaultBatch = 512
 
 // NewState allocates a KV cache for ctx positions (≤ the model's context).
 func (tr *Transformer) NewState(ctx int) (*State, error) {
+	return tr.newState(ctx, min(DefaultBatch, ctx))
+}
+
+// newState allocates a KV cache for ctx positions and scratch for batches
+// of up to mb tokens.
+func (tr *Transformer) newState(ctx, mb int) (*State, error) {
 	c := tr.Config
 	if ctx <= 0 || ctx > c.Context {
 		return nil, fmt.Errorf("runtime: context %d out of range (model context is %d)", ctx, c.Context)
 	}
-	mb := min(DefaultBatch, ctx)
 	s := &State{tr: tr, Capacity: ctx, maxBatch: mb}
 	for range c.Layers {
 		if tr.KVF16 {

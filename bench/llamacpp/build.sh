@@ -18,7 +18,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SRC="$DIR/llama.cpp"
 BUILD="$SRC/build"
 BIN="$BUILD/bin"
-TARGETS=(llama-completion llama-simple llama-perplexity llama-bench llama-tokenize)
+TARGETS=(llama-completion llama-simple llama-perplexity llama-bench llama-tokenize llama-server)
 
 mkdir -p "$DIR"
 cd "$DIR"
@@ -42,6 +42,7 @@ if ! command -v cmake >/dev/null; then
 fi
 
 # 4. CPU-only Release build of the tools we need, plus our oracle program.
+#    llama-server (without its web UI) is the baseline of armor-bench serve.
 need_build=0
 for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || need_build=1; done
 if [ "$need_build" = 1 ]; then
@@ -49,7 +50,7 @@ if [ "$need_build" = 1 ]; then
   cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
     -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
     -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_OPENCL=OFF \
-    -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON \
     -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >&2
   nice cmake --build "$BUILD" --config Release -j "$JOBS" --target "${TARGETS[@]}" >&2
   echo "llama.cpp build took $(( $(date +%s) - start )) s" >&2

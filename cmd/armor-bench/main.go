@@ -30,6 +30,8 @@ Usage:
   armor-bench ppl -m MODEL --text FILE [--ctx N] [--json]   perplexity (llama-perplexity's method)
   armor-bench kernels [--threads N] [--json]               dense vs 2:4 vs ARMOR kernel speed
   armor-bench convert --synthetic SHAPE [--blocks N] [--json]  conversion time, memory and GFLOP/s
+  armor-bench serve -m MODEL | --synthetic SHAPE --clients 1,4,8 [--json] [--llamacpp PATH]
+                                                            serving: aggregate tok/s, TTFT, inter-token time
 
 Run 'armor-bench COMMAND -h' for a command's flags.
 `
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = kernelsCommand(args[1:], stdout, stderr)
 	case "convert":
 		err = convertCommand(args[1:], stdout, stderr)
+	case "serve":
+		err = serveCommand(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

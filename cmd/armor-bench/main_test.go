@@ -284,3 +284,47 @@ func TestKernelsFlags(t *testing.T) {
 		t.Errorf("kernels --bogus: exit %d, want 2", code)
 	}
 }
+
+func TestServeCommand(t *testing.T) {
+	c := synth.TinyGGUFConfigs()["tiny-llama"]
+	c.Context = 512
+	dir := t.TempDir()
+	gguf := filepath.Join(dir, "tiny.gguf")
+	if err := synth.WriteGGUF(gguf, c, tensor.F16, 1); err != nil {
+		t.Fatal(err)
+	}
+	arm := filepath.Join(dir, "tiny.armor")
+	if err := synth.WriteArmor(arm, c, synth.ArmorOptions{Variant: synth.Armor, DType: tensor.F16, Block: 16, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runBench("serve", "-m", gguf, "-m", arm, "--tokenizer", gguf, "--clients", "1,3", "--gen-scale", "0.1",
+		"--threads", "1", "--json", "--llamacpp", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rs []bench.ServeResult
+	if err := json.Unmarshal([]byte(out), &rs); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(rs) != 6 {
+		t.Fatalf("%d results, want 2 models × 2 client counts + 2 llama-server rows: %s", len(rs), out)
+	}
+	for i, r := range rs[:4] {
+		want := []int{1, 3, 1, 3}[i]
+		// The mix: 4 requests per client, answers 6+3+9+4 tokens at --gen-scale 0.1.
+		if r.Error != "" || r.Clients != want || r.Requests != 4*want || r.GenTokens != 22*want || r.AggregateTPS <= 0 ||
+			r.TTFTP50Ms <= 0 || r.TTFTP99Ms < r.TTFTP50Ms || r.ITLP99Ms < r.ITLP50Ms || r.ScalingVsOneClient <= 0 || r.VsDense <= 0 {
+			t.Errorf("result %d: %+v", i, r)
+		}
+	}
+	if rs[0].Variant != "dense" || rs[2].Variant != "armor" {
+		t.Errorf("variants %s, %s", rs[0].Variant, rs[2].Variant)
+	}
+	if !strings.Contains(rs[4].Error, "no llama-server") || rs[5].Server != "llama-server" {
+		t.Errorf("llama-server row: %+v", rs[4])
+	}
+	code, _, errs = runBench("serve", "-m", gguf, "--clients", "0")
+	if code == 0 || !strings.Contains(errs, "--clients") {
+		t.Errorf("--clients 0: exit %d %s", code, errs)
+	}
+}
