@@ -152,30 +152,8 @@ func (b *Batch) forward(items []BatchItem, n int) [][]float32 {
 	st0 := b.slots[0]
 	for l := range tr.layers {
 		blk := &tr.layers[l]
-		for t := 0; t < n; t++ {
-			kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], blk.attnNorm, eps)
-		}
 		q, k, v := b.q[:n*qd], b.kk[:n*kvd], b.vv[:n*kvd]
-		blk.q.ForwardBatch(q, xb, n)
-		blk.k.ForwardBatch(k, xb, n)
-		blk.v.ForwardBatch(v, xb, n)
-		for t := 0; t < n; t++ {
-			cos, sin := b.cos[t*half:(t+1)*half], b.sin[t*half:(t+1)*half]
-			for h := 0; h < c.Heads; h++ {
-				head := q[t*qd+h*hd : t*qd+(h+1)*hd]
-				if blk.qNorm != nil {
-					kernels.RMSNorm(head, head, blk.qNorm, eps)
-				}
-				st0.rope(head, cos, sin)
-			}
-			for h := 0; h < c.KVHeads; h++ {
-				head := k[t*kvd+h*hd : t*kvd+(h+1)*hd]
-				if blk.kNorm != nil {
-					kernels.RMSNorm(head, head, blk.kNorm, eps)
-				}
-				st0.rope(head, cos, sin)
-			}
-		}
+		blk.attentionInputs(st0, c, x, xb, q, k, v, b.cos, b.sin, n)
 		att := b.att[:n*qd]
 		row = 0
 		for _, it := range items {

@@ -248,7 +248,7 @@ func (s *State) Forward(tokens []int, all bool) ([]float32, error) {
 func (s *State) forward(tokens []int, all, last bool) []float32 {
 	tr, c := s.tr, s.tr.Config
 	n := len(tokens)
-	dim, qd, kvd, hd := c.Dim, c.QDim(), c.KVDim(), c.HeadDim
+	dim, qd, kvd := c.Dim, c.QDim(), c.KVDim()
 	x := s.x[:n*dim]
 	for t, tok := range tokens {
 		tr.embed.Row(x[t*dim:(t+1)*dim], tok)
@@ -258,31 +258,8 @@ func (s *State) forward(tokens []int, all, last bool) []float32 {
 	xb := s.xb[:n*dim]
 	for l := range tr.layers {
 		b := &tr.layers[l]
-		for t := 0; t < n; t++ {
-			kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], b.attnNorm, eps)
-		}
 		q, k, v := s.q[:n*qd], s.kk[:n*kvd], s.vv[:n*kvd]
-		b.q.ForwardBatch(q, xb, n)
-		b.k.ForwardBatch(k, xb, n)
-		b.v.ForwardBatch(v, xb, n)
-		half := hd / 2
-		for t := 0; t < n; t++ {
-			cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
-			for h := 0; h < c.Heads; h++ {
-				head := q[t*qd+h*hd : t*qd+(h+1)*hd]
-				if b.qNorm != nil {
-					kernels.RMSNorm(head, head, b.qNorm, eps)
-				}
-				s.rope(head, cos, sin)
-			}
-			for h := 0; h < c.KVHeads; h++ {
-				head := k[t*kvd+h*hd : t*kvd+(h+1)*hd]
-				if b.kNorm != nil {
-					kernels.RMSNorm(head, head, b.kNorm, eps)
-				}
-				s.rope(head, cos, sin)
-			}
-		}
+		b.attentionInputs(s, c, x, xb, q, k, v, s.cos, s.sin, n)
 		if s.k16 != nil {
 			kernels.ToF16(s.k16[l][s.Pos*kvd:], k)
 			kernels.ToF16(s.v16[l][s.Pos*kvd:], v)
@@ -328,6 +305,38 @@ func (s *State) forward(tokens []int, all, last bool) []float32 {
 	logits := s.logits[:rows*c.Vocab]
 	tr.output.ForwardBatch(logits, xb, rows)
 	return logits
+}
+
+// attentionInputs runs the attention norm of n tokens of x into xb, their
+// q, k and v projections, and the optional q/k norms and RoPE (cos and sin
+// hold half a head per token, at each token's own position).
+func (b *block) attentionInputs(s *State, c model.Config, x, xb, q, k, v, cos, sin []float32, n int) {
+	dim, qd, kvd, hd := c.Dim, c.QDim(), c.KVDim(), c.HeadDim
+	eps := float32(c.NormEps)
+	for t := 0; t < n; t++ {
+		kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], b.attnNorm, eps)
+	}
+	b.q.ForwardBatch(q, xb, n)
+	b.k.ForwardBatch(k, xb, n)
+	b.v.ForwardBatch(v, xb, n)
+	half := hd / 2
+	for t := 0; t < n; t++ {
+		cs, sn := cos[t*half:(t+1)*half], sin[t*half:(t+1)*half]
+		for h := 0; h < c.Heads; h++ {
+			head := q[t*qd+h*hd : t*qd+(h+1)*hd]
+			if b.qNorm != nil {
+				kernels.RMSNorm(head, head, b.qNorm, eps)
+			}
+			s.rope(head, cs, sn)
+		}
+		for h := 0; h < c.KVHeads; h++ {
+			head := k[t*kvd+h*hd : t*kvd+(h+1)*hd]
+			if b.kNorm != nil {
+				kernels.RMSNorm(head, head, b.kNorm, eps)
+			}
+			s.rope(head, cs, sn)
+		}
+	}
 }
 
 func (s *State) rope(head, cos, sin []float32) {
