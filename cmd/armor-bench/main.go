@@ -25,7 +25,7 @@ verdict on whether the run was steady enough to trust. The synthetic files
 minutes.
 
 Usage:
-  armor-bench [speed flags]                                 the demo (same as speed --synthetic llama-3.2-1b --repeat 3)
+  armor-bench [speed flags]                                 the demo (speed --synthetic llama-3.2-1b --repeat 3 --gen-tokens 64)
   armor-bench speed -m MODEL... | --synthetic SHAPE [--json] [--plot F.svg] [--llamacpp PATH]
   armor-bench ppl -m MODEL --text FILE [--ctx N] [--json]   perplexity (llama-perplexity's method)
   armor-bench kernels [--threads N] [--json]               dense vs 2:4 vs ARMOR kernel speed

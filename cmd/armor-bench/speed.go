@@ -105,10 +105,19 @@ func speedCommand(args []string, stdout, stderr io.Writer, demo bool) error {
 	}
 	// The demo's default is 3 rounds: one round cannot tell a real ratio
 	// from a moment when the machine's memory bandwidth moved.
-	repeatSet := false
-	fs.Visit(func(fl *flag.Flag) { repeatSet = repeatSet || fl.Name == "repeat" })
+	// Its decode runs demoGenTokens, so that the three rounds stay within
+	// about five minutes on a slow 2-core machine (128 tokens took 5 min
+	// 21 s there).
+	repeatSet, genSet := false, false
+	fs.Visit(func(fl *flag.Flag) {
+		repeatSet = repeatSet || fl.Name == "repeat"
+		genSet = genSet || fl.Name == "gen-tokens"
+	})
 	if demo && !repeatSet {
 		f.repeat = demoRounds
+	}
+	if demo && !genSet {
+		f.gen = demoGenTokens
 	}
 	if f.synthetic == "" && len(f.models) == 0 {
 		fs.Usage()
@@ -328,8 +337,12 @@ func runChild(path string, f *speedFlags, progress func(stage string, done, tota
 // not for users (armor-bench's help does not list it).
 const internalSpeedOne = "internal-speed-one"
 
-// demoRounds is the demo's default --repeat.
-const demoRounds = 3
+// demoRounds and demoGenTokens are the demo's default --repeat and
+// --gen-tokens.
+const (
+	demoRounds    = 3
+	demoGenTokens = 64
+)
 
 // speedOne is the child side of runChild: it measures one model and prints
 // one JSON object, with progress lines (progressPrefix) on stderr.
