@@ -171,22 +171,7 @@ func (b *Batch) forward(items []BatchItem, n int) [][]float32 {
 			st.attention(l, q[row*qd:(row+m)*qd], att[row*qd:(row+m)*qd], m)
 			row += m
 		}
-		ob := b.ob[:n*dim]
-		blk.o.ForwardBatch(ob, att, n)
-		for i := range x {
-			x[i] += ob[i]
-		}
-		for t := 0; t < n; t++ {
-			kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], blk.ffnNorm, eps)
-		}
-		hb, hb2 := b.hb[:n*c.Hidden], b.hb2[:n*c.Hidden]
-		blk.gate.ForwardBatch(hb, xb, n)
-		blk.up.ForwardBatch(hb2, xb, n)
-		kernels.SiLUMul(hb, hb2)
-		blk.down.ForwardBatch(ob, hb, n)
-		for i := range x {
-			x[i] += ob[i]
-		}
+		blk.outputAndFFN(c, x, xb, att, b.ob[:n*dim], b.hb[:n*c.Hidden], b.hb2[:n*c.Hidden], n)
 	}
 	// The last token of each item goes through the final norm and the
 	// output head, all items as one batch.

@@ -269,22 +269,9 @@ func (s *State) forward(tokens []int, all, last bool) []float32 {
 		}
 		att := s.att[:n*qd]
 		s.attention(l, q, att, n)
-		ob := s.xb[:n*dim]
-		b.o.ForwardBatch(ob, att, n)
-		for i := range x {
-			x[i] += ob[i]
-		}
-		for t := 0; t < n; t++ {
-			kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], b.ffnNorm, eps)
-		}
-		hb, hb2 := s.hb[:n*c.Hidden], s.hb2[:n*c.Hidden]
-		b.gate.ForwardBatch(hb, xb, n)
-		b.up.ForwardBatch(hb2, xb, n)
-		kernels.SiLUMul(hb, hb2)
-		b.down.ForwardBatch(ob, hb, n)
-		for i := range x {
-			x[i] += ob[i]
-		}
+		// xb doubles as the projections' output buffer: its normed input
+		// is used up by then.
+		b.outputAndFFN(c, x, xb, att, xb, s.hb[:n*c.Hidden], s.hb2[:n*c.Hidden], n)
 	}
 	s.Pos += n
 	if !all && !last {
@@ -336,6 +323,27 @@ func (b *block) attentionInputs(s *State, c model.Config, x, xb, q, k, v, cos, s
 			}
 			s.rope(head, cs, sn)
 		}
+	}
+}
+
+// outputAndFFN adds the attention output projection of att to the n
+// tokens of x, then the SwiGLU feed-forward of their norm (xb), with ob, hb
+// and hb2 as scratch (ob may be xb).
+func (b *block) outputAndFFN(c model.Config, x, xb, att, ob, hb, hb2 []float32, n int) {
+	dim, eps := c.Dim, float32(c.NormEps)
+	b.o.ForwardBatch(ob, att, n)
+	for i := range x {
+		x[i] += ob[i]
+	}
+	for t := 0; t < n; t++ {
+		kernels.RMSNorm(xb[t*dim:(t+1)*dim], x[t*dim:(t+1)*dim], b.ffnNorm, eps)
+	}
+	b.gate.ForwardBatch(hb, xb, n)
+	b.up.ForwardBatch(hb2, xb, n)
+	kernels.SiLUMul(hb, hb2)
+	b.down.ForwardBatch(ob, hb, n)
+	for i := range x {
+		x[i] += ob[i]
 	}
 }
 
