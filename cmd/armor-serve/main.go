@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -113,10 +114,28 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--threads %d: must be at least 1", o.threads)
 	case o.port < 0 || o.port > 65535:
 		return nil, fmt.Errorf("--port %d: out of range", o.port)
-	case o.queue < 0 || o.chunk < 1 || o.maxTokens < 1 || o.maxBody < 1:
-		return nil, errors.New("--queue must be ≥ 0 and --chunk, -n, --max-body ≥ 1")
-	case o.temp < 0 || o.topP <= 0 || o.topP > 1 || o.minP < 0 || o.topK < 0:
-		return nil, errors.New("sampling flags out of range: --temp, --min-p, --top-k ≥ 0 and 0 < --top-p ≤ 1")
+	}
+	// Each flag with its own range, named with its value (NaN fails every
+	// comparison, so it is refused too).
+	for _, c := range []struct {
+		flag string
+		v    float64
+		ok   bool
+		rng  string
+	}{
+		{"--queue", float64(o.queue), o.queue >= 0, "0 or more"},
+		{"--chunk", float64(o.chunk), o.chunk >= 1, "at least 1"},
+		{"-n", float64(o.maxTokens), o.maxTokens >= 1, "at least 1"},
+		{"--max-body", float64(o.maxBody), o.maxBody >= 1, "at least 1"},
+		{"--ctx", float64(o.ctx), o.ctx >= 0, "0 (the model's) or more"},
+		{"--top-k", float64(o.topK), o.topK >= 0, "0 (off) or more"},
+		{"--temp", o.temp, o.temp >= 0 && !math.IsInf(o.temp, 0), "0 (greedy) or more"},
+		{"--top-p", o.topP, o.topP > 0 && o.topP <= 1, "more than 0, at most 1"},
+		{"--min-p", o.minP, o.minP >= 0 && o.minP <= 1, "between 0 (off) and 1"},
+	} {
+		if !c.ok {
+			return nil, fmt.Errorf("%s %g is out of range: must be %s", c.flag, c.v, c.rng)
+		}
 	}
 	if o.alias == "" {
 		o.alias = filepath.Base(filepath.Clean(o.model))

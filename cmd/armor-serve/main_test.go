@@ -36,7 +36,10 @@ func TestParse(t *testing.T) {
 		{nil, "no model"},
 		{[]string{"-m", "x", "--parallel", "0"}, "--parallel 0"},
 		{[]string{"-m", "x", "--port", "70000"}, "--port 70000"},
-		{[]string{"-m", "x", "--top-p", "0"}, "sampling flags"},
+		{[]string{"-m", "x", "--top-p", "0"}, "--top-p 0 is out of range: must be more than 0, at most 1"},
+		{[]string{"-m", "x", "--temp", "NaN"}, "--temp NaN is out of range"},
+		{[]string{"-m", "x", "--min-p", "1.5"}, "--min-p 1.5 is out of range"},
+		{[]string{"-m", "x", "--chunk", "0"}, "--chunk 0 is out of range: must be at least 1"},
 		{[]string{"-m", "x", "extra"}, `unexpected argument "extra"`},
 	} {
 		_, err := parse(c.args, io.Discard)
