@@ -127,6 +127,10 @@ func buildSpec(src *model.Model, results map[string]*layerOut, names []string, o
 	if opt.Sequential {
 		prov["sequential"] = true
 	}
+	if n := opt.seqShards(); n > 0 {
+		// The blocks at the start of each later shard saw dense inputs.
+		prov["sequential_shards"] = n
+	}
 	for k, v := range opt.Provenance {
 		prov[k] = v
 	}

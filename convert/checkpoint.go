@@ -25,7 +25,8 @@ type part struct {
 
 // layerOut is a converted layer, as held in memory and checkpointed.
 type layerOut struct {
-	Key    string // fingerprint of everything the result depends on
+	Key    string    // fingerprint of everything the result depends on
+	Run    runRecord // the run that made it, named when a merge cannot use it
 	Linear model.ArmorLinear
 	Report LayerReport
 	Parts  []part

@@ -52,10 +52,15 @@ type ConvertOptions struct {
 	CalibOnly bool
 	// Shards > 0: convert only the layers of shard Shard (0-based; layer
 	// i of the file order belongs to shard i mod Shards), leave their
-	// checkpoints in PartsDir and write no file.
+	// checkpoints in PartsDir and write no file. Under Sequential, shard
+	// Shard converts the blocks [Shard·L/Shards, (Shard+1)·L/Shards) of the
+	// model's L instead, sequentially within the range, the blocks before
+	// it running dense (see blockRange).
 	Shard, Shards int
 	// MergeOnly: every layer must be checkpointed in PartsDir already;
-	// Convert only writes the file.
+	// Convert only writes the file. Under Sequential, Shards is the number
+	// of block-range shards that made the checkpoints (0 or 1: one
+	// process), and Shard is not used.
 	MergeOnly bool
 	// SweepCheckpoint: how often armor-fast saves a layer's iterate
 	// between sweeps (0: every 5 minutes).
@@ -164,16 +169,22 @@ func checkOptions(src *model.Model, seqs [][]int, out string, opt *ConvertOption
 			return fmt.Errorf("convert: calibration sequences of %d tokens exceed the model's context of %d", len(s), src.Config.Context)
 		}
 	}
-	if opt.Shards > 0 && (opt.Shard < 0 || opt.Shard >= opt.Shards) {
+	if opt.Shards > 0 && !opt.MergeOnly && (opt.Shard < 0 || opt.Shard >= opt.Shards) {
 		return fmt.Errorf("convert: shard %d of %d: shards are numbered 0 to %d", opt.Shard, opt.Shards, opt.Shards-1)
 	}
-	if opt.Sequential && (opt.StatsDir != "" || opt.CalibOnly || opt.Shards > 0) {
-		return errors.New("convert: sequential calibration cannot use saved statistics or shards: each block's statistics depend on the converted blocks before it")
+	if opt.Sequential && (opt.StatsDir != "" || opt.CalibOnly) {
+		return errors.New("convert: sequential calibration cannot use saved statistics: each block's statistics depend on the converted blocks before it (its shards calibrate themselves)")
+	}
+	if opt.Sequential && opt.Shards > src.Config.Layers {
+		return fmt.Errorf("convert: %d sequential shards for %d blocks: each shard converts a range of whole blocks, so use at most %d", opt.Shards, src.Config.Layers, src.Config.Layers)
+	}
+	if opt.MergeOnly && opt.Shards < 0 || opt.MergeOnly && opt.Shards > 0 && !opt.Sequential {
+		return errors.New("convert: a merge takes the number of shards only for sequential shards (ordinary shards give the same checkpoints as one process)")
 	}
 	if opt.CalibOnly && opt.StatsDir == "" {
 		return errors.New("convert: calibrating only needs a folder for the statistics")
 	}
-	if opt.CalibOnly || opt.Shards > 0 {
+	if opt.CalibOnly || opt.sharded() {
 		if opt.Shards > 0 && opt.PartsDir == "" {
 			return errors.New("convert: a shard needs the folder for its layers' checkpoints")
 		}
@@ -212,6 +223,12 @@ func checkWritable(out string) error {
 func fingerprint(src *model.Model, seqs [][]int, opt ConvertOptions) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "v1|%s|%d|%d|%s|%d|%v|%d|%d|", opt.Method, opt.Block, opt.Iters, opt.DType, opt.Seed, opt.Sequential, opt.RefineRounds, len(seqs))
+	if n := opt.seqShards(); n > 0 {
+		// Where a block's range starts decides the inputs of its
+		// statistics; one shard is the single run (same keys, so a
+		// --resume of either takes up the other's checkpoints).
+		fmt.Fprintf(h, "seqshards=%d|", n)
+	}
 	hashTokens(h, seqs)
 	return hex.EncodeToString(h.Sum(nil))
 }

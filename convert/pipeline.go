@@ -69,7 +69,7 @@ func Convert(src *model.Model, seqs [][]int, out string, opt ConvertOptions) (*R
 	if err := c.convertAll(); err != nil {
 		return nil, err
 	}
-	if opt.Shards > 0 {
+	if opt.sharded() {
 		// A shard leaves its layers in PartsDir; the merge writes the file.
 		for _, n := range c.pending {
 			c.rep.Layers = append(c.rep.Layers, c.results[n].Report)
@@ -98,6 +98,7 @@ type conversion struct {
 	pending []string // the layers this run converts (not resumed, in its shard)
 	threads int
 	baseKey string
+	record  runRecord // this run's options, beside the checkpoints and in each
 	rep     *Report
 
 	mu      sync.Mutex // serializes Progress; guards results and eta
@@ -107,9 +108,9 @@ type conversion struct {
 
 func newConversion(src *model.Model, seqs [][]int, out string, opt ConvertOptions, names []string, start time.Time) *conversion {
 	c := &conversion{src: src, seqs: seqs, out: out, opt: opt, ctx: opt.Ctx, method: methodByName(opt.Method), names: names,
-		threads: defaultThreads(opt.Threads), baseKey: fingerprint(src, seqs, opt), results: map[string]*layerOut{}}
+		threads: defaultThreads(opt.Threads), baseKey: fingerprint(src, seqs, opt), record: recordOf(src, seqs, opt), results: map[string]*layerOut{}}
 	c.rep = &Report{Output: out, Source: src.Path, Method: opt.Method, DType: opt.DType.String(), Seed: opt.Seed,
-		Sequential: opt.Sequential, CalibSequences: len(seqs)}
+		Sequential: opt.Sequential, SeqShards: opt.seqShards(), CalibSequences: len(seqs)}
 	for _, s := range seqs {
 		c.rep.CalibTokens += len(s)
 	}
@@ -153,7 +154,7 @@ func (c *conversion) takeUpCheckpoints() {
 		for _, n := range c.names {
 			if lo := loadCheckpoint(opt.PartsDir, n, c.keyOf(n)); lo != nil {
 				lo.Report.Resumed = true
-				if !opt.Sequential {
+				if !opt.Sequential || opt.MergeOnly {
 					lo = lo.light()
 				}
 				c.results[n] = lo
@@ -163,7 +164,7 @@ func (c *conversion) takeUpCheckpoints() {
 			}
 		}
 	}
-	record := recordOf(c.src, c.seqs, opt)
+	record := c.record
 	if opt.Resume && !opt.MergeOnly {
 		if s := resumeNote(opt.PartsDir, record, c.rep.Resumed, len(c.names)); s != "" {
 			c.note(s)
@@ -173,9 +174,13 @@ func (c *conversion) takeUpCheckpoints() {
 		// For the next --resume's note; a failure only loses the note.
 		writeSealed(runRecordPath(opt.PartsDir), record)
 	}
-	for i, n := range c.names {
-		if c.results[n] == nil && opt.shardOf(i) {
-			c.pending = append(c.pending, n)
+	i := 0
+	for l := 0; l < c.src.Config.Layers; l++ {
+		for _, n := range model.LayerLinears(l) {
+			if c.results[n] == nil && opt.shardOf(i, l, c.src.Config.Layers) {
+				c.pending = append(c.pending, n)
+			}
+			i++
 		}
 	}
 }
@@ -208,7 +213,7 @@ func (c *conversion) calibrate(layers []string, build runtime.LinearBuilder, m *
 func (c *conversion) convertAll() error {
 	opt := c.opt
 	if opt.MergeOnly && len(c.pending) > 0 {
-		return fmt.Errorf("convert: cannot merge: layer %s has no finished checkpoint in %s (%d of %d layers missing; run its shard)", c.pending[0], opt.PartsDir, len(c.pending), len(c.names))
+		return mergeMissing(opt.PartsDir, c.pending, len(c.names), c.record)
 	}
 	if len(c.pending) == 0 {
 		return c.ctx.Err()
@@ -252,9 +257,11 @@ func (c *conversion) convertAll() error {
 		view, build := c.src, runtime.LinearBuilder(nil)
 		if opt.Sequential {
 			// Only the blocks before l: a resumed layer of block l itself
-			// must not change the statistics of its siblings.
+			// must not change the statistics of its siblings. A shard's
+			// blocks before its range stay dense (see blockRange).
 			before := map[string]*layerOut{}
-			for k := 0; k < l; k++ {
+			first, _ := opt.blockRange(c.src.Config.Layers)
+			for k := first; k < l; k++ {
 				for _, n := range model.LayerLinears(k) {
 					before[n] = c.results[n]
 				}
@@ -342,7 +349,7 @@ func (c *conversion) runLayer(ctx context.Context, n string, st *Stats, threads 
 	if err != nil {
 		return err
 	}
-	lo.Key = c.keyOf(n)
+	lo.Key, lo.Run = c.keyOf(n), c.record
 	if err := saveCheckpoint(c.opt.PartsDir, n, lo); err != nil {
 		return err
 	}

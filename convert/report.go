@@ -37,6 +37,7 @@ type Report struct {
 	DType          string        `json:"dtype"`
 	Seed           uint64        `json:"seed"`
 	Sequential     bool          `json:"sequential,omitempty"`
+	SeqShards      int           `json:"sequential_shards,omitempty"` // block-range shards of a sequential run (0: one process)
 	CalibTokens    int           `json:"calib_tokens"`
 	CalibSequences int           `json:"calib_sequences"`
 	Layers         []LayerReport `json:"layers"`

@@ -21,6 +21,7 @@ type runRecord struct {
 	DType        string
 	Seed         uint64
 	Sequential   bool
+	SeqShards    int // block-range shards of a sequential run (0: one process)
 	RefineRounds int
 	Tokens       int    // calibration tokens in all
 	TokensHash   string // SHA-256 of the calibration tokens
@@ -30,7 +31,7 @@ func recordOf(src *model.Model, seqs [][]int, opt ConvertOptions) runRecord {
 	h := sha256.New()
 	hashTokens(h, seqs)
 	r := runRecord{Source: src.Path, Method: opt.Method, Block: opt.Block, Iters: opt.Iters, DType: opt.DType.String(),
-		Seed: opt.Seed, Sequential: opt.Sequential, RefineRounds: opt.RefineRounds, TokensHash: hex.EncodeToString(h.Sum(nil))}
+		Seed: opt.Seed, Sequential: opt.Sequential, SeqShards: opt.seqShards(), RefineRounds: opt.RefineRounds, TokensHash: hex.EncodeToString(h.Sum(nil))}
 	for _, s := range seqs {
 		r.Tokens += len(s)
 	}
@@ -54,6 +55,9 @@ func (r runRecord) differences(old runRecord) []string {
 	add("--dtype", strings.ToLower(old.DType), strings.ToLower(r.DType))
 	add("--seed", old.Seed, r.Seed)
 	add("--sequential", old.Sequential, r.Sequential)
+	if r.Sequential && old.Sequential {
+		add("sequential shards (N of --shard I/N)", max(1, old.SeqShards), max(1, r.SeqShards))
+	}
 	add("refine rounds", old.RefineRounds, r.RefineRounds)
 	if old.Tokens != r.Tokens {
 		d = append(d, fmt.Sprintf("%d calibration tokens (the checkpoints have %d)", r.Tokens, old.Tokens))
@@ -61,6 +65,31 @@ func (r runRecord) differences(old runRecord) []string {
 		d = append(d, "other calibration tokens (--calib, --calib-seed or --calib-seq differ)")
 	}
 	return d
+}
+
+// mergeMissing is the error of a merge that lacks the checkpoints of
+// pending (of total layers) in dir: their shards did not run, or ran with
+// other options, which it names (a part of an ordinary run among those of
+// sequential shards, or of another number of shards).
+func mergeMissing(dir string, pending []string, total int, now runRecord) error {
+	for _, n := range pending {
+		var lo layerOut
+		if readSealed(checkpointPath(dir, n), &lo) != nil {
+			continue
+		}
+		old := lo.Run
+		switch d := now.differences(old); {
+		case old.Method == "":
+			return fmt.Errorf("convert: cannot merge: the checkpoint of layer %s in %s was made by another run (an older armor-convert, or other options); redo its shard", n, dir)
+		case len(d) > 0:
+			return fmt.Errorf("convert: cannot merge: the checkpoint of layer %s in %s was made with other options: this merge has %s; merge with that run's options or redo its shard", n, dir, strings.Join(d, ", "))
+		case old.Source != now.Source:
+			return fmt.Errorf("convert: cannot merge: the checkpoint of layer %s in %s was made from %s, not %s", n, dir, old.Source, now.Source)
+		default:
+			return fmt.Errorf("convert: cannot merge: the checkpoint of layer %s in %s does not match this source's weights; redo its shard", n, dir)
+		}
+	}
+	return fmt.Errorf("convert: cannot merge: layer %s has no finished checkpoint in %s (%d of %d layers missing; run its shard)", pending[0], dir, len(pending), total)
 }
 
 // resumeNote explains, before any work, what a --resume will reuse from

@@ -143,11 +143,55 @@ func readStats(dir string, layers []string, full bool) (*Stats, error) {
 	return st, nil
 }
 
-// shardOf reports whether the i-th linear layer (file order) is in shard
-// Shard of Shards. Layers are dealt round-robin, so every shard gets a
-// similar mix of shapes.
-func (opt *ConvertOptions) shardOf(i int) bool {
-	return opt.Shards <= 0 || i%opt.Shards == opt.Shard
+// shardOf reports whether the i-th linear layer (file order), of the given
+// block, is in shard Shard of Shards. Layers are dealt round-robin, so every
+// shard gets a similar mix of shapes; under Sequential a shard takes a range
+// of whole blocks (blockRange). A merge takes every layer.
+func (opt *ConvertOptions) shardOf(i, block, blocks int) bool {
+	if !opt.sharded() {
+		return true
+	}
+	if opt.Sequential {
+		lo, hi := opt.blockRange(blocks)
+		return lo <= block && block < hi
+	}
+	return i%opt.Shards == opt.Shard
+}
+
+// sharded reports whether this run converts one shard (and writes no file).
+func (opt *ConvertOptions) sharded() bool { return opt.Shards > 0 && !opt.MergeOnly }
+
+// Sequential calibration in shards. A single sequential run calibrates
+// block l on the output of the converted blocks 0..l-1, so block l cannot
+// start before they are done. Block-range shards cut that chain: shard i
+// of N converts the blocks [i·L/N, (i+1)·L/N), sequentially within its
+// range, and runs the blocks before its range dense, as they are in the
+// source. The shards are then independent and run in parallel (each pays
+// the forward passes of its dense prefix in every calibration pass); shard
+// 0 gives exactly the single run's layers, and the first block of every
+// other shard gets the statistics of the dense model, as without
+// --sequential, its later blocks those of a partly converted prefix. The
+// number of shards is part of every layer's key (seqShards), so the merge
+// and --resume never mix checkpoints of different cuts.
+
+// seqShards is the number of block-range shards of a sequential run whose
+// layers depend on it: 0 for one process (or a single shard, which is the
+// same run).
+func (opt *ConvertOptions) seqShards() int {
+	if opt.Sequential && opt.Shards > 1 {
+		return opt.Shards
+	}
+	return 0
+}
+
+// blockRange returns the blocks [lo, hi) of a model of blocks blocks that
+// shard Shard converts under Sequential (all of them when not sharded):
+// ranges as even as possible, in order.
+func (opt *ConvertOptions) blockRange(blocks int) (lo, hi int) {
+	if !opt.sharded() {
+		return 0, blocks
+	}
+	return opt.Shard * blocks / opt.Shards, (opt.Shard + 1) * blocks / opt.Shards
 }
 
 // calibrateOnly collects the statistics every layer of src needs for

@@ -77,7 +77,8 @@ func TestShardOptionsRefused(t *testing.T) {
 		want string
 	}{
 		{ConvertOptions{Method: "armor-fast", Block: 8, Shards: 2, Shard: 2, PartsDir: dir}, "numbered 0 to 1"},
-		{ConvertOptions{Method: "armor-fast", Block: 8, Shards: 2, Sequential: true, PartsDir: dir}, "sequential"},
+		{ConvertOptions{Method: "armor-fast", Block: 8, Sequential: true, CalibOnly: true, StatsDir: dir}, "sequential calibration cannot use saved statistics"},
+		{ConvertOptions{Method: "armor-fast", Block: 8, MergeOnly: true, Shards: 2, PartsDir: dir}, "only for sequential shards"},
 		{ConvertOptions{Method: "armor-fast", Block: 8, CalibOnly: true}, "folder for the statistics"},
 		{ConvertOptions{Method: "armor-fast", Block: 8, StatsDir: filepath.Join(dir, "none"), Shards: 1, PartsDir: dir}, "no calibration statistics"},
 	} {
