@@ -58,7 +58,19 @@ statistics exist; see docs/deploy/ for a Kubernetes Indexed Job):
   armor-convert merge -m SRC --stats STATS/ --parts PARTS/ -o OUT.armor [flags]
 The shards and the merge take the same conversion flags (method, block size,
 iterations, dtype, seed); the merged file is byte for byte what one process
-writes. --sequential cannot be sharded.
+writes.
+
+--sequential in shards: each shard calibrates itself (no --stats) and converts
+the blocks I*L/N to (I+1)*L/N-1 (integer division) of the model's L,
+sequentially within that range; the blocks before its range run dense:
+  armor-convert -m SRC --calib FILE --sequential --shard I/N --parts PARTS/ [flags]
+  armor-convert merge -m SRC --calib FILE --sequential --shards N --parts PARTS/ -o OUT.armor [flags]
+The shards run in parallel instead of one after the other, but each one runs
+its dense prefix in every calibration pass, and the first block of every shard
+but the first is calibrated on the dense model's activations instead of the
+converted blocks' (shard 0's blocks are the single run's; the file records
+sequential_shards N). N is part of every checkpoint's key: a merge or
+--resume does not mix parts of different N or of a non-sequential run.
 
 Flags:
 `
@@ -152,7 +164,8 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	jsonOut := fs.Bool("json", false, "print a JSON report on stdout (per-layer proxy losses, parameter and byte counts, time)")
 	calibOnly := fs.Bool("calib-only", false, "only calibrate: write the statistics to --stats and stop")
 	statsDir := fs.String("stats", "", "folder of calibration statistics: written by --calib-only, read instead of calibrating otherwise")
-	shard := fs.String("shard", "", "I/N: convert only shard I (0-based) of N of the layers into --parts, write no file")
+	shard := fs.String("shard", "", "I/N: convert only shard I (0-based) of N of the layers (with --sequential, of the blocks) into --parts, write no file")
+	shards := fs.Int("shards", 0, "merge --sequential: the N of the --shard I/N that converted the parts")
 	parts := fs.String("parts", "", "folder of the per-layer checkpoints (default OUT.parts)")
 	synthetic := fs.String("synthetic", "", "instead of converting -m, write a model with random weights at a real shape (llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b, stories110m, llama-2-7b) with --method dense, sparse24 or armor: for speed and memory measurements")
 	fs.Usage = func() {
@@ -202,9 +215,19 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageErr(stderr, "-m SRC is required")
 	case *calibOnly && *statsDir == "":
 		return usageErr(stderr, "--calib-only needs --stats DIR for the statistics")
-	case *shard != "" && (*statsDir == "" || *parts == ""):
+	case *sequential && *statsDir != "":
+		return usageErr(stderr, "--sequential calibrates each block on the converted blocks before it: it takes --calib, not --stats")
+	case *shard != "" && *sequential && *parts == "":
+		return usageErr(stderr, "--sequential --shard needs --parts DIR")
+	case *shard != "" && !*sequential && (*statsDir == "" || *parts == ""):
 		return usageErr(stderr, "--shard needs --stats DIR (from --calib-only) and --parts DIR")
-	case merge && (*statsDir == "" || *parts == "" || *out == ""):
+	case merge && *shard != "":
+		return usageErr(stderr, "merge takes no --shard (for --sequential shards, --shards N)")
+	case *shards != 0 && !(merge && *sequential):
+		return usageErr(stderr, "--shards N is for merge --sequential (--shard I/N converts one shard)")
+	case merge && *sequential && (*shards < 1 || *parts == "" || *out == ""):
+		return usageErr(stderr, "merge --sequential needs --shards N (of the shards' --shard I/N), --parts DIR, -o OUT.armor and the shards' --calib")
+	case merge && !*sequential && (*statsDir == "" || *parts == "" || *out == ""):
 		return usageErr(stderr, "merge needs --stats DIR, --parts DIR and -o OUT.armor")
 	case *calibOnly && (*shard != "" || merge):
 		return usageErr(stderr, "--calib-only does not combine with --shard or merge")
@@ -270,6 +293,9 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		Resume: *resume, Sequential: *sequential, Ctx: ctx, Progress: progressPrinter(stderr, *method),
 		Provenance: map[string]any{"calib_files": []string(calib), "calib_seq": *calibSeq, "calib_seed": *calibSeed},
 		StatsDir:   *statsDir, CalibOnly: *calibOnly, Shard: shardI, Shards: shardN, PartsDir: *parts, MergeOnly: merge}
+	if merge {
+		opt.Shards = *shards
+	}
 	if !isArmor {
 		opt.Block = 0
 	}

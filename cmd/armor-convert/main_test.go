@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,6 +211,55 @@ func TestShardedCLI(t *testing.T) {
 	}
 	if code, _, errs := runCmd("-m", src, "--stats", stats, "--shard", "2/2", "--parts", parts); code != 2 || !strings.Contains(errs, "0 <= I < N") {
 		t.Fatalf("--shard 2/2: exit %d: %s", code, errs)
+	}
+}
+
+// --sequential in block-range shards from the command line: one shard and
+// the merge give the single sequential run's file byte for byte; two
+// shards merge; a merge told another number of shards, and --stats with
+// --sequential, are refused.
+func TestSequentialShardedCLI(t *testing.T) {
+	src := testdata.File(t, "models/stories260K.gguf")
+	calib := testdata.File(t, "text/tinystories_train_subset.txt")
+	dir := t.TempDir()
+	conv := []string{"--method", "armor-fast", "--block-size", "8", "--iters", "2", "--threads", "2", "--sequential",
+		"--calib", calib, "--calib-tokens", "2048", "--calib-seq", "128"}
+	with := func(args ...string) []string { return append(args, conv...) }
+	whole := filepath.Join(dir, "whole.armor")
+	if code, _, errs := runCmd(with("-m", src, "-o", whole)...); code != 0 {
+		t.Fatalf("single sequential run: exit %d: %s", code, errs)
+	}
+	for _, n := range []int{1, 2} {
+		parts := filepath.Join(dir, fmt.Sprintf("parts%d", n))
+		for i := 0; i < n; i++ {
+			sh := fmt.Sprintf("%d/%d", i, n)
+			if code, out, errs := runCmd(with("-m", src, "--shard", sh, "--parts", parts)...); code != 0 || !strings.Contains(out, "layers converted") {
+				t.Fatalf("--sequential --shard %s: exit %d: %s%s", sh, code, out, errs)
+			}
+		}
+		if n == 2 {
+			code, _, errs := runCmd(with("merge", "-m", src, "--shards", "3", "--parts", parts, "-o", filepath.Join(dir, "bad.armor"))...)
+			if code != 1 || !strings.Contains(errs, "sequential shards (N of --shard I/N) 3 (the checkpoints have 2)") {
+				t.Fatalf("merge of 2 sequential shards as 3: exit %d: %s", code, errs)
+			}
+		}
+		merged := filepath.Join(dir, fmt.Sprintf("merged%d.armor", n))
+		if code, _, errs := runCmd(with("merge", "-m", src, "--shards", fmt.Sprint(n), "--parts", parts, "-o", merged)...); code != 0 {
+			t.Fatalf("merge of %d sequential shards: exit %d: %s", n, code, errs)
+		}
+		if n == 1 {
+			a, _ := os.ReadFile(whole)
+			b, _ := os.ReadFile(merged)
+			if len(a) == 0 || !bytes.Equal(a, b) {
+				t.Fatalf("one sequential shard merged (%d bytes) differs from the single sequential run (%d bytes)", len(b), len(a))
+			}
+		}
+	}
+	if code, _, errs := runCmd(with("-m", src, "--shard", "0/2", "--stats", dir, "--parts", dir)...); code != 2 || !strings.Contains(errs, "not --stats") {
+		t.Fatalf("--sequential --stats: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runCmd(with("merge", "-m", src, "--parts", dir, "-o", filepath.Join(dir, "x.armor"))...); code != 2 || !strings.Contains(errs, "--shards N") {
+		t.Fatalf("merge --sequential without --shards: exit %d: %s", code, errs)
 	}
 }
 
