@@ -150,11 +150,21 @@ func (c *conversion) keyOf(name string) string { return layerKey(c.baseKey, c.sr
 // beside the checkpoints, and lists the layers left to convert.
 func (c *conversion) takeUpCheckpoints() {
 	opt := c.opt
+	mine := map[string]bool{} // the layers of this run's shard
+	i := 0
+	for l := 0; l < c.src.Config.Layers; l++ {
+		for _, n := range model.LayerLinears(l) {
+			mine[n] = opt.shardOf(i, l, c.src.Config.Layers)
+			i++
+		}
+	}
 	if opt.Resume {
 		for _, n := range c.names {
 			if lo := loadCheckpoint(opt.PartsDir, n, c.keyOf(n)); lo != nil {
 				lo.Report.Resumed = true
-				if !opt.Sequential || opt.MergeOnly {
+				if !opt.Sequential || opt.MergeOnly || !mine[n] {
+					// Sequential calibration runs the converted layers
+					// of its own blocks; the rest stay in their files.
 					lo = lo.light()
 				}
 				c.results[n] = lo
@@ -174,13 +184,9 @@ func (c *conversion) takeUpCheckpoints() {
 		// For the next --resume's note; a failure only loses the note.
 		writeSealed(runRecordPath(opt.PartsDir), record)
 	}
-	i := 0
-	for l := 0; l < c.src.Config.Layers; l++ {
-		for _, n := range model.LayerLinears(l) {
-			if c.results[n] == nil && opt.shardOf(i, l, c.src.Config.Layers) {
-				c.pending = append(c.pending, n)
-			}
-			i++
+	for _, n := range c.names {
+		if c.results[n] == nil && mine[n] {
+			c.pending = append(c.pending, n)
 		}
 	}
 }

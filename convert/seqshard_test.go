@@ -264,3 +264,57 @@ func TestSequentialShardsMismatchedMerge(t *testing.T) {
 		t.Errorf("%d sequential shards of 5 blocks: %v", many.Shards, err)
 	}
 }
+
+// A sequential shard interrupted inside its range and resumed gives the
+// layers of an uninterrupted run of that shard: the resumed layers of its
+// earlier blocks feed the calibration of its later ones.
+func TestSequentialShardResume(t *testing.T) {
+	m, seqs := smallCalib(t)
+	dir := t.TempDir()
+	base := ConvertOptions{Method: "armor-fast", Block: 8, Iters: 2, DType: tensor.F16, Threads: 2, Sequential: true, Shard: 1, Shards: 2}
+	ref := base
+	ref.PartsDir = filepath.Join(dir, "ref")
+	if _, err := Convert(m, seqs, "", ref); err != nil {
+		t.Fatal(err)
+	}
+	parts := filepath.Join(dir, "parts")
+	ctx, cancel := context.WithCancel(context.Background())
+	o := base
+	o.PartsDir, o.Ctx = parts, ctx
+	o.Progress = func(p Progress) {
+		if p.Stage == "layer" && p.Iter == 0 && p.Done >= 10 { // inside block 3, the second of blocks 2-4
+			cancel()
+		}
+	}
+	if _, err := Convert(m, seqs, "", o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted shard: %v", err)
+	}
+	o = base
+	o.PartsDir, o.Resume = parts, true
+	rep, err := Convert(m, seqs, "", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Resumed < 10 || rep.Resumed >= 21 {
+		t.Fatalf("resumed %d layers, want from 10 to 20 of the shard's 21", rep.Resumed)
+	}
+	for l := 2; l < 5; l++ {
+		for _, n := range model.LayerLinears(l) {
+			var a, b layerOut
+			if err := readSealed(checkpointPath(ref.PartsDir, n), &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := readSealed(checkpointPath(parts, n), &b); err != nil {
+				t.Fatal(err)
+			}
+			if a.Key != b.Key || len(a.Parts) != len(b.Parts) {
+				t.Fatalf("%s: resumed shard's checkpoint differs in key or parts", n)
+			}
+			for i := range a.Parts {
+				if !bytes.Equal(a.Parts[i].Data, b.Parts[i].Data) {
+					t.Fatalf("%s: %s differs between the resumed and the uninterrupted shard", n, a.Parts[i].Name)
+				}
+			}
+		}
+	}
+}
