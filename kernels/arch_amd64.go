@@ -67,6 +67,14 @@ func gemvArch(y []float32, w wview, rows, cols int, x []float32) int {
 // f32 activations (256 KiB) stays in L2 while the weight rows stream past.
 const gemmKC = 1024
 
+// smallBatch is the most tokens for which the register-blocked GEMMs walk
+// whole rows instead of gemmKC column strips: a few tokens' activations fit
+// in L2 anyway, and whole rows are long streams the prefetchers keep ahead
+// of, where strips are short runs of 4 rows that restart every 2 KiB (8
+// concurrent sequences of the 1B shape, one decode step: 164–169 against
+// 174–188 ms dense, 127–181 against 193–203 ms 2:4; docs/benchmarks.md).
+const smallBatch = 8
+
 // bf16Scratch holds activations rounded to bf16 for VDPBF16PS.
 var bf16Scratch = sync.Pool{New: func() any { return new([]uint16) }}
 
@@ -106,8 +114,12 @@ func gemmArch(y []float32, ldy int, w wview, rows, cols int, x []float32, ldx, n
 			}
 		}
 	}
-	for j0 := 0; j0 < c; j0 += gemmKC {
-		kw := min(gemmKC, c-j0)
+	strip := gemmKC
+	if n <= smallBatch {
+		strip = c
+	}
+	for j0 := 0; j0 < c; j0 += strip {
+		kw := min(strip, c-j0)
 		acc := 0
 		if j0 > 0 {
 			acc = 1
@@ -226,7 +238,10 @@ func spmmArch(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int) 
 	if kc == 0 || rEnd == 0 || tEnd == 0 {
 		return false
 	}
-	const strip = gemmKC / 2 // kept values per column strip
+	strip := gemmKC / 2 // kept values per column strip
+	if n <= smallBatch {
+		strip = kc
+	}
 	for k0 := 0; k0 < kc; k0 += strip {
 		kw := min(strip, kc-k0)
 		acc := 0

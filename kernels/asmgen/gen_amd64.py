@@ -44,6 +44,12 @@ SP_PF_ROWS = 2
 # block's values and index words at the same columns (1) or leaves that to
 # the hardware (0); it pays once the weights no longer fit in L2.
 SP_T6_PF = 1
+# GEMM_PF: the 4-row × 4-token dense GEMM kernels prefetch the same columns
+# of the next 4 rows (the next register block) while they compute (1), or
+# leave the weight stream to the hardware prefetcher (0). Small batches
+# (decode steps of a few sequences) read each weight once per 4 tokens, so
+# the kernel runs at the memory's pace, not the FMAs'.
+GEMM_PF = 1
 
 _DEFAULTS = {k: v for k, v in dict(globals()).items() if k.isupper()}
 
@@ -55,6 +61,7 @@ PARAMS = [
     ("DENSE_PF_ROWS", int, "dense GEMV prefetch in rows ahead (0: PF_DIST bytes ahead)"),
     ("SP_PF_ROWS", int, "2:4 GEMV rows-ahead prefetch (0: none)"),
     ("SP_T6_PF", int, "6-row tokens-in-lanes 2:4 kernel prefetches the next block (1) or not (0)"),
+    ("GEMM_PF", int, "4x4 dense GEMM kernels prefetch the next 4 rows (1) or not (0)"),
 ]
 
 
@@ -254,6 +261,15 @@ def gemm4x4_512(dt):
     declare(name, f"(w *{gotype(dt)}, ldw int, x *float32, ldx int, y *float32, ldy int, cols, acc int)")
     text(name)
     ptr_setup(4, es.bit_length() - 1, 4)
+    pf = ["DX", "CX", "R15", "R14"]
+    if GEMM_PF:
+        # Rows 4..7 (the next register block); prefetches past the end of
+        # the matrix are harmless hints. DX and CX are reloaded for the
+        # stores, R14/R15 are free once the pointers are set.
+        emit("\tLEAQ (R10)(R14*1), DX")
+        emit("\tLEAQ (DX)(R14*1), CX")
+        emit("\tLEAQ (CX)(R14*1), R15")
+        emit("\tLEAQ (R15)(R14*1), R14")
     emit("\tMOVQ cols+48(FP), BX")
     emit("\tANDQ $-16, BX")
     for i in range(16):
@@ -262,6 +278,9 @@ def gemm4x4_512(dt):
     emit(f"{name}_loop:")
     emit("\tCMPQ AX, BX")
     emit(f"\tJGE {name}_sum")
+    if GEMM_PF:
+        for r in pf:
+            emit(f"\t{PF_INSN} ({r})(AX*{es})")
     for r in range(4):
         for s in ld(f"({WPTR[r]})(AX*{es})", f"Z{16+r}"):
             emit("\t" + s)
