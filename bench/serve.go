@@ -64,8 +64,10 @@ type ServeResult struct {
 // server at base (e.g. http://127.0.0.1:8080): each sends every request of
 // mix once, in turn, as a streamed /v1/completions at temperature 0 with
 // ignore_eos (so answers have their full length on random-weight models),
-// and the time to each streamed token is recorded.
-func RunServeLoad(ctx context.Context, base, model string, clients int, mix []ServeRequest) (ServeResult, error) {
+// and the time to each streamed token is recorded. A request that receives
+// nothing for stall (a server that died or hangs) fails with an error
+// saying so instead of waiting for ever; 0 means no limit.
+func RunServeLoad(ctx context.Context, base, model string, clients int, mix []ServeRequest, stall time.Duration) (ServeResult, error) {
 	r := ServeResult{Clients: clients, Load1: LoadAverage(), CPU: CPUName()}
 	type reqStats struct {
 		ttft    time.Duration
@@ -88,7 +90,7 @@ func RunServeLoad(ctx context.Context, base, model string, clients int, mix []Se
 			for k := range mix {
 				q := mix[(c+k)%len(mix)]
 				st := reqStats{}
-				st.ttft, st.gaps, st.prompt, st.tokens, st.chunks, st.usageOK, st.err = streamOne(ctx, client, base, model, prompt(q.PromptChars, c, k), q.MaxTokens)
+				st.ttft, st.gaps, st.prompt, st.tokens, st.chunks, st.usageOK, st.err = streamOne(ctx, client, base, model, prompt(q.PromptChars, c, k), q.MaxTokens, stall)
 				mu.Lock()
 				all = append(all, st)
 				mu.Unlock()
@@ -146,7 +148,21 @@ func prompt(n, client, k int) string {
 }
 
 // streamOne sends one streamed completion and times its tokens.
-func streamOne(ctx context.Context, client *http.Client, base, model, text string, maxTokens int) (ttft time.Duration, gaps []time.Duration, promptToks, genToks, chunks int, usageOK bool, err error) {
+func streamOne(ctx context.Context, client *http.Client, base, model, text string, maxTokens int, stall time.Duration) (ttft time.Duration, gaps []time.Duration, promptToks, genToks, chunks int, usageOK bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	alive := func() {}
+	if stall > 0 {
+		stalled := fmt.Errorf("%s sent nothing for %v: the server stopped answering", base, stall)
+		t := time.AfterFunc(stall, func() { cancel(stalled) })
+		defer t.Stop()
+		alive = func() { t.Reset(stall) }
+	}
+	defer func() {
+		if err != nil && context.Cause(ctx) != nil && ctx.Err() != nil {
+			err = context.Cause(ctx)
+		}
+	}()
 	body, _ := json.Marshal(map[string]any{"model": model, "prompt": text, "max_tokens": maxTokens, "stream": true, "temperature": 0,
 		"ignore_eos": true, "stream_options": map[string]any{"include_usage": true}})
 	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/completions", bytes.NewReader(body))
@@ -169,6 +185,7 @@ func streamOne(ctx context.Context, client *http.Client, base, model, text strin
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	last := t0
 	for sc.Scan() {
+		alive()
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
 			continue

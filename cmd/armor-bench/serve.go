@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/armor-llm/armor/internal/cliflag"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/armor-llm/armor/bench"
+	"github.com/armor-llm/armor/internal/cliflag"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model/chat"
 	"github.com/armor-llm/armor/model/synth"
@@ -54,6 +54,7 @@ type serveFlags struct {
 	tokenizer, llamacpp              string
 	threads, ctx, chunk, b           int
 	genScale                         float64
+	stall                            time.Duration
 	jsonOut                          bool
 	kv                               armrt.KVType
 	llamaStartup                     time.Duration
@@ -78,6 +79,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&f.genScale, "gen-scale", 1, "scale the answer lengths of the mix (0.25: a quick run)")
 	fs.StringVar(&f.llamacpp, "llamacpp", os.Getenv("ARMOR_LLAMACPP"), "llama-server binary (or its folder): run the same load against llama-server -np N on the GGUF (env ARMOR_LLAMACPP)")
 	fs.DurationVar(&f.llamaStartup, "llamacpp-timeout", 5*time.Minute, "how long llama-server may take to load")
+	fs.DurationVar(&f.stall, "stall", 2*time.Minute, "a request that receives nothing for this long fails the row (a server that died or hangs) instead of waiting for ever")
 	fs.BoolVar(&f.jsonOut, "json", false, "print one JSON array, one object per model and client count")
 	fs.Var(&f.kv, "kv-type", armrt.KVTypeHelp+"; f16 here, as llama-server keeps it")
 	if err := fs.Parse(args); err != nil {
@@ -238,10 +240,10 @@ func measureArmorServe(ld *armrt.Loaded, clients int, f *serveFlags, mix []bench
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
 	// One short untimed request pages the weights in and grows the buffers.
-	if _, err := bench.RunServeLoad(context.Background(), base, "bench", 1, []bench.ServeRequest{{PromptChars: 16, MaxTokens: 4}}); err != nil {
+	if _, err := bench.RunServeLoad(context.Background(), base, "bench", 1, []bench.ServeRequest{{PromptChars: 16, MaxTokens: 4}}, f.stall); err != nil {
 		return bench.ServeResult{}, err
 	}
-	return bench.RunServeLoad(context.Background(), base, "bench", clients, mix)
+	return bench.RunServeLoad(context.Background(), base, "bench", clients, mix, f.stall)
 }
 
 // findLlamaServer resolves the llama-server binary from a path that is the
@@ -323,8 +325,8 @@ func measureLlamaServer(gguf string, clients int, f *serveFlags, mix []bench.Ser
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	if _, err := bench.RunServeLoad(context.Background(), base, "bench", 1, []bench.ServeRequest{{PromptChars: 16, MaxTokens: 4}}); err != nil {
+	if _, err := bench.RunServeLoad(context.Background(), base, "bench", 1, []bench.ServeRequest{{PromptChars: 16, MaxTokens: 4}}, f.stall); err != nil {
 		return bench.ServeResult{}, fmt.Errorf("%w (log: %s)", err, logPath)
 	}
-	return bench.RunServeLoad(context.Background(), base, "bench", clients, mix)
+	return bench.RunServeLoad(context.Background(), base, "bench", clients, mix, f.stall)
 }
