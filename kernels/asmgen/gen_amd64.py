@@ -27,8 +27,12 @@ import goout
 # of the GEMV kernels. The hardware prefetcher alone leaves DRAM bandwidth
 # unused when a loop spends several instructions per cache line.
 PF_DIST = 4096
-# PF_INSN: the prefetch instruction (PREFETCHT0 was as good as T1/T2).
-PF_INSN = "PREFETCHT0"
+# PF_INSN: the prefetch instruction of the GEMV kernels. PREFETCHT2 (into
+# L2) decoded the 1B shape 1-7 % faster than PREFETCHT0 in 7 of 8 alternating
+# pairs (docs/benchmarks.md, "Decode per core"); a T0 prefetch holds one of
+# the core's L1 fill buffers until its line arrives, which may be what capped
+# our per-core stream in the state issue 17 reports.
+PF_INSN = "PREFETCHT2"
 # G4_PF_DIST: the prefetch distance of the 4-row dense GEMV of wide rows,
 # shorter so that 4 streams' lines in flight do not evict x, which nearly
 # fills L1 at 11008 columns.
@@ -280,7 +284,8 @@ def gemm4x4_512(dt):
     emit(f"\tJGE {name}_sum")
     if GEMM_PF:
         for r in pf:
-            emit(f"\t{PF_INSN} ({r})(AX*{es})")
+            # Into L1: the next block is used a few hundred cycles later.
+            emit(f"\tPREFETCHT0 ({r})(AX*{es})")
     for r in range(4):
         for s in ld(f"({WPTR[r]})(AX*{es})", f"Z{16+r}"):
             emit("\t" + s)
@@ -676,7 +681,8 @@ def sum_kernel(isa, pf=False):
     emit(f"\tJGE {name}_sum")
     if pf:
         for line in range(0, 8 * V * 4, 64):
-            emit(f"\t{PF_INSN} {PF_DIST+line}(SI)(AX*4)")
+            # The probe keeps the instruction it was calibrated with.
+            emit(f"\tPREFETCHT0 {PF_DIST+line}(SI)(AX*4)")
     for i in range(8):
         emit(f"\tVADDPS {i*V*4}(SI)(AX*4), {R}{i}, {R}{i}")
     emit(f"\tADDQ ${8*V}, AX")
@@ -882,10 +888,12 @@ def sp24t6_512(dt, tile=64):
     emit(f"\tJEQ {name}_done")
     if SP_T6_PF:
         for o, sc_ in ((8, "AX"), (16, "AX"), (24, "R15"), (32, "R15")):
+            # Into L1, as measured (see SP_T6_PF): the next block is
+            # used within the step.
             emit(f"\tMOVQ {o}(SP), CX")
-            emit(f"\t{PF_INSN} (CX)")
-            emit(f"\t{PF_INSN} (CX)({sc_}*1)")
-            emit(f"\t{PF_INSN} (CX)({sc_}*2)")
+            emit(f"\tPREFETCHT0 (CX)")
+            emit(f"\tPREFETCHT0 (CX)({sc_}*1)")
+            emit(f"\tPREFETCHT0 (CX)({sc_}*2)")
     for r in range(R):
         b, m = irow(r)
         emit(f"\tMOVL ({b}){m}, {W[r]}")
