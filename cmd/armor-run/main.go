@@ -258,7 +258,7 @@ func printStats(w io.Writer, ld *armrt.Loaded, sess *armrt.Session, res *armrt.R
 // has already discarded the typed text), and is never carried over to stop
 // the next answer.
 func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
-	tmpl, err := chatTemplate(o, ld)
+	tmpl, err := ld.ChatTemplate(o.template, func(msg string) { fmt.Fprintln(os.Stderr, "armor-run: "+msg) })
 	if err != nil {
 		fmt.Fprintln(stderr, "armor-run:", err)
 		return 1
@@ -359,32 +359,6 @@ func chatLoop(o *options, ld *armrt.Loaded, sess *armrt.Session, stdin io.Reader
 			fmt.Fprintf(stderr, "[%d prompt tokens at %.1f t/s, %d tokens, %s]\n", res.PromptTokens, res.PromptTPS(), len(res.Tokens), rate)
 		}
 	}
-}
-
-// chatTemplate picks the model's Jinja template, or a built-in one.
-func chatTemplate(o *options, ld *armrt.Loaded) (chat.Template, error) {
-	name := o.template
-	if name == "" {
-		if src := ld.Model.ChatTemplate(); src != "" {
-			bos, eos := "", ""
-			if b := ld.Tok.BOS(); b >= 0 {
-				bos = ld.Tok.Piece(b)
-			}
-			if e := ld.Tok.EOS(); e >= 0 {
-				eos = ld.Tok.Piece(e)
-			}
-			t, err := chat.FromJinjaSource(src, ld.Model.ChatTemplateSource(), bos, eos)
-			if err == nil {
-				return t, nil
-			}
-			fmt.Fprintf(os.Stderr, "armor-run: the model's chat template does not compile (%v); using a built-in one\n", err)
-		}
-		name = chat.GuessBuiltin(func(text string) bool {
-			ids := ld.Tok.Encode(text, false)
-			return len(ids) == 1
-		})
-	}
-	return chat.Builtin(name)
 }
 
 // loadProgress shows the model's loading on line: the bytes read into

@@ -250,7 +250,7 @@ func load(o *options, srv *serve.Server, logger *log.Logger) (*armrt.Loaded, *se
 		return nil, nil, fmt.Errorf("--ctx %d exceeds the model's context of %d", ctx, ld.Tr.Config.Context)
 	}
 	ld.Tr.KVF16 = o.kv.F16
-	tmpl, err := serve.ChatTemplate(ld.Model, ld.Tok, o.template, func(msg string) { logger.Print(msg) })
+	tmpl, err := ld.ChatTemplate(o.template, func(msg string) { logger.Print(msg) })
 	if err != nil {
 		ld.Close()
 		return nil, nil, err
