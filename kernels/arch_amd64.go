@@ -307,11 +307,14 @@ var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
 const sp24TStrip = 32768
 
 // spmmTile returns the token tile of the tokens-in-lanes 2:4 GEMM for n
-// tokens, or 0 where it is not used (other levels, or fewer than 16 tokens,
-// where the reduction-in-lanes kernels do better).
+// tokens, or 0 where it is not used: other levels, fewer than 16 tokens,
+// and on AVX-512 fewer than 20, where the 4×4 reduction-in-lanes kernels do
+// better than a 32-token tile with most lanes empty (×dense at 16 tokens,
+// 2048×2048 and 8192×2048 f16: 0.88–0.89 against 0.75–0.76; at 20 tokens
+// 0.90–0.93 against 0.91–0.99; at 24, 0.89–0.98 against 0.95–0.96).
 func spmmTile(n int) int {
 	switch {
-	case level < AVX2 || !hasBMI2 || n < 16:
+	case level < AVX2 || !hasBMI2 || n < 16 || level == AVX512 && n < 20:
 		return 0
 	case n >= 48 && level == AVX512:
 		return 64
