@@ -437,10 +437,17 @@ func (st *state) extrapolate(f *Factorization, alpha, loss float64, P2, W2 []flo
 	for K := range oldB {
 		tB[K] = ext(oldB[K], f.B[K])
 	}
-	tX := make([]float64, len(oldX))
+	// The trial S goes into the spare X (one per layer, not one per trial:
+	// X is as large as the layer, 8 bytes a weight); whichever of the two
+	// is not kept becomes the spare.
+	if len(st.spareX) != len(oldX) {
+		st.spareX = make([]float64, len(oldX))
+	}
+	tX := st.spareX
 	for k, v := range oldX {
 		switch {
 		case st.M[k] == 0:
+			tX[k] = 0
 		case f.Mask[k] == 1:
 			tX[k] = v + alpha*(v-f.X[k])
 		default:
@@ -452,6 +459,7 @@ func (st *state) extrapolate(f *Factorization, alpha, loss float64, P2, W2 []flo
 	st.forwardW(P2, W2)
 	tl := st.lossOf(W2)
 	if tl < loss {
+		st.spareX = oldX
 		return tl, true
 	}
 	st.A, st.B, st.X = oldA, oldB, oldX

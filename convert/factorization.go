@@ -84,6 +84,7 @@ type state struct {
 	A, B    [][]float64
 	X       []float64
 	M       []uint8
+	spareX  []float64 // a second X for ArmorFast's extrapolation trials, reused
 	threads int
 	ops     atomic.Int64 // multiply-adds spent
 	// exact keeps every product in float64 (Options.Exact); otherwise
