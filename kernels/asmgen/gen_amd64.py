@@ -54,6 +54,11 @@ SP_T6_PF = 1
 # (decode steps of a few sequences) read each weight once per 4 tokens, so
 # the kernel runs at the memory's pace, not the FMAs'.
 GEMM_PF = 1
+# SP_GEMM_PF: the 4-row × 4-token 2:4 GEMM kernels prefetch each row's values
+# this many bytes ahead (and its index words a quarter of that), or not (0).
+# A decode step of 8 sequences of the 1B shape's 2:4 file: 120–149 ms at
+# 1024, 142–147 at 512, 161–162 at 2048 and 161–166 without (alternating).
+SP_GEMM_PF = 1024
 
 _DEFAULTS = {k: v for k, v in dict(globals()).items() if k.isupper()}
 
@@ -66,6 +71,7 @@ PARAMS = [
     ("SP_PF_ROWS", int, "2:4 GEMV rows-ahead prefetch (0: none)"),
     ("SP_T6_PF", int, "6-row tokens-in-lanes 2:4 kernel prefetches the next block (1) or not (0)"),
     ("GEMM_PF", int, "4x4 dense GEMM kernels prefetch the next 4 rows (1) or not (0)"),
+    ("SP_GEMM_PF", int, "4x4 2:4 GEMM kernels' prefetch distance in bytes of values (0: none)"),
 ]
 
 
@@ -631,6 +637,10 @@ def sp24gemm4x4_512(dt):
     emit(f"{name}_loop:")
     emit("\tCMPQ AX, BX")
     emit(f"\tJGE {name}_sum")
+    if SP_GEMM_PF:
+        for r in range(4):
+            emit(f"\tPREFETCHT0 {SP_GEMM_PF}({SPV[r]})(AX*{es})")
+            emit(f"\tPREFETCHT0 {SP_GEMM_PF//(8//es)}({SPI[r]})")
     for r in range(4):
         sp24_idx512(f"({SPI[r]})", f"Z{16+r}")
     for r in range(4):
