@@ -156,6 +156,9 @@ type Engine struct {
 	metrics *metrics
 	// stepHook, when set (tests), runs for each sequence before sampling.
 	stepHook func(j *Job)
+	// stepSizes, when set (tests), hears each step's decoding and prompt
+	// tokens.
+	stepSizes func(decode, prompt int)
 }
 
 // NewEngine allocates the batch and starts the scheduler.
@@ -356,7 +359,12 @@ func (e *Engine) step() {
 			owners = append(owners, s)
 		}
 	}
-	budget := e.cfg.Chunk
+	// The decoding tokens ride in the same products as the prompt chunk:
+	// a step of Chunk tokens in all, not Chunk plus them, keeps it a whole
+	// number of the GEMM's token tiles (64 tokens; a 136-token step pads
+	// to 192), while the chunk keeps at least half its size.
+	ndec := len(items)
+	budget := max(e.cfg.Chunk-ndec, (e.cfg.Chunk+1)/2)
 	for _, s := range e.order {
 		if s.next >= 0 || budget == 0 {
 			continue
@@ -365,6 +373,13 @@ func (e *Engine) step() {
 		items = append(items, runtime.BatchItem{Slot: s.slot, Tokens: s.job.prompt[s.fed : s.fed+n]})
 		owners = append(owners, s)
 		budget -= n
+	}
+	if e.stepSizes != nil {
+		prompt := 0
+		for _, it := range items[ndec:] {
+			prompt += len(it.Tokens)
+		}
+		e.stepSizes(ndec, prompt)
 	}
 	out, err := e.batch.Forward(items)
 	if err != nil {

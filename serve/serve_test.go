@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -645,5 +646,74 @@ func TestEngineCloseDrains(t *testing.T) {
 		if last.Err != nil || last.Finish == "" {
 			t.Errorf("job %d: %+v", i, last)
 		}
+	}
+}
+
+// A prompt chunk shares its step with the decoding sequences without making
+// the step longer than Chunk tokens in all (so the GEMM's token tiles stay
+// whole), and keeps at least half of Chunk for the prompt.
+func TestStepBudget(t *testing.T) {
+	const chunk = 8
+	ts := startTiny(t, EngineConfig{Parallel: 3, Chunk: chunk, Ctx: 256, Queue: 4}, Options{})
+	var mu sync.Mutex
+	type size struct{ decode, prompt int }
+	var sizes []size
+	ts.eng.stepSizes = func(d, p int) {
+		mu.Lock()
+		sizes = append(sizes, size{d, p})
+		mu.Unlock()
+	}
+	ctx := context.Background()
+	p := Params{MaxTokens: 60, IgnoreEOS: true}
+	a, err := ts.eng.Submit(ctx, ts.ld.Tok.Encode("t300 t301", false), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Recv(ctx); err != nil { // a decodes from here on
+		t.Fatal(err)
+	}
+	var long []string
+	for i := range 6 {
+		long = append(long, fmt.Sprintf("t%d", 300+i))
+	}
+	prompt := ts.ld.Tok.Encode(strings.Join(long, " "), false)
+	if len(prompt) < 3*chunk {
+		t.Fatalf("prompt of %d tokens, want at least %d", len(prompt), 3*chunk)
+	}
+	var jobs []*Job
+	for range 2 {
+		j, err := ts.eng.Submit(ctx, prompt, Params{MaxTokens: 2, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	for _, j := range append(jobs, a) {
+		for done := false; !done; {
+			evs, err := j.Recv(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				done = done || e.Done
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	full := 0
+	for _, s := range sizes {
+		if s.prompt == 0 {
+			continue
+		}
+		if s.decode+s.prompt > max(chunk, s.decode+(chunk+1)/2) {
+			t.Errorf("step of %d decoding and %d prompt tokens: more than the chunk of %d", s.decode, s.prompt, chunk)
+		}
+		if s.decode > 0 && s.decode+s.prompt == chunk {
+			full++
+		}
+	}
+	if full == 0 {
+		t.Errorf("no step filled the chunk beside decoding sequences: %v", sizes)
 	}
 }
