@@ -75,6 +75,32 @@ const gemmKC = 1024
 // 174–188 ms dense, 127–181 against 193–203 ms 2:4; docs/benchmarks.md).
 const smallBatch = 8
 
+// gemmPad is the token count a dense GEMM of n tokens runs with: the
+// register-blocked kernels take 4 tokens at a time (AVX2: 3) and leave the
+// rest to one GEMV each, a full pass over the weights per token, so 2 to 31
+// tokens are padded with zero tokens up to the block (a decode step of 7
+// sequences: see docs/benchmarks.md, "Kernel design choices").
+func gemmPad(n int) int {
+	switch {
+	case n < 2:
+		return n
+	case level == AVX512:
+		return (n + 3) &^ 3
+	case level == AVX2:
+		return (n + 2) / 3 * 3
+	}
+	return n
+}
+
+// spmmPad is gemmPad for the 2:4 GEMM, whose register-blocked kernels
+// exist for AVX-512 only.
+func spmmPad(n int) int {
+	if level == AVX512 && n >= 2 {
+		return (n + 3) &^ 3
+	}
+	return n
+}
+
 // bf16Scratch holds activations rounded to bf16 for VDPBF16PS.
 var bf16Scratch = sync.Pool{New: func() any { return new([]uint16) }}
 

@@ -115,6 +115,20 @@ func (m *Dense) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
+	if p := gemmPad(n); p != n && gemmTile(m.DType, n) == 0 {
+		// The register-blocked kernels take tokens 4 (AVX2: 3) at a time
+		// and the rest one GEMV each, every one a full pass over the
+		// weights: zero tokens up to the block cost less.
+		bp := padScratch.Get().(*[]float32)
+		buf := growF32(bp, p*(m.Cols+m.Rows))
+		xp, yp := buf[:p*m.Cols], buf[p*m.Cols:]
+		copy(xp, x[:n*m.Cols])
+		clear(xp[n*m.Cols:])
+		m.MatMul(yp, xp, p)
+		copy(y[:n*m.Rows], yp[:n*m.Rows])
+		padScratch.Put(bp)
+		return
+	}
 	t := newTask(opGemm)
 	t.w, t.x, t.y, t.cols, t.n, t.ldx, t.ldy = m.view(), x[:n*m.Cols], y[:n*m.Rows], m.Cols, n, m.Cols, m.Rows
 	if tile := gemmTile(m.DType, n); tile > 0 {

@@ -445,6 +445,19 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
+	if p := spmmPad(n); p != n && spmmTile(n) == 0 {
+		// As Dense.MatMul: zero tokens up to the kernels' block of 4
+		// instead of one pass over the weights per leftover token.
+		bp := padScratch.Get().(*[]float32)
+		buf := growF32(bp, p*(s.Cols+s.Rows))
+		xp, yp := buf[:p*s.Cols], buf[p*s.Cols:]
+		copy(xp, x[:n*s.Cols])
+		clear(xp[n*s.Cols:])
+		s.MatMul(yp, xp, p)
+		copy(y[:n*s.Rows], yp[:n*s.Rows])
+		padScratch.Put(bp)
+		return
+	}
 	t := newTask(opSpmm)
 	t.s, t.x, t.y, t.n, t.ldx, t.ldy = s.view(), x[:n*s.Cols], y[:n*s.Rows], n, s.Cols, s.Rows
 	if tile := spmmTile(n); tile > 0 {
@@ -466,6 +479,9 @@ var useSp24T6 = true
 
 // xtScratch holds transposed token tiles of Sparse24.MatMul.
 var xtScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// padScratch holds the zero-padded tokens and outputs of a small MatMul.
+var padScratch = sync.Pool{New: func() any { return new([]float32) }}
 
 func growF32(bp *[]float32, n int) []float32 {
 	if cap(*bp) < n {
