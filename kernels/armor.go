@@ -91,15 +91,9 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 	if p := spmmPad(n); p != n && armorTile(n) == 0 {
 		// As Sparse24.MatMul: the core's register-blocked kernels take 4
 		// tokens at a time, so zero tokens fill the last block.
-		in, out := a.In(), a.Out()
-		bp := padScratch.Get().(*[]float32)
-		buf := growF32(bp, p*(in+out))
-		xp, yp := buf[:p*in], buf[p*in:]
-		copy(xp, x[:n*in])
-		clear(xp[n*in:])
-		a.MatMul(yp, xp, p)
-		copy(y[:n*out], yp[:n*out])
-		padScratch.Put(bp)
+		pd := padTokens(x, n, p, a.In(), a.Out())
+		a.MatMul(pd.y, pd.x, p)
+		pd.done(y, n, a.Out())
 		return
 	}
 	armorScratch.Lock()

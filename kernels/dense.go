@@ -119,14 +119,9 @@ func (m *Dense) MatMul(y, x []float32, n int) {
 		// The register-blocked kernels take tokens 4 (AVX2: 3) at a time
 		// and the rest one GEMV each, every one a full pass over the
 		// weights: zero tokens up to the block cost less.
-		bp := padScratch.Get().(*[]float32)
-		buf := growF32(bp, p*(m.Cols+m.Rows))
-		xp, yp := buf[:p*m.Cols], buf[p*m.Cols:]
-		copy(xp, x[:n*m.Cols])
-		clear(xp[n*m.Cols:])
-		m.MatMul(yp, xp, p)
-		copy(y[:n*m.Rows], yp[:n*m.Rows])
-		padScratch.Put(bp)
+		pd := padTokens(x, n, p, m.Cols, m.Rows)
+		m.MatMul(pd.y, pd.x, p)
+		pd.done(y, n, m.Rows)
 		return
 	}
 	t := newTask(opGemm)

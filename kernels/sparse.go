@@ -448,14 +448,9 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 	if p := spmmPad(n); p != n && spmmTile(n) == 0 {
 		// As Dense.MatMul: zero tokens up to the kernels' block of 4
 		// instead of one pass over the weights per leftover token.
-		bp := padScratch.Get().(*[]float32)
-		buf := growF32(bp, p*(s.Cols+s.Rows))
-		xp, yp := buf[:p*s.Cols], buf[p*s.Cols:]
-		copy(xp, x[:n*s.Cols])
-		clear(xp[n*s.Cols:])
-		s.MatMul(yp, xp, p)
-		copy(y[:n*s.Rows], yp[:n*s.Rows])
-		padScratch.Put(bp)
+		pd := padTokens(x, n, p, s.Cols, s.Rows)
+		s.MatMul(pd.y, pd.x, p)
+		pd.done(y, n, s.Rows)
 		return
 	}
 	t := newTask(opSpmm)
@@ -482,6 +477,28 @@ var xtScratch = sync.Pool{New: func() any { return new([]float32) }}
 
 // padScratch holds the zero-padded tokens and outputs of a small MatMul.
 var padScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// padded is a product's n tokens of in values padded with zero tokens to p
+// (gemmPad, spmmPad), with room for p outputs of out values.
+type padded struct {
+	bp   *[]float32
+	x, y []float32
+}
+
+func padTokens(x []float32, n, p, in, out int) padded {
+	bp := padScratch.Get().(*[]float32)
+	buf := growF32(bp, p*(in+out))
+	pd := padded{bp: bp, x: buf[:p*in], y: buf[p*in : p*(in+out)]}
+	copy(pd.x, x[:n*in])
+	clear(pd.x[n*in:])
+	return pd
+}
+
+// done copies the outputs of the n real tokens to y and frees the scratch.
+func (pd padded) done(y []float32, n, out int) {
+	copy(y[:n*out], pd.y[:n*out])
+	padScratch.Put(pd.bp)
+}
 
 func growF32(bp *[]float32, n int) []float32 {
 	if cap(*bp) < n {
