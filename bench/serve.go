@@ -159,7 +159,7 @@ func streamOne(ctx context.Context, client *http.Client, base, model, text strin
 		alive = func() { t.Reset(stall) }
 	}
 	defer func() {
-		if err != nil && context.Cause(ctx) != nil && ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			err = context.Cause(ctx)
 		}
 	}()

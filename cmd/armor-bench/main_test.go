@@ -286,6 +286,9 @@ func TestKernelsFlags(t *testing.T) {
 }
 
 func TestServeCommand(t *testing.T) {
+	if code, _, errs := runBench("serve", "--synthetic", "stories110m", "--stall", "-1s"); code != 1 || !strings.Contains(errs, "--stall -1s") {
+		t.Errorf("negative --stall: exit %d, %s", code, errs)
+	}
 	c := synth.TinyGGUFConfigs()["tiny-llama"]
 	c.Context = 512
 	dir := t.TempDir()

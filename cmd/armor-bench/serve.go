@@ -102,6 +102,9 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 	if f.threads < 1 || f.ctx < 300 || f.chunk < 1 || f.genScale <= 0 {
 		return errors.New("serve: --threads, --chunk and --gen-scale must be positive and --ctx at least 300 (the mix's longest request)")
 	}
+	if f.stall < 0 {
+		return fmt.Errorf("serve: --stall %v: want a duration of 0 (no limit) or more", f.stall)
+	}
 	mix := bench.ServeMix(f.genScale)
 	for _, q := range mix {
 		if q.PromptChars+q.MaxTokens+2 > f.ctx {
