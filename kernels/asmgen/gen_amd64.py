@@ -57,7 +57,7 @@ GEMM_PF = 1
 # SP_GEMM_PF: the 4-row × 4-token 2:4 GEMM kernels prefetch each row's values
 # this many bytes ahead (and its index words a quarter of that), or not (0).
 # A decode step of 8 sequences of the 1B shape's 2:4 file: 120–149 ms at
-# 1024, 142–147 at 512, 161–162 at 2048 and 161–166 without (alternating).
+# 1024, 142–147 at 512, 160–163 at 2048 and 161–166 without (alternating).
 SP_GEMM_PF = 1024
 
 _DEFAULTS = {k: v for k, v in dict(globals()).items() if k.isupper()}
