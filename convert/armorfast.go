@@ -3,6 +3,8 @@ package convert
 import (
 	"math"
 	"time"
+
+	"github.com/armor-llm/armor/kernels"
 )
 
 // ArmorFast is our alternating exact minimization (section 6). One sweep:
@@ -230,38 +232,59 @@ func (st *state) updateA(P []float64) {
 // acceptLS minimizes Σ_r w_r (x_rᵀ G x_r − 2 x_rᵀ c_r) over the rows x_r of
 // the s×s matrix X (rows of C are c_r; w nil means all 1) by x_r = G⁻¹ c_r,
 // and keeps the new X only if the objective went down.
+//
+// The solves run on all rows at once (cholSolveCols, columns = rows r), and
+// the decision uses the change of the objective computed directly,
+// Σ_r w_r (dᵀ G e − 2 dᵀ c_r) with d = x_new − x, e = x_new + x, rather than
+// the difference of two large objectives, which cancels.
 func (st *state) acceptLS(X, G, C, w []float64, s int) {
 	L, ok := spdFactor(G, s)
 	if !ok {
 		return
 	}
-	obj := func(X []float64) float64 {
-		tot := 0.0
-		for r := 0; r < s; r++ {
-			x := X[r*s : (r+1)*s]
-			v := 0.0
-			for k := 0; k < s; k++ {
-				v += x[k] * (dot(G[k*s:(k+1)*s], x) - 2*C[r*s+k])
-			}
-			if w != nil {
-				v *= w[r]
-			}
-			tot += v
-		}
-		return tot
-	}
-	nx := append([]float64(nil), C...)
+	// Column r of Z is the unknown x_r: Z = Cᵀ, solved in place.
+	Z := make([]float64, s*s)
 	for r := 0; r < s; r++ {
-		cholSolveInPlace(L, s, nx[r*s:(r+1)*s])
+		for k := 0; k < s; k++ {
+			Z[k*s+r] = C[r*s+k]
+		}
 	}
-	st.add(s*s*s/3 + s*s*s + 2*s*s*s)
-	for _, v := range nx {
+	cholSolveCols(L, s, Z, s)
+	st.add(s*s*s/3 + s*s*s + s*s*s)
+	for _, v := range Z {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return
 		}
 	}
-	if obj(nx) < obj(X) {
-		copy(X, nx)
+	D := make([]float64, s*s) // dᵀ
+	E := make([]float64, s*s) // eᵀ
+	for k := 0; k < s; k++ {
+		for r := 0; r < s; r++ {
+			z, x := Z[k*s+r], X[r*s+k]
+			D[k*s+r], E[k*s+r] = z-x, z+x
+		}
+	}
+	GE := make([]float64, s*s)
+	for k := 0; k < s; k++ {
+		kernels.AxpyRowsF64(GE[k*s:(k+1)*s], G[k*s:(k+1)*s], E, s)
+	}
+	delta := 0.0
+	for r := 0; r < s; r++ {
+		v := 0.0
+		for k := 0; k < s; k++ {
+			v += D[k*s+r] * (GE[k*s+r] - 2*C[r*s+k])
+		}
+		if w != nil {
+			v *= w[r]
+		}
+		delta += v
+	}
+	if delta < 0 {
+		for r := 0; r < s; r++ {
+			for k := 0; k < s; k++ {
+				X[r*s+k] = Z[k*s+r]
+			}
+		}
 	}
 }
 

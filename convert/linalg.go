@@ -3,6 +3,8 @@ package convert
 import (
 	"errors"
 	"math"
+
+	"github.com/armor-llm/armor/kernels"
 )
 
 var errNotPD = errors.New("matrix is not positive definite")
@@ -54,18 +56,47 @@ func cholSolveInPlace(l []float64, n int, b []float64) {
 	}
 }
 
+// cholSolveCols solves (L Lᵀ) X = B for the nrhs columns of the n×nrhs
+// matrix z (row-major, row stride nrhs), overwriting it. Row by row the
+// substitutions are weighted sums of the rows already solved, which run on
+// the float64 SIMD kernel: all right-hand sides move together, so the
+// arithmetic is the same as n solves of one column but vectorized across
+// them.
+func cholSolveCols(l []float64, n int, z []float64, nrhs int) {
+	coef := make([]float64, n)
+	for i := 0; i < n; i++ {
+		a := coef[:i]
+		for k := range a {
+			a[k] = -l[i*n+k]
+		}
+		zi := z[i*nrhs : (i+1)*nrhs]
+		kernels.AxpyRowsF64(zi, a, z, nrhs)
+		d := l[i*n+i]
+		for j := range zi {
+			zi[j] /= d
+		}
+	}
+	for i := n - 1; i >= 0; i-- {
+		a := coef[:n-1-i]
+		for k := range a {
+			a[k] = -l[(i+1+k)*n+i]
+		}
+		zi := z[i*nrhs : (i+1)*nrhs]
+		kernels.AxpyRowsF64(zi, a, z[(i+1)*nrhs:], nrhs)
+		d := l[i*n+i]
+		for j := range zi {
+			zi[j] /= d
+		}
+	}
+}
+
 // cholInverse returns (L Lᵀ)⁻¹ given the Cholesky factor L.
 func cholInverse(l []float64, n int) []float64 {
 	inv := make([]float64, n*n)
-	col := make([]float64, n)
 	for j := 0; j < n; j++ {
-		clear(col)
-		col[j] = 1
-		cholSolveInPlace(l, n, col)
-		for i := 0; i < n; i++ {
-			inv[i*n+j] = col[i]
-		}
+		inv[j*n+j] = 1
 	}
+	cholSolveCols(l, n, inv, n)
 	// Symmetrize away rounding so the next factorization sees an exactly
 	// symmetric matrix.
 	for i := 0; i < n; i++ {

@@ -30,26 +30,28 @@ func groupUpdate(t [4]float64, aa float64, q *[16]float64, sOld [4]float64) (sNe
 		}
 		f[p] = t[p] - aa*v
 	}
+	// The values of a support are needed only for the winner, so its
+	// divisions by ‖a‖² wait until the choice is made (this loop is most of
+	// a group pass's scalar work).
 	bestCost := math.Inf(1)
-	var bestV [2]float64
+	var bestY [2]float64
 	keep = pairs[0]
 	for _, pr := range pairs {
 		a, b := pr[0], pr[1]
 		q00, q01, q11 := q[a*4+a]+1e-9, q[a*4+b], q[b*4+b]+1e-9
 		det := q00*q11 - q01*q01
-		var v0, v1, cost float64
+		var y0, y1, cost float64
 		if det > 0 && !math.IsInf(det, 0) {
 			// Q_P⁻¹ f_P for the symmetric 2×2 Q_P.
-			y0 := (q11*f[a] - q01*f[b]) / det
-			y1 := (q00*f[b] - q01*f[a]) / det
+			y0 = (q11*f[a] - q01*f[b]) / det
+			y1 = (q00*f[b] - q01*f[a]) / det
 			cost = -(f[a]*y0 + f[b]*y1)
-			v0, v1 = -y0/(aa+1e-8), -y1/(aa+1e-8)
 		}
 		if cost < bestCost {
-			bestCost, keep, bestV = cost, pr, [2]float64{v0, v1}
+			bestCost, keep, bestY = cost, pr, [2]float64{y0, y1}
 		}
 	}
-	sNew[keep[0]], sNew[keep[1]] = bestV[0], bestV[1]
+	sNew[keep[0]], sNew[keep[1]] = -bestY[0]/(aa+1e-8), -bestY[1]/(aa+1e-8)
 	var d [4]float64
 	for p := range d {
 		d[p] = sNew[p] - sOld[p]

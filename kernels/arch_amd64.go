@@ -684,3 +684,21 @@ func axpyRowsArch(y, a, w []float32, ld int) int {
 	}
 	return 0
 }
+
+// axpyRowsF64Arch returns how many leading columns of y it handled (a
+// multiple of the vector width; the caller adds the rest).
+func axpyRowsF64Arch(y, a, w []float64, ld int) int {
+	switch level {
+	case AVX512:
+		if c := len(y) &^ 7; c > 0 {
+			axpyRowsF64_512(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+	case AVX2:
+		if c := len(y) &^ 3; c > 0 {
+			axpyRowsF64_256(&y[0], &a[0], &w[0], ld, len(a), c)
+			return c
+		}
+	}
+	return 0
+}

@@ -22,6 +22,8 @@ func axpyRowsArch(y, a, w []float32, ld int) int { return 0 }
 
 func axpyRowsF16Arch(y, a []float32, w []uint16, ld int) int { return 0 }
 
+func axpyRowsF64Arch(y, a, w []float64, ld int) int { return 0 }
+
 func fromF16Arch(dst []float32, src []uint16) int { return 0 }
 
 func toF16Arch(dst []uint16, src []float32) int { return 0 }

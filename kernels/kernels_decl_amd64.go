@@ -75,6 +75,12 @@ func axpyRowsF16_512(y *float32, a *float32, w *uint16, ld, rows, cols int)
 func axpyRowsF16_256(y *float32, a *float32, w *uint16, ld, rows, cols int)
 
 //go:noescape
+func axpyRowsF64_512(y *float64, a *float64, w *float64, ld, rows, cols int)
+
+//go:noescape
+func axpyRowsF64_256(y *float64, a *float64, w *float64, ld, rows, cols int)
+
+//go:noescape
 func fromF16_512(dst *float32, src *uint16, n int)
 
 //go:noescape

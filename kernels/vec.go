@@ -165,6 +165,32 @@ func axpyRowsTail[T float32 | uint16](y, a []float32, w []T, ld, done int, at fu
 	}
 }
 
+// AxpyRowsF64 is AxpyRows in float64: y[j] += Σ_r a[r]·w[r·ld+j] for
+// r < len(a), j < len(y). The converter's triangular solves and objectives
+// on b×b blocks run on it (float32 is not enough there: the blocks are often
+// ill-conditioned). Rows are summed in pairs, so results may differ from a
+// sequential loop in the last bits.
+func AxpyRowsF64(y, a, w []float64, ld int) {
+	rows, cols := len(a), len(y)
+	if rows == 0 || cols == 0 {
+		return
+	}
+	_ = w[(rows-1)*ld+cols-1]
+	done := 0
+	if level != Generic {
+		done = axpyRowsF64Arch(y, a, w, ld)
+	}
+	if done >= cols {
+		return
+	}
+	for r, s := range a {
+		row := w[r*ld : r*ld+cols]
+		for j := done; j < cols; j++ {
+			y[j] += s * row[j]
+		}
+	}
+}
+
 // ToF16 rounds src to f16 bits in dst (len(dst) ≥ len(src)), to nearest
 // even as F32ToF16 does (NaNs stay NaNs, their payload aside).
 func ToF16(dst []uint16, src []float32) {

@@ -119,6 +119,43 @@ func TestSmallKernels(t *testing.T) {
 
 }
 
+// TestAxpyRowsF64 checks the float64 weighted row sum against a float64
+// loop, on odd widths and strides (vector tails), at every level.
+func TestAxpyRowsF64(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := newRand(t)
+		for _, rows := range []int{1, 2, 3, 17, 128} {
+			for _, cols := range []int{1, 3, 4, 7, 8, 9, 16, 31, 32, 33, 100, 128} {
+				ld := cols + r.IntN(9)
+				w := make([]float64, (rows-1)*ld+cols)
+				for i := range w {
+					w[i] = r.NormFloat64()
+				}
+				a := make([]float64, rows)
+				for i := range a {
+					a[i] = r.NormFloat64()
+				}
+				y := make([]float64, cols)
+				want, abs := make([]float64, cols), make([]float64, cols)
+				for j := range y {
+					y[j] = r.NormFloat64()
+					want[j], abs[j] = y[j], math.Abs(y[j])
+					for i := range a {
+						want[j] += a[i] * w[i*ld+j]
+						abs[j] += math.Abs(a[i] * w[i*ld+j])
+					}
+				}
+				AxpyRowsF64(y, a, w, ld)
+				for j := range y {
+					if d := math.Abs(y[j] - want[j]); !(d <= 1e-14*abs[j]) {
+						t.Errorf("AxpyRowsF64 %dx%d ld %d: y[%d] = %v, want %v", rows, cols, ld, j, y[j], want[j])
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestDotRowsAxpyRows(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := newRand(t)
