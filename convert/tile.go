@@ -133,6 +133,17 @@ func (t *tile) groupPass(GA, GB []float64) {
 	sJ, sK := t.sJ, t.sK
 	v := make([]float64, sK)
 	tr := make([]float64, sK)
+	// Q of every group depends only on G_B: shared by all rows.
+	gqs := make([]groupQ, sK/4)
+	for g := 0; g < sK; g += 4 {
+		var q [16]float64
+		for p := 0; p < 4; p++ {
+			for r := 0; r < 4; r++ {
+				q[p*4+r] = GB[(g+p)*sK+g+r]
+			}
+		}
+		gqs[g/4] = newGroupQ(&q)
+	}
 	for i := 0; i < sJ; i++ {
 		clear(v)
 		for k := 0; k < sJ; k++ {
@@ -153,15 +164,11 @@ func (t *tile) groupPass(GA, GB []float64) {
 		aa := GA[i*sJ+i]
 		for g := 0; g < sK; g += 4 {
 			var t4, sOld [4]float64
-			var q [16]float64
 			for p := 0; p < 4; p++ {
 				t4[p] = tr[g+p]
 				sOld[p] = t.S[i*sK+g+p]
-				for r := 0; r < 4; r++ {
-					q[p*4+r] = GB[(g+p)*sK+g+r]
-				}
 			}
-			sNew, keep, delta := groupUpdate(t4, aa, &q, sOld)
+			sNew, keep, delta := gqs[g/4].update(t4, aa, sOld)
 			if !(delta < 0) {
 				continue
 			}

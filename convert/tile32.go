@@ -17,6 +17,7 @@ type tile32 struct {
 	u, r, p, pt    []float32 // CG scratch
 	ap, s0         []float32
 	v, tr          []float32 // group-pass row scratch
+	gq             []groupQ  // group pass: each group's Q
 }
 
 var tile32Pool = sync.Pool{New: func() any { return new(tile32) }}
@@ -164,6 +165,18 @@ func (t *tile32) groupPass(st *state, GA, GB []float32) {
 	sJ, sK := t.sJ, t.sK
 	kernels.Transpose(t.St, sJ, t.S, sK, sJ, sK)
 	v, tr := t.v, t.tr
+	// Q of every group depends only on G_B: shared by all rows.
+	gqs := t.gq[:0]
+	for g := 0; g < sK; g += 4 {
+		var q [16]float64
+		for p := 0; p < 4; p++ {
+			for r := 0; r < 4; r++ {
+				q[p*4+r] = float64(GB[(g+p)*sK+g+r])
+			}
+		}
+		gqs = append(gqs, newGroupQ(&q))
+	}
+	t.gq = gqs
 	for i := 0; i < sJ; i++ {
 		kernels.DotRows(v, t.St, sJ, GA[i*sJ:(i+1)*sJ]) // v = (G_A S)[i, :]
 		kernels.DotRows(tr, GB, sK, v)                  // (G_A S G_B)[i, :]
@@ -176,15 +189,11 @@ func (t *tile32) groupPass(st *state, GA, GB []float32) {
 		mrow := t.M[i*sK : (i+1)*sK]
 		for g := 0; g < sK; g += 4 {
 			var t4, sOld [4]float64
-			var q [16]float64
 			for p := 0; p < 4; p++ {
 				t4[p] = float64(tr[g+p])
 				sOld[p] = float64(srow[g+p])
-				for r := 0; r < 4; r++ {
-					q[p*4+r] = float64(GB[(g+p)*sK+g+r])
-				}
 			}
-			sNew, keep, delta := groupUpdate(t4, aa, &q, sOld)
+			sNew, keep, delta := gqs[g/4].update(t4, aa, sOld)
 			if !(delta < 0) {
 				continue
 			}
