@@ -156,7 +156,7 @@ func (st *state) lossGradient(What, G []float64) {
 // Q and T are scratch (A·S and G·Bᵀ).
 func (st *state) gradients(P, G, Q, T, GX []float64, gA, gB [][]float64) {
 	if st.fast() {
-		st.gradientsFast(P, G, Q, T, GX, gA, gB)
+		gradientsFast(st, P, G, Q, T, GX, gA, gB)
 		return
 	}
 	m := st.m
@@ -228,7 +228,7 @@ func (st *state) aTimesS(J int, Q []float64) {
 // blockTimesBT sets T = G·Bᵀ (block-diagonal B): T[:,K] = G[:,K] B_Kᵀ.
 func (st *state) blockTimesBT(G, T []float64) {
 	if st.fast() {
-		st.blockTimesBTFast(G, T)
+		blockTimesBTFast(st, G, T)
 		return
 	}
 	m := st.m
@@ -249,7 +249,7 @@ func (st *state) blockTimesBT(G, T []float64) {
 // entries (zero elsewhere) when masked is set.
 func (st *state) aTransposeTimes(T, Out []float64, masked bool) {
 	if st.fast() {
-		st.leftBlocks(Out, T, nil, true)
+		leftBlocks(st, Out, T, nil, true)
 		if masked {
 			for k, v := range st.M {
 				if v == 0 {

@@ -57,12 +57,26 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 	if cgSteps == 0 {
 		cgSteps = 8
 	}
+	opt.Iters, opt.Patience, opt.CGSteps = sweeps, patience, cgSteps
+	if st.fast() && st.full == nil {
+		return armorFast[float32](st, f, opt)
+	}
+	return armorFast[float64](st, f, opt)
+}
+
+// armorFast runs the sweeps of ArmorFast with its n×m working matrices (P,
+// Ŵ and the scratch of the updates) in E: float32 on the f32 path, where
+// every product reads them as they are and they take half the memory,
+// float64 otherwise.
+func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization, error) {
+	sweeps, patience, cgSteps := opt.Iters, opt.Patience, opt.CGSteps
 	n, m := st.n, st.m
-	P := make([]float64, n*m)
-	What := make([]float64, n*m)
-	Q := make([]float64, n*m)
-	Y := make([]float64, n*m)
-	R := make([]float64, n*m)
+	P := make([]E, n*m)
+	What := make([]E, n*m)
+	Q := make([]E, n*m)
+	Y := make([]E, n*m)
+	R := make([]E, n*m)
+	var lb64 lbBuffers // float64 P and Ŵ for L-BFGS on the f32 path
 
 	first := 0 // sweeps already run (by the run a resume continues)
 	if r := opt.resume; r.fits(st) {
@@ -72,9 +86,9 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 		st.ops.Store(r.MulAdds)
 		first = r.Iters
 	}
-	st.forwardP(P)
-	st.forwardW(P, What)
-	loss := st.lossOf(What)
+	fwdP(st, P)
+	fwdW(st, P, What)
+	loss := lossE(st, What)
 	f.InitLoss, f.BestLoss = loss, loss
 	if first > 0 {
 		f.InitLoss = opt.resume.InitLoss // NoWag-P's, from the first run
@@ -122,15 +136,15 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 				return nil, err
 			}
 		}
-		st.updateA(P)
-		st.updateB(Q)
-		st.updateS(Y, R, cgSteps, true)
-		st.forwardP(P)
-		st.forwardW(P, What)
-		loss = st.lossOf(What)
+		updA(st, P)
+		updB(st, Q)
+		updS(st, Y, R, cgSteps, true)
+		fwdP(st, P)
+		fwdW(st, P, What)
+		loss = lossE(st, What)
 		ranLB, slowed := useLB, false
 		if useLB {
-			loss = lb.run(st, lbSteps, P, What)
+			loss = runLBFGS(lb, st, lbSteps, P, What, &lb64)
 		} else {
 			// Once the alternating sweeps slow down, joint quasi-Newton
 			// steps join them, which keep making progress there.
@@ -138,7 +152,7 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 		}
 		if !opt.NoExtrapolate && loss < f.BestLoss {
 			var ok bool
-			if loss, ok = st.extrapolate(f, alpha, loss, Y, R); ok {
+			if loss, ok = extrapolate(st, f, alpha, loss, Y, R); ok {
 				P, Y = Y, P
 				What, R = R, What
 				alpha = min(alpha*alphaGrow, alphaMax)
@@ -175,7 +189,7 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 			st.A, st.B = cloneBlocks(f.A), cloneBlocks(f.B)
 			copy(st.X, f.X)
 			copy(st.M, f.Mask)
-			st.forwardP(P)
+			fwdP(st, P)
 		}
 		f.History = append(f.History, Point{sw, st.ops.Load(), f.BestLoss})
 		if opt.checkpoint != nil && time.Since(lastCkpt) >= ckptEvery {
@@ -201,7 +215,7 @@ func ArmorFast(w Matrix, h []float64, opt Options) (*Factorization, error) {
 // tr(A G Aᵀ) − 2 tr(A Cᵀ) with G = P_J D P_Jᵀ, C = W̄_J D P_Jᵀ.
 func (st *state) updateA(P []float64) {
 	if st.fast() {
-		st.updateAFast(P)
+		updateAFast(st, P)
 		return
 	}
 	m := st.m
@@ -294,7 +308,7 @@ func (st *state) acceptLS(X, G, C, w []float64, s int) {
 // of B_Kᵀ). Q is scratch.
 func (st *state) updateB(Q []float64) {
 	if st.fast() {
-		st.updateBFast(Q)
+		updateBFast(st, Q)
 		return
 	}
 	m := st.m
@@ -349,6 +363,10 @@ func (st *state) updateB(Q []float64) {
 // independent. Y and R are scratch (W̄ D Bᵀ and Aᵀ Y). groups selects the
 // pass of group updates after the conjugate-gradient steps.
 func (st *state) updateS(Y, R []float64, cgSteps int, groups bool) {
+	if st.fast() {
+		updateSFast(st, Y, R, cgSteps, groups)
+		return
+	}
 	m := st.m
 	for i := 0; i < st.n; i++ {
 		for j := 0; j < m; j++ {
@@ -360,11 +378,6 @@ func (st *state) updateS(Y, R []float64, cgSteps int, groups bool) {
 	nJ, nK := len(st.rb)-1, len(st.cb)-1
 	GA := make([][]float64, nJ)
 	GB := make([][]float64, nK)
-	if st.fast() {
-		st.tileGramsFast(GA, GB)
-		st.updateTiles32(GA, GB, R, cgSteps, groups)
-		return
-	}
 	parallelFor(st.threads, nJ, func(J int) {
 		s := st.rb[J+1] - st.rb[J]
 		A := st.A[J]
@@ -443,7 +456,7 @@ const (
 // extrapolation, classic for alternating least squares, jumps along them. S is
 // extrapolated only where the mask did not change. The trial is kept only if
 // its loss is lower; on success P and Ŵ of the trial are left in P2 and W2.
-func (st *state) extrapolate(f *Factorization, alpha, loss float64, P2, W2 []float64) (float64, bool) {
+func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W2 []E) (float64, bool) {
 	oldA, oldB, oldX := st.A, st.B, st.X
 	ext := func(cur, prev []float64) []float64 {
 		out := make([]float64, len(cur))
@@ -478,9 +491,9 @@ func (st *state) extrapolate(f *Factorization, alpha, loss float64, P2, W2 []flo
 		}
 	}
 	st.A, st.B, st.X = tA, tB, tX
-	st.forwardP(P2)
-	st.forwardW(P2, W2)
-	tl := st.lossOf(W2)
+	fwdP(st, P2)
+	fwdW(st, P2, W2)
+	tl := lossE(st, W2)
 	if tl < loss {
 		st.spareX = oldX
 		return tl, true

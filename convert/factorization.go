@@ -172,7 +172,7 @@ func (st *state) snapshot(f *Factorization) {
 // forwardP computes P = S·B (Rows×Cols), skipping the pruned entries of S.
 func (st *state) forwardP(P []float64) {
 	if st.fast() {
-		st.forwardPFast(P)
+		forwardPFast(st, P)
 		return
 	}
 	n, m := st.n, st.m
@@ -203,7 +203,7 @@ func (st *state) forwardP(P []float64) {
 // forwardW computes Ŵ = A·P per row block.
 func (st *state) forwardW(P, What []float64) {
 	if st.fast() {
-		st.forwardWFast(P, What)
+		forwardWFast(st, P, What)
 		return
 	}
 	m := st.m

@@ -13,16 +13,16 @@ const chunkCols = 512
 func nChunks(n int) int { return (n + chunkCols - 1) / chunkCols }
 
 // forwardPFast sets P = S·B: P[:, K] = S[:, K]·B_K.
-func (st *state) forwardPFast(P []float64) {
+func forwardPFast[E elem](st *state, P []E) {
 	n, m := st.n, st.m
 	nK, nc := len(st.cb)-1, nChunks(n)
 	parallelFor(st.threads, nK*nc, func(it int) {
 		K, t0 := it/nc, it%nc*chunkCols
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
 		nt := min(chunkCols, n-t0)
-		out := view{d: P, off: t0*m + c0, ld: m}
-		x := view{d: st.X, off: t0*m + c0, ld: m, mask: st.M}
-		w := view{d: st.B[K], ld: s, t: true} // w(l, k) = B_K[k, l]
+		out := view[E]{d: P, off: t0*m + c0, ld: m}
+		x := view[float64]{d: st.X, off: t0*m + c0, ld: m, mask: st.M}
+		w := view[float64]{d: st.B[K], ld: s, t: true} // w(l, k) = B_K[k, l]
 		mulNT(out, x, w, nt, s, s, false)
 	})
 	st.add(st.n * st.m / 2 * st.b)
@@ -31,37 +31,37 @@ func (st *state) forwardPFast(P []float64) {
 // leftBlocks sets Out_J = L_J · In_J for every row block J, where L_J is
 // A_J (or A_Jᵀ when lt) and In is n×m (masked by mask if not nil):
 // out(i, j) = Σ_k L_J(i, k)·In[r0+k, j], computed per chunk of columns j.
-func (st *state) leftBlocks(Out, In []float64, mask []uint8, lt bool) {
+func leftBlocks[O, I elem](st *state, Out []O, In []I, mask []uint8, lt bool) {
 	m := st.m
 	nJ, nc := len(st.rb)-1, nChunks(m)
 	parallelFor(st.threads, nJ*nc, func(it int) {
 		J, j0 := it/nc, it%nc*chunkCols
 		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
 		nj := min(chunkCols, m-j0)
-		out := view{d: Out, off: r0*m + j0, ld: m}
-		x := view{d: st.A[J], ld: s, t: lt}
-		w := view{d: In, off: r0*m + j0, ld: m, t: true, mask: mask} // w(j, k) = In[r0+k, j]
+		out := view[O]{d: Out, off: r0*m + j0, ld: m}
+		x := view[float64]{d: st.A[J], ld: s, t: lt}
+		w := view[I]{d: In, off: r0*m + j0, ld: m, t: true, mask: mask} // w(j, k) = In[r0+k, j]
 		mulNT(out, x, w, s, nj, s, false)
 	})
 }
 
 // forwardWFast sets Ŵ = A·P.
-func (st *state) forwardWFast(P, What []float64) {
-	st.leftBlocks(What, P, nil, false)
+func forwardWFast[E elem](st *state, P, What []E) {
+	leftBlocks(st, What, P, nil, false)
 	st.addBlockwise(st.rb, st.m)
 }
 
 // blockTimesBTFast sets T = G·Bᵀ: T[:, K] = G[:, K]·B_Kᵀ.
-func (st *state) blockTimesBTFast(G, T []float64) {
+func blockTimesBTFast[E elem](st *state, G, T []E) {
 	n, m := st.n, st.m
 	nK, nc := len(st.cb)-1, nChunks(n)
 	parallelFor(st.threads, nK*nc, func(it int) {
 		K, t0 := it/nc, it%nc*chunkCols
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
 		nt := min(chunkCols, n-t0)
-		out := view{d: T, off: t0*m + c0, ld: m}
-		x := view{d: G, off: t0*m + c0, ld: m}
-		w := view{d: st.B[K], ld: s} // w(k, l) = B_K[k, l]
+		out := view[E]{d: T, off: t0*m + c0, ld: m}
+		x := view[E]{d: G, off: t0*m + c0, ld: m}
+		w := view[float64]{d: st.B[K], ld: s} // w(k, l) = B_K[k, l]
 		mulNT(out, x, w, nt, s, s, false)
 	})
 	st.addBlockwise(st.cb, st.n)
@@ -70,45 +70,45 @@ func (st *state) blockTimesBTFast(G, T []float64) {
 // gramCols sets, for column block K of the n×m matrices X and Y,
 // Out_K(k, l) = Σ_i X[i, c0+k]·Y[i, c0+l] (an s×s matrix, row-major), the
 // contraction running over all n rows in chunks.
-func (st *state) gramCols(X, Y []float64, mx []uint8, c0, s int, out []float64) {
+func gramCols[X, Y elem](st *state, Xm []X, Ym []Y, mx []uint8, c0, s int, out []float64) {
 	m, n := st.m, st.n
 	clear(out)
-	o := view{d: out, ld: s}
+	o := view[float64]{d: out, ld: s}
 	for t0 := 0; t0 < n; t0 += chunkCols {
 		nt := min(chunkCols, n-t0)
-		x := view{d: X, off: t0*m + c0, ld: m, t: true, mask: mx}
-		w := view{d: Y, off: t0*m + c0, ld: m, t: true}
+		x := view[X]{d: Xm, off: t0*m + c0, ld: m, t: true, mask: mx}
+		w := view[Y]{d: Ym, off: t0*m + c0, ld: m, t: true}
 		mulNT(o, x, w, s, s, nt, true)
 	}
 }
 
 // gramRows sets Out(k, l) = Σ_j X[xr+k, j]·Y[yr+l, j] for k, l < s (an s×s
 // matrix), the contraction over all m columns of the m-wide X and Y.
-func (st *state) gramRows(X []float64, xr int, Y []float64, yr, s int, out []float64) {
+func gramRows[X, Y elem](st *state, Xm []X, xr int, Ym []Y, yr, s int, out []float64) {
 	m := st.m
 	clear(out)
-	o := view{d: out, ld: s}
+	o := view[float64]{d: out, ld: s}
 	for j0 := 0; j0 < m; j0 += chunkCols {
 		nj := min(chunkCols, m-j0)
-		x := view{d: X, off: xr*m + j0, ld: m}
-		w := view{d: Y, off: yr*m + j0, ld: m}
+		x := view[X]{d: Xm, off: xr*m + j0, ld: m}
+		w := view[Y]{d: Ym, off: yr*m + j0, ld: m}
 		mulNT(o, x, w, s, s, nj, true)
 	}
 }
 
 // gradientsFast is gradients (see there) on f32 products.
-func (st *state) gradientsFast(P, G, Q, T, GX []float64, gA, gB [][]float64) {
+func gradientsFast(st *state, P, G, Q, T, GX []float64, gA, gB [][]float64) {
 	parallelFor(st.threads, len(st.rb)-1, func(J int) {
 		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
-		st.gramRows(G, r0, P, r0, s, gA[J])
+		gramRows(st, G, r0, P, r0, s, gA[J])
 	})
-	st.leftBlocks(Q, st.X, st.M, false)
+	leftBlocks(st, Q, st.X, st.M, false)
 	st.addBlockwise(st.rb, st.m)   // gA
 	st.addBlockwise(st.rb, st.m/2) // Q (S half zero)
 	st.blockTimesBT(G, T)
 	parallelFor(st.threads, len(st.cb)-1, func(K int) {
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
-		st.gramCols(Q, G, nil, c0, s, gB[K])
+		gramCols(st, Q, G, nil, c0, s, gB[K])
 	})
 	st.addBlockwise(st.cb, st.n)
 	st.aTransposeTimes(T, GX, true)
@@ -116,21 +116,21 @@ func (st *state) gradientsFast(P, G, Q, T, GX []float64, gA, gB [][]float64) {
 
 // updateAFast is updateA (see there) on f32 products: per row block,
 // G = (P_J D) P_Jᵀ and C = W̄_J (P_J D)ᵀ.
-func (st *state) updateAFast(P []float64) {
+func updateAFast[E elem](st *state, P []E) {
 	m := st.m
 	parallelFor(st.threads, len(st.rb)-1, func(J int) {
 		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
-		dp := make([]float64, s*m) // D·P_k for the block's rows
+		dp := make([]E, s*m) // D·P_k for the block's rows
 		for k := 0; k < s; k++ {
 			pk := P[(r0+k)*m : (r0+k+1)*m]
 			for j, v := range pk {
-				dp[k*m+j] = st.h[j] * v
+				dp[k*m+j] = E(st.h[j]) * v
 			}
 		}
 		G := make([]float64, s*s)
 		C := make([]float64, s*s)
-		st.gramRows(dp, 0, P, r0, s, G)
-		st.gramRows(st.wbar, r0, dp, 0, s, C)
+		gramRows(st, dp, 0, P, r0, s, G)
+		gramRows(st, st.wbar, r0, dp, 0, s, C)
 		// The f32 Gram is symmetric only up to rounding; the Cholesky
 		// factorization reads one triangle, the objective both.
 		for k := 0; k < s; k++ {
@@ -146,15 +146,15 @@ func (st *state) updateAFast(P []float64) {
 
 // updateBFast is updateB (see there) on f32 products: per column block,
 // H = Q_Kᵀ Q_K and Cᵀ = W̄_Kᵀ Q_K.
-func (st *state) updateBFast(Q []float64) {
-	st.leftBlocks(Q, st.X, st.M, false)
+func updateBFast[E elem](st *state, Q []E) {
+	leftBlocks(st, Q, st.X, st.M, false)
 	st.addBlockwise(st.rb, st.m/2)
 	parallelFor(st.threads, len(st.cb)-1, func(K int) {
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
 		H := make([]float64, s*s)
 		Ct := make([]float64, s*s) // row j holds c_j
-		st.gramCols(Q, Q, nil, c0, s, H)
-		st.gramCols(st.wbar, Q, nil, c0, s, Ct)
+		gramCols(st, Q, Q, nil, c0, s, H)
+		gramCols(st, st.wbar, Q, nil, c0, s, Ct)
 		for k := 0; k < s; k++ {
 			for l := k + 1; l < s; l++ {
 				v := 0.5 * (H[k*s+l] + H[l*s+k])
@@ -192,8 +192,8 @@ func (st *state) tileGramsFast(GA, GB [][]float64) {
 	parallelFor(st.threads, len(st.rb)-1, func(J int) {
 		s := st.rb[J+1] - st.rb[J]
 		g := make([]float64, s*s)
-		a := view{d: st.A[J], ld: s, t: true} // a(k, r) = A_J[r, k]
-		mulNT(view{d: g, ld: s}, a, a, s, s, s, false)
+		a := view[float64]{d: st.A[J], ld: s, t: true} // a(k, r) = A_J[r, k]
+		mulNT(view[float64]{d: g, ld: s}, a, a, s, s, s, false)
 		sym(g, s)
 		GA[J] = g
 	})
@@ -207,7 +207,7 @@ func (st *state) tileGramsFast(GA, GB [][]float64) {
 			}
 		}
 		g := make([]float64, s*s)
-		mulNT(view{d: g, ld: s}, view{d: bh, ld: s}, view{d: B, ld: s}, s, s, s, false)
+		mulNT(view[float64]{d: g, ld: s}, view[float64]{d: bh, ld: s}, view[float64]{d: B, ld: s}, s, s, s, false)
 		sym(g, s)
 		GB[K] = g
 	})

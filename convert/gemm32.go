@@ -25,19 +25,38 @@ const fastMinBlock = 32
 // fast reports whether this layer's products take the f32 path.
 func (st *state) fast() bool { return !st.exact && st.b >= fastMinBlock }
 
-// view is a strided float64 matrix: element (i, j) is d[off + i*ld + j], or
+// elem is the element type of the working matrices: the f32 path keeps its
+// n×m buffers (P, Ŵ and the update scratch) in float32, half the memory and
+// no conversion before each product; the float64 path and the L-BFGS steps
+// keep float64.
+type elem interface{ float32 | float64 }
+
+// view is a strided matrix: element (i, j) is d[off + i*ld + j], or
 // d[off + j*ld + i] when t (a transposed view of the same storage). With a
 // mask, elements whose mask byte (same index) is 0 read as zero.
-type view struct {
-	d    []float64
+type view[E elem] struct {
+	d    []E
 	off  int
 	ld   int
 	t    bool
 	mask []uint8
 }
 
+// direct returns v's storage and stride when a product can read it as it
+// is: float32, not transposed, not masked.
+func direct[E elem](v view[E]) ([]float32, int, bool) {
+	if v.t || v.mask != nil {
+		return nil, 0, false
+	}
+	d, ok := any(v.d).([]float32)
+	if !ok {
+		return nil, 0, false
+	}
+	return d[v.off:], v.ld, true
+}
+
 // load32 writes the rows×cols matrix v compactly into dst (row-major, f32).
-func load32(dst []float32, v view, rows, cols int) {
+func load32[E elem](dst []float32, v view[E], rows, cols int) {
 	if !v.t {
 		for i := 0; i < rows; i++ {
 			o := v.off + i*v.ld
@@ -58,7 +77,11 @@ func load32(dst []float32, v view, rows, cols int) {
 	}
 	// Transposed: convert the source rows (contiguous) into tmp, then
 	// transpose with the SIMD kernel (a strided scatter here was a sixth of
-	// a sweep).
+	// a sweep). An unmasked f32 source is transposed straight from storage.
+	if d, ok := any(v.d).([]float32); ok && v.mask == nil {
+		kernels.Transpose(dst, cols, d[v.off:], v.ld, cols, rows)
+		return
+	}
 	tmp := tmpPool.Get().(*[]float32)
 	t := grow32(*tmp, rows*cols)
 	for j := 0; j < cols; j++ {
@@ -97,48 +120,45 @@ func grow32(b []float32, n int) []float32 {
 
 // mulNT computes out(t, r) = Σ_c x(t, c)·w(r, c) for t < n, r < rows,
 // c < cols (out = X·Wᵀ), adding to out instead when acc is set, in float32
-// arithmetic on the calling goroutine. out must not be transposed.
-func mulNT(out view, x view, w view, n, rows, cols int, acc bool) {
+// arithmetic on the calling goroutine. out must not be transposed. f32
+// operands that need no conversion are read in place, and an f32 out is
+// written in place unless acc.
+func mulNT[O, X, W elem](out view[O], x view[X], w view[W], n, rows, cols int, acc bool) {
 	if n <= 0 || rows <= 0 {
 		return
 	}
 	sc := scratchPool.Get().(*scratch32)
-	sc.x = grow32(sc.x, n*cols)
-	sc.w = grow32(sc.w, rows*cols)
+	xs, ldx, ok := direct(x)
+	if !ok {
+		sc.x = grow32(sc.x, n*cols)
+		load32(sc.x, x, n, cols)
+		xs, ldx = sc.x, cols
+	}
+	ws, ldw, ok := direct(w)
+	if !ok {
+		sc.w = grow32(sc.w, rows*cols)
+		load32(sc.w, w, rows, cols)
+		ws, ldw = sc.w, cols
+	}
+	if o, ok := any(out.d).([]float32); ok && !acc {
+		kernels.MatMulF32(o[out.off:], out.ld, ws, ldw, rows, cols, xs, ldx, n)
+		scratchPool.Put(sc)
+		return
+	}
 	sc.y = grow32(sc.y, n*rows)
-	load32(sc.x, x, n, cols)
-	load32(sc.w, w, rows, cols)
-	kernels.MatMulF32(sc.y, rows, sc.w, cols, rows, cols, sc.x, cols, n)
+	kernels.MatMulF32(sc.y, rows, ws, ldw, rows, cols, xs, ldx, n)
 	for t := 0; t < n; t++ {
 		o := out.d[out.off+t*out.ld : out.off+t*out.ld+rows]
 		y := sc.y[t*rows : (t+1)*rows]
 		if acc {
 			for r, v := range y {
-				o[r] += float64(v)
+				o[r] += O(v)
 			}
 		} else {
 			for r, v := range y {
-				o[r] = float64(v)
+				o[r] = O(v)
 			}
 		}
 	}
 	scratchPool.Put(sc)
-}
-
-// mulNTRows is mulNT split over row ranges of X (chunks of at most chunk
-// rows), so that one product of a tall panel fits the caches and can be
-// spread over goroutines by the caller.
-func mulNTRows(out view, x view, w view, n, rows, cols, chunk int, acc bool) {
-	for t0 := 0; t0 < n; t0 += chunk {
-		nt := min(chunk, n-t0)
-		o := out
-		o.off += t0 * out.ld
-		xx := x
-		if x.t {
-			xx.off += t0
-		} else {
-			xx.off += t0 * x.ld
-		}
-		mulNT(o, xx, w, nt, rows, cols, acc)
-	}
 }

@@ -38,7 +38,7 @@ func (t *tile32) size(sJ, sK int) {
 
 // updateTiles32 is updateS's per-tile work on the f32 path: GA and GB are
 // the per-block Gram matrices, R = Aᵀ W̄ D Bᵀ.
-func (st *state) updateTiles32(GA, GB [][]float64, R []float64, cgSteps int, groups bool) {
+func updateTiles32[E elem](st *state, GA, GB [][]float64, R []E, cgSteps int, groups bool) {
 	to32 := func(src [][]float64) [][]float32 {
 		out := make([][]float32, len(src))
 		for i, g := range src {
@@ -54,7 +54,7 @@ func (st *state) updateTiles32(GA, GB [][]float64, R []float64, cgSteps int, gro
 	parallelFor(st.threads, nJ*nK, func(it int) {
 		J, K := it/nK, it%nK
 		t := tile32Pool.Get().(*tile32)
-		t.load(st, J, K, R)
+		loadTile(t, st, J, K, R)
 		t.cg(st, ga[J], gb[K], cgSteps)
 		if groups {
 			t.groupPass(st, ga[J], gb[K])
@@ -64,7 +64,7 @@ func (st *state) updateTiles32(GA, GB [][]float64, R []float64, cgSteps int, gro
 	})
 }
 
-func (t *tile32) load(st *state, J, K int, R []float64) {
+func loadTile[E elem](t *tile32, st *state, J, K int, R []E) {
 	r0, c0 := st.rb[J], st.cb[K]
 	t.size(st.rb[J+1]-r0, st.cb[K+1]-c0)
 	t.r0, t.c0 = r0, c0

@@ -1,0 +1,113 @@
+package convert
+
+// Dispatch of ArmorFast's steps by the element type of its working
+// matrices (see armorFast): float64 matrices go through the state's methods,
+// which choose between the float64 loops and the f32 products themselves;
+// float32 matrices exist only on the f32 path and go to the f32 products
+// directly.
+
+func fwdP[E elem](st *state, P []E) {
+	if p, ok := any(P).([]float64); ok {
+		st.forwardP(p)
+		return
+	}
+	forwardPFast(st, P)
+}
+
+func fwdW[E elem](st *state, P, What []E) {
+	if p, ok := any(P).([]float64); ok {
+		st.forwardW(p, any(What).([]float64))
+		return
+	}
+	forwardWFast(st, P, What)
+}
+
+func lossE[E elem](st *state, What []E) float64 {
+	if w, ok := any(What).([]float64); ok {
+		return st.lossOf(w)
+	}
+	return lossOfE(st, What)
+}
+
+func updA[E elem](st *state, P []E) {
+	if p, ok := any(P).([]float64); ok {
+		st.updateA(p)
+		return
+	}
+	updateAFast(st, P)
+}
+
+func updB[E elem](st *state, Q []E) {
+	if q, ok := any(Q).([]float64); ok {
+		st.updateB(q)
+		return
+	}
+	updateBFast(st, Q)
+}
+
+func updS[E elem](st *state, Y, R []E, cgSteps int, groups bool) {
+	if y, ok := any(Y).([]float64); ok {
+		st.updateS(y, any(R).([]float64), cgSteps, groups)
+		return
+	}
+	updateSFast(st, Y, R, cgSteps, groups)
+}
+
+// lossOfE is lossOf (without a full Hessian) for any element type: the
+// differences and their weighted squares are summed in float64.
+func lossOfE[E elem](st *state, What []E) float64 {
+	m := st.m
+	sum := 0.0
+	for i := 0; i < st.n; i++ {
+		w, wb := What[i*m:(i+1)*m], st.wbar[i*m:(i+1)*m]
+		for j := range w {
+			d := float64(w[j]) - wb[j]
+			sum += st.h[j] * d * d
+		}
+	}
+	st.add(st.n * st.m)
+	return sum / st.z
+}
+
+// updateSFast is updateS on the f32 path: R = Aᵀ (W̄ D) Bᵀ, then the tiles.
+// Y and R are scratch.
+func updateSFast[E elem](st *state, Y, R []E, cgSteps int, groups bool) {
+	m := st.m
+	for i := 0; i < st.n; i++ {
+		for j := 0; j < m; j++ {
+			R[i*m+j] = E(st.wbar[i*m+j] * st.h[j]) // R as scratch for W̄ D
+		}
+	}
+	blockTimesBTFast(st, R, Y)
+	leftBlocks(st, R, Y, nil, true)
+	st.addBlockwise(st.rb, m)
+	GA := make([][]float64, len(st.rb)-1)
+	GB := make([][]float64, len(st.cb)-1)
+	st.tileGramsFast(GA, GB)
+	updateTiles32(st, GA, GB, R, cgSteps, groups)
+}
+
+// lbBuffers are the float64 P and Ŵ that L-BFGS works on when the sweeps'
+// matrices are float32 (allocated on its first run: it runs only on layers
+// small enough for its history, see lbfgsMaxBytes).
+type lbBuffers struct{ P, What []float64 }
+
+// runLBFGS runs lb's steps and leaves P and Ŵ current in the caller's
+// element type.
+func runLBFGS[E elem](lb *lbfgs, st *state, steps int, P, What []E, buf *lbBuffers) float64 {
+	if p, ok := any(P).([]float64); ok {
+		return lb.run(st, steps, p, any(What).([]float64))
+	}
+	if buf.P == nil {
+		buf.P = make([]float64, len(P))
+		buf.What = make([]float64, len(What))
+	}
+	loss := lb.run(st, steps, buf.P, buf.What)
+	for k, v := range buf.P {
+		P[k] = E(v)
+	}
+	for k, v := range buf.What {
+		What[k] = E(v)
+	}
+	return loss
+}
