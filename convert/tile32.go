@@ -12,7 +12,7 @@ import (
 // Decisions (keep a CG result, take a group update) are made in float64.
 type tile32 struct {
 	r0, c0, sJ, sK int
-	S, St, R       []float32 // S (zero off the mask), Sᵀ, and this tile of Aᵀ W̄ D Bᵀ
+	S, V, R        []float32 // S (zero off the mask), S·G_B (group pass), and this tile of Aᵀ W̄ D Bᵀ
 	M              []uint8
 	u, r, p, pt    []float32 // CG scratch
 	ap, s0         []float32
@@ -25,7 +25,7 @@ var tile32Pool = sync.Pool{New: func() any { return new(tile32) }}
 func (t *tile32) size(sJ, sK int) {
 	n := sJ * sK
 	t.sJ, t.sK = sJ, sK
-	for _, b := range []*[]float32{&t.S, &t.St, &t.R, &t.u, &t.r, &t.p, &t.pt, &t.ap, &t.s0} {
+	for _, b := range []*[]float32{&t.S, &t.V, &t.R, &t.u, &t.r, &t.p, &t.pt, &t.ap, &t.s0} {
 		*b = grow32(*b, n)
 	}
 	if cap(t.M) < n {
@@ -159,11 +159,11 @@ func (t *tile32) cg(st *state, GA, GB []float32, steps int) {
 }
 
 // groupPass is tile.groupPass in f32 (see there): for each row, the current
-// T[i, :] = (G_A S G_B − R)[i, :] from two row products, then the exact
-// group updates, each applied to T's row as it is taken.
+// T[i, :] = (G_A S G_B − R)[i, :] as G_A[i, :]·V with V = S·G_B kept
+// current, then the exact group updates, each applied to T's row as it is
+// taken.
 func (t *tile32) groupPass(st *state, GA, GB []float32) {
 	sJ, sK := t.sJ, t.sK
-	kernels.Transpose(t.St, sJ, t.S, sK, sJ, sK)
 	v, tr := t.v, t.tr
 	// Q of every group depends only on G_B: shared by all rows.
 	gqs := t.gq[:0]
@@ -177,16 +177,24 @@ func (t *tile32) groupPass(st *state, GA, GB []float32) {
 		gqs = append(gqs, newGroupQ(&q))
 	}
 	t.gq = gqs
+	// V = S·G_B, kept current row by row: row i of G_A S G_B is then one
+	// weighted sum of V's rows, G_A[i, :]·V, instead of two row products.
+	V := t.V
+	kernels.MatMulF32(V, sK, GB, sK, sK, sK, t.S, sK, sJ)
+	tr0 := v
 	for i := 0; i < sJ; i++ {
-		kernels.DotRows(v, t.St, sJ, GA[i*sJ:(i+1)*sJ]) // v = (G_A S)[i, :]
-		kernels.DotRows(tr, GB, sK, v)                  // (G_A S G_B)[i, :]
+		clear(tr)
+		kernels.AxpyRows(tr, GA[i*sJ:(i+1)*sJ], V, sK) // (G_A S G_B)[i, :]
 		rrow := t.R[i*sK : (i+1)*sK]
 		for c := range tr {
 			tr[c] -= rrow[c]
 		}
+		copy(tr0, tr)
 		aa := float64(GA[i*sJ+i])
+		aa32 := float32(aa)
 		srow := t.S[i*sK : (i+1)*sK]
 		mrow := t.M[i*sK : (i+1)*sK]
+		changed := false
 		for g := 0; g < sK; g += 4 {
 			var t4, sOld [4]float64
 			for p := 0; p < 4; p++ {
@@ -197,18 +205,31 @@ func (t *tile32) groupPass(st *state, GA, GB []float32) {
 			if !(delta < 0) {
 				continue
 			}
+			var coef [4]float32
 			for p := 0; p < 4; p++ {
 				nv := float32(sNew[p])
-				d := nv - srow[g+p]
+				coef[p] = aa32 * (nv - srow[g+p])
 				srow[g+p] = nv
-				t.St[(g+p)*sJ+i] = nv
 				mrow[g+p] = 0
-				if d != 0 {
-					kernels.Axpy(float32(aa)*d, GB[(g+p)*sK:(g+p+1)*sK], tr)
-				}
 			}
 			mrow[g+keep[0]], mrow[g+keep[1]] = 1, 1
+			kernels.AxpyRows(tr, coef[:], GB[g*sK:], sK) // T[i, :] += a δᵀ G_B[g..g+3, :]
+			changed = true
+		}
+		if !changed {
+			continue
+		}
+		// V[i, :] += δᵀ G_B for the row's whole change, which is what T's
+		// row took on divided by ‖a‖²; a zero ‖a‖² recomputes it.
+		vrow := V[i*sK : (i+1)*sK]
+		if aa32 != 0 {
+			inv := 1 / aa32
+			for c := range vrow {
+				vrow[c] += (tr[c] - tr0[c]) * inv
+			}
+		} else {
+			kernels.DotRows(vrow, GB, sK, srow)
 		}
 	}
-	st.add(sJ*sJ*sK/2 + sJ*sK*sK + sJ*sK/4*(40+4*sK))
+	st.add(sJ*sK*sK + sJ*sJ*sK + sJ*sK/4*(40+4*sK))
 }
