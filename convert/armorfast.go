@@ -73,7 +73,8 @@ func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization
 	n, m := st.n, st.m
 	P := make([]E, n*m)
 	What := make([]E, n*m)
-	Q := make([]E, n*m)
+	// updateB's scratch Q is Y: both are scratch between the A update,
+	// which reads P, and the forward products that set P again.
 	Y := make([]E, n*m)
 	R := make([]E, n*m)
 	var lb64 lbBuffers // float64 P and Ŵ for L-BFGS on the f32 path
@@ -137,7 +138,7 @@ func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization
 			}
 		}
 		updA(st, P)
-		updB(st, Q)
+		updB(st, Y)
 		updS(st, Y, R, cgSteps, true)
 		fwdP(st, P)
 		fwdW(st, P, What)

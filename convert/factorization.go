@@ -328,10 +328,16 @@ func (f *Factorization) Dense() []float64 {
 	// relative) are plenty, and on a 4096×11008 layer they take a fraction
 	// of a second where the float64 loops take many.
 	st.exact, st.threads = false, defaultThreads(0)
-	P := make([]float64, f.Rows*f.Cols)
 	W := make([]float64, f.Rows*f.Cols)
-	st.forwardP(P)
-	st.forwardW(P, W)
+	if st.fast() {
+		P := make([]float32, f.Rows*f.Cols) // half the transient memory
+		forwardPFast(st, P)
+		leftBlocks(st, W, P, nil, false)
+	} else {
+		P := make([]float64, f.Rows*f.Cols)
+		st.forwardP(P)
+		st.forwardW(P, W)
+	}
 	for i := 0; i < f.Rows; i++ {
 		for j := 0; j < f.Cols; j++ {
 			W[i*f.Cols+j] *= f.R[i] * f.C[j]
