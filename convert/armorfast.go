@@ -480,17 +480,17 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 	if len(st.spareX) != len(oldX) {
 		st.spareX = make([]float64, len(oldX))
 	}
+	// Without branches (the masks are random): where M is 0 the trial is 0;
+	// where the previous best did not keep the entry (f.X is 0 there) it is
+	// the current value; elsewhere it moves on.
 	tX := st.spareX
-	for k, v := range oldX {
-		switch {
-		case st.M[k] == 0:
-			tX[k] = 0
-		case f.Mask[k] == 1:
-			tX[k] = v + alpha*(v-f.X[k])
-		default:
-			tX[k] = v
+	m := st.m
+	parallelRows(st.threads, st.n, func(lo, hi int) {
+		for k := lo * m; k < hi*m; k++ {
+			v := oldX[k]
+			tX[k] = float64(st.M[k]) * (v + alpha*float64(f.Mask[k])*(v-f.X[k]))
 		}
-	}
+	})
 	st.A, st.B, st.X = tA, tB, tX
 	fwdP(st, P2)
 	fwdW(st, P2, W2)

@@ -55,15 +55,26 @@ func updS[E elem](st *state, Y, R []E, cgSteps int, groups bool) {
 
 // lossOfE is lossOf (without a full Hessian) for any element type: the
 // differences and their weighted squares are summed in float64.
+//
+// Rows are summed in chunks in parallel and the chunks' sums added in order,
+// so the result does not depend on the thread count.
 func lossOfE[E elem](st *state, What []E) float64 {
 	m := st.m
-	sum := 0.0
-	for i := 0; i < st.n; i++ {
-		w, wb := What[i*m:(i+1)*m], st.wbar[i*m:(i+1)*m]
-		for j := range w {
-			d := float64(w[j]) - wb[j]
-			sum += st.h[j] * d * d
+	part := make([]float64, (st.n+rowChunk-1)/rowChunk)
+	parallelRows(st.threads, st.n, func(lo, hi int) {
+		sum := 0.0
+		for i := lo; i < hi; i++ {
+			w, wb := What[i*m:(i+1)*m], st.wbar[i*m:(i+1)*m]
+			for j := range w {
+				d := float64(w[j]) - wb[j]
+				sum += st.h[j] * d * d
+			}
 		}
+		part[lo/rowChunk] = sum
+	})
+	sum := 0.0
+	for _, v := range part {
+		sum += v
 	}
 	st.add(st.n * st.m)
 	return sum / st.z
@@ -73,11 +84,13 @@ func lossOfE[E elem](st *state, What []E) float64 {
 // Y and R are scratch.
 func updateSFast[E elem](st *state, Y, R []E, cgSteps int, groups bool) {
 	m := st.m
-	for i := 0; i < st.n; i++ {
-		for j := 0; j < m; j++ {
-			R[i*m+j] = E(st.wbar[i*m+j] * st.h[j]) // R as scratch for W̄ D
+	parallelRows(st.threads, st.n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			for j := 0; j < m; j++ {
+				R[i*m+j] = E(st.wbar[i*m+j] * st.h[j]) // R as scratch for W̄ D
+			}
 		}
-	}
+	})
 	blockTimesBTFast(st, R, Y)
 	leftBlocks(st, R, Y, nil, true)
 	st.addBlockwise(st.rb, m)

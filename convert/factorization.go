@@ -163,9 +163,7 @@ func (st *state) snapshot(f *Factorization) {
 	f.X = append(f.X[:0], st.X...)
 	f.Mask = append(f.Mask[:0], st.M...)
 	for k, v := range f.Mask {
-		if v == 0 {
-			f.X[k] = 0
-		}
+		f.X[k] *= float64(v) // no branch: the mask is random
 	}
 }
 

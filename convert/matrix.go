@@ -153,6 +153,18 @@ func parallelFor(threads, n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// parallelRows runs fn(lo, hi) over [0, n) in chunks of rowChunk, spread
+// over threads: for the elementwise passes over a layer's n×m matrices,
+// which on big layers take a noticeable share of a sweep on one thread.
+func parallelRows(threads, n int, fn func(lo, hi int)) {
+	parallelFor(threads, (n+rowChunk-1)/rowChunk, func(c int) {
+		fn(c*rowChunk, min((c+1)*rowChunk, n))
+	})
+}
+
+// rowChunk is parallelRows' chunk: enough rows to amortize the dispatch.
+const rowChunk = 16
+
 func defaultThreads(t int) int {
 	if t > 0 {
 		return t
