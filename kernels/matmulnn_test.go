@@ -169,3 +169,39 @@ func checkNN(t *testing.T, r *rand.Rand, m, k, n int, trans, acc bool) {
 		}
 	}
 }
+
+// BenchmarkMatMulNN reports GFLOP/s (2·m·k·n per call, one goroutine) of
+// C = A·B and C = Aᵀ·B on row-major operands: "nn" and "tn" are
+// MatMulNNF32 and MatMulTNF32; "f32+T" is what a caller does without them,
+// Transpose B (and, for Aᵀ·B, A) and call MatMulF32 (which transposes A
+// into token tiles and the results back); "f32" is MatMulF32 alone with
+// Bᵀ given, the cost of the arithmetic and its internal transposes.
+func BenchmarkMatMulNN(b *testing.B) {
+	for _, sh := range [][3]int{{128, 128, 128}, {128, 128, 512}, {512, 128, 128}, {4096, 128, 128}, {128, 128, 4096}} {
+		m, k, n := sh[0], sh[1], sh[2]
+		r := rand.New(rand.NewPCG(5, 6))
+		a, at, bm := randVec(r, m*k), randVec(r, k*m), randVec(r, k*n)
+		bt, att, c := make([]float32, n*k), make([]float32, m*k), make([]float32, m*n)
+		Transpose(bt, k, bm, n, k, n)
+		run := func(name string, f func()) {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d", name, m, k, n), func(b *testing.B) {
+				for b.Loop() {
+					f()
+				}
+				b.ReportMetric(2*float64(m*k*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+		run("nn", func() { MatMulNNF32(c, n, a, k, m, k, bm, n, n, false) })
+		run("f32+T", func() {
+			Transpose(bt, k, bm, n, k, n)
+			MatMulF32(c, n, bt, k, n, k, a, k, m)
+		})
+		run("f32", func() { MatMulF32(c, n, bt, k, n, k, a, k, m) })
+		run("tn", func() { MatMulTNF32(c, n, at, m, m, k, bm, n, n, false) })
+		run("tn-f32+T", func() {
+			Transpose(bt, k, bm, n, k, n)
+			Transpose(att, k, at, m, k, m)
+			MatMulF32(c, n, bt, k, n, k, att, k, m)
+		})
+	}
+}
