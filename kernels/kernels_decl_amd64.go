@@ -292,3 +292,183 @@ func gemmT5x64BF16_512(w *uint16, ldw int, xt *float32, out *float32, cols, acc 
 
 //go:noescape
 func gemmT6x64BF16_512(w *uint16, ldw int, xt *float32, out *float32, cols, acc int)
+
+//go:noescape
+func gemmS1x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS2x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS3x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS4x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS5x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS6x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS1x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS2x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS3x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS4x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS5x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS6x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmS1x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS2x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS3x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS4x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS5x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS6x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS1x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS2x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS3x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS4x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS5x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS6x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS1x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS2x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS3x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS4x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS5x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmS6x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST1x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST2x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST3x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST4x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST5x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST6x32F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST1x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST2x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST3x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST4x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST5x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST6x64F32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int)
+
+//go:noescape
+func gemmST1x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST2x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST3x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST4x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST5x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST6x16MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST1x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST2x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST3x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST4x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST5x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST6x32MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST1x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST2x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST3x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST4x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST5x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
+
+//go:noescape
+func gemmST6x64MF32_512(w *float32, ldw int, x *float32, ldx int, out *float32, ldo int, cols, acc int, mask int)
