@@ -14,7 +14,7 @@ type tile32 struct {
 	r0, c0, sJ, sK int
 	S, V, R        []float32 // S (zero off the mask), S·G_B (group pass), and this tile of Aᵀ W̄ D Bᵀ
 	M              []uint8
-	u, r, p, pt    []float32 // CG scratch
+	u, r, p        []float32 // CG scratch
 	ap, s0         []float32
 	v, tr          []float32 // group-pass row scratch
 	gq             []groupQ  // group pass: each group's Q
@@ -25,7 +25,7 @@ var tile32Pool = sync.Pool{New: func() any { return new(tile32) }}
 func (t *tile32) size(sJ, sK int) {
 	n := sJ * sK
 	t.sJ, t.sK = sJ, sK
-	for _, b := range []*[]float32{&t.S, &t.V, &t.R, &t.u, &t.r, &t.p, &t.pt, &t.ap, &t.s0} {
+	for _, b := range []*[]float32{&t.S, &t.V, &t.R, &t.u, &t.r, &t.p, &t.ap, &t.s0} {
 		*b = grow32(*b, n)
 	}
 	if cap(t.M) < n {
@@ -93,9 +93,8 @@ func (t *tile32) store(st *state) {
 // hop sets out = M ⊙ (G_A p G_B) (p zero off the mask).
 func (t *tile32) hop(st *state, GA, GB, p, out []float32) {
 	sJ, sK := t.sJ, t.sK
-	kernels.Transpose(t.pt, sJ, p, sK, sJ, sK)
-	kernels.MatMulF32(t.u, sK, t.pt, sJ, sK, sJ, GA, sJ, sJ) // u = G_A p
-	kernels.MatMulF32(out, sK, GB, sK, sK, sK, t.u, sK, sJ)  // out = u G_B (G_B symmetric)
+	kernels.MatMulNNF32(t.u, sK, GA, sJ, sJ, sJ, p, sK, sK, false)   // u = G_A p
+	kernels.MatMulNNF32(out, sK, t.u, sK, sJ, sK, GB, sK, sK, false) // out = u G_B
 	// Half the mask is 0 at random: a branch here mispredicts, a product
 	// does not.
 	for k, mk := range t.M {
@@ -180,7 +179,7 @@ func (t *tile32) groupPass(st *state, GA, GB []float32) {
 	// V = S·G_B, kept current row by row: row i of G_A S G_B is then one
 	// weighted sum of V's rows, G_A[i, :]·V, instead of two row products.
 	V := t.V
-	kernels.MatMulF32(V, sK, GB, sK, sK, sK, t.S, sK, sJ)
+	kernels.MatMulNNF32(V, sK, t.S, sK, sJ, sK, GB, sK, sK, false)
 	tr0 := v
 	for i := 0; i < sJ; i++ {
 		clear(tr)
