@@ -1,5 +1,7 @@
 package convert
 
+import "github.com/armor-llm/armor/kernels"
+
 // The f32 forms of the state's products (see gemm32.go). Each splits its
 // work into independent pieces (a block × a chunk of the long dimension) for
 // parallelFor, and each piece writes only its own outputs, so results do
@@ -20,8 +22,17 @@ func forwardPFast[E elem](st *state, P []E) {
 		K, t0 := it/nc, it%nc*chunkCols
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
 		nt := min(chunkCols, n-t0)
-		out := view[E]{d: P, off: t0*m + c0, ld: m}
 		x := view[float64]{d: st.X, off: t0*m + c0, ld: m, mask: st.M}
+		if p32, ok := any(P).([]float32); ok {
+			// P[t0:, K] = S[t0:, K]·B_K, an NN product on S converted.
+			xs, ldx, put := panel32(x, nt, s)
+			b32, put2 := blockF32(st.B[K], s, false)
+			kernels.MatMulNNF32(p32[t0*m+c0:], m, xs, ldx, nt, s, b32, s, s, false)
+			put()
+			put2()
+			return
+		}
+		out := view[E]{d: P, off: t0*m + c0, ld: m}
 		w := view[float64]{d: st.B[K], ld: s, t: true} // w(l, k) = B_K[k, l]
 		mulNT(out, x, w, nt, s, s, false)
 	})
@@ -38,6 +49,19 @@ func leftBlocks[O, I elem](st *state, Out []O, In []I, mask []uint8, lt bool) {
 		J, j0 := it/nc, it%nc*chunkCols
 		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
 		nj := min(chunkCols, m-j0)
+		if o32, ok := any(Out).([]float32); ok {
+			// Out_J = A_J·In_J (A_Jᵀ·In_J), NN (TN) products.
+			xs, ldx, put := panel32(view[I]{d: In, off: r0*m + j0, ld: m, mask: mask}, s, nj)
+			a32, put2 := blockF32(st.A[J], s, false)
+			if lt {
+				kernels.MatMulTNF32(o32[r0*m+j0:], m, a32, s, s, s, xs, ldx, nj, false)
+			} else {
+				kernels.MatMulNNF32(o32[r0*m+j0:], m, a32, s, s, s, xs, ldx, nj, false)
+			}
+			put()
+			put2()
+			return
+		}
 		out := view[O]{d: Out, off: r0*m + j0, ld: m}
 		x := view[float64]{d: st.A[J], ld: s, t: lt}
 		w := view[I]{d: In, off: r0*m + j0, ld: m, t: true, mask: mask} // w(j, k) = In[r0+k, j]
@@ -59,6 +83,14 @@ func blockTimesBTFast[E elem](st *state, G, T []E) {
 		K, t0 := it/nc, it%nc*chunkCols
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
 		nt := min(chunkCols, n-t0)
+		if t32, ok := any(T).([]float32); ok {
+			// T[t0:, K] = G[t0:, K]·B_Kᵀ, an NN product with B_Kᵀ.
+			g32 := any(G).([]float32)
+			bt, put := blockF32(st.B[K], s, true)
+			kernels.MatMulNNF32(t32[t0*m+c0:], m, g32[t0*m+c0:], m, nt, s, bt, s, s, false)
+			put()
+			return
+		}
 		out := view[E]{d: T, off: t0*m + c0, ld: m}
 		x := view[E]{d: G, off: t0*m + c0, ld: m}
 		w := view[float64]{d: st.B[K], ld: s} // w(k, l) = B_K[k, l]
@@ -73,13 +105,54 @@ func blockTimesBTFast[E elem](st *state, G, T []E) {
 func gramCols[X, Y elem](st *state, Xm []X, Ym []Y, mx []uint8, c0, s int, out []float64) {
 	m, n := st.m, st.n
 	clear(out)
-	o := view[float64]{d: out, ld: s}
+	// Per chunk of rows a TN product X_chunkᵀ·Y_chunk in f32, added into
+	// out in float64.
+	sc := scratchPool.Get().(*scratch32)
+	sc.y = grow32(sc.y, s*s)
 	for t0 := 0; t0 < n; t0 += chunkCols {
 		nt := min(chunkCols, n-t0)
-		x := view[X]{d: Xm, off: t0*m + c0, ld: m, t: true, mask: mx}
-		w := view[Y]{d: Ym, off: t0*m + c0, ld: m, t: true}
-		mulNT(o, x, w, s, s, nt, true)
+		xs, ldx, put := panel32(view[X]{d: Xm, off: t0*m + c0, ld: m, mask: mx}, nt, s)
+		ys, ldy, put2 := panel32(view[Y]{d: Ym, off: t0*m + c0, ld: m}, nt, s)
+		kernels.MatMulTNF32(sc.y, s, xs, ldx, s, nt, ys, ldy, s, false)
+		put()
+		put2()
+		for k, v := range sc.y {
+			out[k] += float64(v)
+		}
 	}
+	scratchPool.Put(sc)
+}
+
+// panel32 returns the rows×cols matrix v (not transposed) as f32 with its
+// stride: in place when it is an unmasked f32 matrix, else converted into a
+// pooled buffer that put returns.
+func panel32[E elem](v view[E], rows, cols int) (d []float32, ld int, put func()) {
+	if d, ld, ok := direct(v); ok {
+		return d, ld, func() {}
+	}
+	bp := tmpPool.Get().(*[]float32)
+	buf := grow32(*bp, rows*cols)
+	load32(buf, v, rows, cols)
+	return buf, cols, func() { *bp = buf; tmpPool.Put(bp) }
+}
+
+// blockF32 returns the s×s block b (or its transpose) as f32 in a pooled
+// buffer that put returns.
+func blockF32(b []float64, s int, t bool) ([]float32, func()) {
+	bp := tmpPool.Get().(*[]float32)
+	buf := grow32(*bp, s*s)
+	if t {
+		for k := 0; k < s; k++ {
+			for l := 0; l < s; l++ {
+				buf[l*s+k] = float32(b[k*s+l])
+			}
+		}
+	} else {
+		for k, v := range b[:s*s] {
+			buf[k] = float32(v)
+		}
+	}
+	return buf, func() { *bp = buf; tmpPool.Put(bp) }
 }
 
 // gramRows sets Out(k, l) = Σ_j X[xr+k, j]·Y[yr+l, j] for k, l < s (an s×s
