@@ -77,7 +77,6 @@ func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization
 	// which reads P, and the forward products that set P again.
 	Y := make([]E, n*m)
 	R := make([]E, n*m)
-	var lb64 lbBuffers // float64 P and Ŵ for L-BFGS on the f32 path
 
 	first := 0 // sweeps already run (by the run a resume continues)
 	if r := opt.resume; r.fits(st) {
@@ -145,7 +144,7 @@ func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization
 		loss = lossE(st, What)
 		ranLB, slowed := useLB, false
 		if useLB {
-			loss = runLBFGS(lb, st, lbSteps, P, What, &lb64)
+			loss = lbfgsRun(lb, st, lbSteps, P, What)
 		} else {
 			// Once the alternating sweeps slow down, joint quasi-Newton
 			// steps join them, which keep making progress there.

@@ -100,27 +100,29 @@ func updateSFast[E elem](st *state, Y, R []E, cgSteps int, groups bool) {
 	updateTiles32(st, GA, GB, R, cgSteps, groups)
 }
 
-// lbBuffers are the float64 P and Ŵ that L-BFGS works on when the sweeps'
-// matrices are float32 (allocated on its first run: it runs only on layers
-// small enough for its history, see lbfgsMaxBytes).
-type lbBuffers struct{ P, What []float64 }
+// lossGradE is lossGradient for any element type.
+func lossGradE[E elem](st *state, What, G []E) {
+	if w, ok := any(What).([]float64); ok {
+		st.lossGradient(w, any(G).([]float64))
+		return
+	}
+	m := st.m
+	parallelRows(st.threads, st.n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			for j := 0; j < m; j++ {
+				k := i*m + j
+				G[k] = E(2 * (float64(What[k]) - st.wbar[k]) * st.h[j] / st.z)
+			}
+		}
+	})
+	st.add(st.n * m)
+}
 
-// runLBFGS runs lb's steps and leaves P and Ŵ current in the caller's
-// element type.
-func runLBFGS[E elem](lb *lbfgs, st *state, steps int, P, What []E, buf *lbBuffers) float64 {
+// gradE is gradients for any element type.
+func gradE[E elem](st *state, P, G, Q, T, GX []E, gA, gB [][]float64) {
 	if p, ok := any(P).([]float64); ok {
-		return lb.run(st, steps, p, any(What).([]float64))
+		st.gradients(p, any(G).([]float64), any(Q).([]float64), any(T).([]float64), any(GX).([]float64), gA, gB)
+		return
 	}
-	if buf.P == nil {
-		buf.P = make([]float64, len(P))
-		buf.What = make([]float64, len(What))
-	}
-	loss := lb.run(st, steps, buf.P, buf.What)
-	for k, v := range buf.P {
-		P[k] = E(v)
-	}
-	for k, v := range buf.What {
-		What[k] = E(v)
-	}
-	return loss
+	gradientsFast(st, P, G, Q, T, GX, gA, gB)
 }

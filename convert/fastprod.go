@@ -170,7 +170,7 @@ func gramRows[X, Y elem](st *state, Xm []X, xr int, Ym []Y, yr, s int, out []flo
 }
 
 // gradientsFast is gradients (see there) on f32 products.
-func gradientsFast(st *state, P, G, Q, T, GX []float64, gA, gB [][]float64) {
+func gradientsFast[E elem](st *state, P, G, Q, T, GX []E, gA, gB [][]float64) {
 	parallelFor(st.threads, len(st.rb)-1, func(J int) {
 		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
 		gramRows(st, G, r0, P, r0, s, gA[J])
@@ -178,13 +178,21 @@ func gradientsFast(st *state, P, G, Q, T, GX []float64, gA, gB [][]float64) {
 	leftBlocks(st, Q, st.X, st.M, false)
 	st.addBlockwise(st.rb, st.m)   // gA
 	st.addBlockwise(st.rb, st.m/2) // Q (S half zero)
-	st.blockTimesBT(G, T)
+	blockTimesBTFast(st, G, T)
 	parallelFor(st.threads, len(st.cb)-1, func(K int) {
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
 		gramCols(st, Q, G, nil, c0, s, gB[K])
 	})
 	st.addBlockwise(st.cb, st.n)
-	st.aTransposeTimes(T, GX, true)
+	// dL/dX = M ⊙ (Aᵀ T), only on the kept entries.
+	leftBlocks(st, GX, T, nil, true)
+	m := st.m
+	parallelRows(st.threads, st.n, func(lo, hi int) {
+		for k := lo * m; k < hi*m; k++ {
+			GX[k] *= E(st.M[k])
+		}
+	})
+	st.addBlockwise(st.rb, st.m/2)
 }
 
 // updateAFast is updateA (see there) on f32 products: per row block,

@@ -40,12 +40,12 @@ func (st *state) unpack(v []float64) {
 // lossGrad evaluates the loss and its gradient (packed like pack) at the
 // current parameters, leaving P and Ŵ current. G, Q, T, GX, gA and gB are
 // scratch for state.gradients; g is reused for the result.
-func (st *state) lossGrad(P, What, G, Q, T, GX []float64, gA, gB [][]float64, g []float64) (float64, []float64) {
-	st.forwardP(P)
-	st.forwardW(P, What)
-	l := st.lossOf(What)
-	st.lossGradient(What, G)
-	st.gradients(P, G, Q, T, GX, gA, gB)
+func lossGrad[E elem](st *state, P, What, G, Q, T, GX []E, gA, gB [][]float64, g []float64) (float64, []float64) {
+	fwdP(st, P)
+	fwdW(st, P, What)
+	l := lossE(st, What)
+	lossGradE(st, What, G)
+	gradE(st, P, G, Q, T, GX, gA, gB)
 	g = g[:0]
 	for _, a := range gA {
 		g = append(g, a...)
@@ -53,18 +53,27 @@ func (st *state) lossGrad(P, What, G, Q, T, GX []float64, gA, gB [][]float64, g 
 	for _, b := range gB {
 		g = append(g, b...)
 	}
-	return l, append(g, GX...)
+	for _, v := range GX {
+		g = append(g, float64(v))
+	}
+	return l, g
 }
 
 // run does up to k L-BFGS iterations from the current parameters and returns
-// the new loss; P and Ŵ are left current.
+// the new loss; P and Ŵ are left current. Its n×m matrices are of the
+// sweeps' element type: float32 on the f32 path, whose products then read
+// them in place.
 func (lb *lbfgs) run(st *state, k int, P, What []float64) float64 {
+	return lbfgsRun(lb, st, k, P, What)
+}
+
+func lbfgsRun[E elem](lb *lbfgs, st *state, k int, P, What []E) float64 {
 	n, m := st.n, st.m
-	G, Q, T, GX := make([]float64, n*m), make([]float64, n*m), make([]float64, n*m), make([]float64, n*m)
+	G, Q, T, GX := make([]E, n*m), make([]E, n*m), make([]E, n*m), make([]E, n*m)
 	gA, gB := zerosLike(st.A), zerosLike(st.B)
 	x := st.pack(nil)
 	N := len(x)
-	f, g := st.lossGrad(P, What, G, Q, T, GX, gA, gB, nil)
+	f, g := lossGrad(st, P, What, G, Q, T, GX, gA, gB, nil)
 	d := make([]float64, N)
 	xn := make([]float64, N)
 	var gn []float64
@@ -103,9 +112,9 @@ func (lb *lbfgs) run(st *state, k int, P, What []float64) float64 {
 				xn[i] = x[i] + t*d[i]
 			}
 			st.unpack(xn)
-			st.forwardP(P)
-			st.forwardW(P, What)
-			fn = st.lossOf(What)
+			fwdP(st, P)
+			fwdW(st, P, What)
+			fn = lossE(st, What)
 			if fn <= f+1e-4*t*gd {
 				ok = true
 				break
@@ -113,12 +122,12 @@ func (lb *lbfgs) run(st *state, k int, P, What []float64) float64 {
 		}
 		if !ok {
 			st.unpack(x)
-			st.forwardP(P)
-			st.forwardW(P, What)
+			fwdP(st, P)
+			fwdW(st, P, What)
 			lb.s, lb.y, lb.rho = nil, nil, nil
 			return f
 		}
-		_, gn = st.lossGrad(P, What, G, Q, T, GX, gA, gB, gn)
+		_, gn = lossGrad(st, P, What, G, Q, T, GX, gA, gB, gn)
 		s := make([]float64, N)
 		y := make([]float64, N)
 		for i := range s {
