@@ -87,6 +87,7 @@ type state struct {
 	spareX  []float64 // a second X for ArmorFast's extrapolation trials, reused
 	threads int
 	ops     atomic.Int64 // multiply-adds spent
+	vecOps  atomic.Int64 // of those, in L-BFGS's memory-bound vector passes (see vecCost)
 	// exact keeps every product in float64 (Options.Exact); otherwise
 	// layers with blocks of fastMinBlock or more use f32 products.
 	exact bool

@@ -99,6 +99,7 @@ func lbfgsRun[E elem](lb *lbfgs, st *state, k int, P, What []E) float64 {
 			axpy(alpha[j]-b, lb.s[j], d)
 		}
 		st.add(N * (4*len(lb.s) + 4))
+		st.vecOps.Add(int64(N * (4*len(lb.s) + 4)))
 		gd := dot(g, d)
 		if !(gd < 0) {
 			lb.s, lb.y, lb.rho = nil, nil, nil
