@@ -17,6 +17,7 @@ import (
 	"github.com/armor-llm/armor/convert"
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model/mmap"
+	"github.com/armor-llm/armor/model/synth"
 	"github.com/armor-llm/armor/model/tensor"
 	armrt "github.com/armor-llm/armor/runtime"
 )
@@ -24,7 +25,7 @@ import (
 func convertCommand(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("armor-bench convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	shape := fs.String("synthetic", "", "shape of the synthetic source model (required): llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b, stories110m, llama-2-7b, ...")
+	shape := fs.String("synthetic", "", "shape of the synthetic source model (required): "+synth.Names())
 	blocks := fs.Int("blocks", 0, "convert only the first N transformer blocks and extrapolate to the whole model (0: all)")
 	method := fs.String("method", "armor-fast", "method: "+strings.Join(convert.Methods, ", "))
 	block := fs.Int("block-size", 128, "ARMOR block size")

@@ -41,7 +41,7 @@ func speedFlagSet(name string, stderr io.Writer, f *speedFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&f.models, "m", "model to measure (repeatable): .armor, GGUF, HF directory or llama2.c")
-	fs.StringVar(&f.synthetic, "synthetic", "", "measure dense, 2:4 and ARMOR variants of a synthetic model of this shape: llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b, stories110m, llama-2-7b")
+	fs.StringVar(&f.synthetic, "synthetic", "", "measure dense, 2:4 and ARMOR variants of a synthetic model of this shape: "+synth.Names())
 	fs.StringVar(&f.dtype, "dtype", "f16", "value dtype of synthetic models: f16, bf16 or f32")
 	fs.IntVar(&f.b, "block-size", 128, "ARMOR block size of synthetic models")
 	fs.StringVar(&f.cache, "cache", defaultCache(), "folder for synthetic model files (reused between runs)")

@@ -167,7 +167,7 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	shard := fs.String("shard", "", "I/N: convert only shard I (0-based) of N of the layers (with --sequential, of the blocks) into --parts, write no file")
 	shards := fs.Int("shards", 0, "merge --sequential: the N of the --shard I/N that converted the parts")
 	parts := fs.String("parts", "", "folder of the per-layer checkpoints (default OUT.parts)")
-	synthetic := fs.String("synthetic", "", "instead of converting -m, write a model with random weights at a real shape (llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b, stories110m, llama-2-7b) with --method dense, sparse24 or armor: for speed and memory measurements")
+	synthetic := fs.String("synthetic", "", "instead of converting -m, write a model with random weights at a real shape ("+synth.Names()+") with --method dense, sparse24 or armor: for speed and memory measurements")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, usage, methodList())
 		fs.PrintDefaults()

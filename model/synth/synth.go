@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/armor-llm/armor/kernels"
 	"github.com/armor-llm/armor/model"
@@ -32,13 +34,28 @@ var Shapes = map[string]model.Config{
 		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: true},
 	"llama-2-7b": {Arch: "llama", Dim: 4096, Hidden: 11008, Layers: 32, Heads: 32, KVHeads: 32, HeadDim: 128, Vocab: 32000, Context: 4096,
 		NormEps: 1e-5, RopeTheta: 10000, RopeHalves: true, Tied: false},
+	"llama-3-8b": {Arch: "llama", Dim: 4096, Hidden: 14336, Layers: 32, Heads: 32, KVHeads: 8, HeadDim: 128, Vocab: 128256, Context: 8192,
+		NormEps: 1e-5, RopeTheta: 500000, RopeHalves: true, Tied: false},
+	"llama-3-70b": {Arch: "llama", Dim: 8192, Hidden: 28672, Layers: 80, Heads: 64, KVHeads: 8, HeadDim: 128, Vocab: 128256, Context: 8192,
+		NormEps: 1e-5, RopeTheta: 500000, RopeHalves: true, Tied: false},
+}
+
+// Names lists the known shapes, sorted, comma separated (for messages and
+// --help).
+func Names() string {
+	names := make([]string, 0, len(Shapes))
+	for n := range Shapes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 // Shape returns a named shape or an error listing the known names.
 func Shape(name string) (model.Config, error) {
 	c, ok := Shapes[name]
 	if !ok {
-		return c, fmt.Errorf("unknown shape %q (known: llama-3.2-1b, qwen2.5-0.5b, qwen3-0.6b, stories110m, llama-2-7b)", name)
+		return c, fmt.Errorf("unknown shape %q (known: %s)", name, Names())
 	}
 	return c, nil
 }
