@@ -189,3 +189,33 @@ func BenchmarkArmorFastSweepShapes(b *testing.B) {
 		})
 	}
 }
+
+// Dense() of a factorization on the f32 path (blocks of fastMinBlock or
+// more) reconstructs through f32 products: it must agree with the exact
+// deployed product column by column, to f32 accuracy.
+func TestDenseF32Path(t *testing.T) {
+	w, h := randLayer(newRng(11), 96, 160)
+	f, err := ArmorFast(w, h, Options{Block: 32, Iters: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := f.Dense()
+	dep := f.Deployed()
+	maxAbs, maxDiff := 0.0, 0.0
+	e := make([]float64, f.Cols)
+	for j := 0; j < f.Cols; j++ {
+		clear(e)
+		e[j] = 1
+		col := dep.Apply(e)
+		for i, v := range col {
+			maxAbs = math.Max(maxAbs, math.Abs(v))
+			maxDiff = math.Max(maxDiff, math.Abs(d[i*f.Cols+j]-v))
+		}
+	}
+	if !(maxDiff <= 1e-5*maxAbs) {
+		t.Fatalf("Dense() differs from the deployed product by %v (largest entry %v)", maxDiff, maxAbs)
+	}
+	if l, _ := ProxyLoss(w, h, d); relErr(l, f.Loss(h)) > 1e-5 {
+		t.Fatalf("ProxyLoss(Dense()) = %v, exact loss %v", l, f.Loss(h))
+	}
+}

@@ -77,11 +77,7 @@ func load32[E elem](dst []float32, v view[E], rows, cols int) {
 	}
 	// Transposed: convert the source rows (contiguous) into tmp, then
 	// transpose with the SIMD kernel (a strided scatter here was a sixth of
-	// a sweep). An unmasked f32 source is transposed straight from storage.
-	if d, ok := any(v.d).([]float32); ok && v.mask == nil {
-		kernels.Transpose(dst, cols, d[v.off:], v.ld, cols, rows)
-		return
-	}
+	// a sweep).
 	tmp := tmpPool.Get().(*[]float32)
 	t := grow32(*tmp, rows*cols)
 	for j := 0; j < cols; j++ {
@@ -121,8 +117,8 @@ func grow32(b []float32, n int) []float32 {
 // mulNT computes out(t, r) = Σ_c x(t, c)·w(r, c) for t < n, r < rows,
 // c < cols (out = X·Wᵀ), adding to out instead when acc is set, in float32
 // arithmetic on the calling goroutine. out must not be transposed. f32
-// operands that need no conversion are read in place, and an f32 out is
-// written in place unless acc.
+// operands that need no conversion are read in place. (Products with f32
+// results go to the NN/TN kernels instead: see fastprod.go.)
 func mulNT[O, X, W elem](out view[O], x view[X], w view[W], n, rows, cols int, acc bool) {
 	if n <= 0 || rows <= 0 {
 		return
@@ -139,11 +135,6 @@ func mulNT[O, X, W elem](out view[O], x view[X], w view[W], n, rows, cols int, a
 		sc.w = grow32(sc.w, rows*cols)
 		load32(sc.w, w, rows, cols)
 		ws, ldw = sc.w, cols
-	}
-	if o, ok := any(out.d).([]float32); ok && !acc {
-		kernels.MatMulF32(o[out.off:], out.ld, ws, ldw, rows, cols, xs, ldx, n)
-		scratchPool.Put(sc)
-		return
 	}
 	sc.y = grow32(sc.y, n*rows)
 	kernels.MatMulF32(sc.y, rows, ws, ldw, rows, cols, xs, ldx, n)

@@ -38,24 +38,6 @@ func cholesky(a []float64, n int) error {
 	return nil
 }
 
-// cholSolveInPlace solves (L Lᵀ) x = b for one right-hand side, overwriting b.
-func cholSolveInPlace(l []float64, n int, b []float64) {
-	for i := 0; i < n; i++ {
-		s := b[i]
-		for k := 0; k < i; k++ {
-			s -= l[i*n+k] * b[k]
-		}
-		b[i] = s / l[i*n+i]
-	}
-	for i := n - 1; i >= 0; i-- {
-		s := b[i]
-		for k := i + 1; k < n; k++ {
-			s -= l[k*n+i] * b[k]
-		}
-		b[i] = s / l[i*n+i]
-	}
-}
-
 // cholSolveCols solves (L Lᵀ) X = B for the nrhs columns of the n×nrhs
 // matrix z (row-major, row stride nrhs), overwriting it. Row by row the
 // substitutions are weighted sums of the rows already solved, which run on
