@@ -1616,27 +1616,35 @@ def sp24t2_256(dt):
 
 
 def axpyrows(isa, dt="F32"):
-    """func axpyRows<F16>_<isa>(y *float32, a *float32, w *T, ld, rows, cols int)
+    """func axpyRows<F16|F64>_<isa>(y *T, a *T, w *T, ld, rows, cols int)
     y[j] += Σ_{r<rows} a[r]·w[r·ld+j] for j < cols (rounded down to the
     vector width): attention's weighted sum of V rows (f32, or f16 for an
-    f16 KV cache, widened with VCVTPH2PS). A block of 4 vectors of y stays
-    in registers while all rows stream past; two sets of accumulators (even
+    f16 KV cache, widened with VCVTPH2PS), and in float64 the converter's
+    triangular solves and objectives on b×b blocks (convert/linalg.go),
+    where float32 would not do. A block of 4 vectors of y stays in
+    registers while all rows stream past; two sets of accumulators (even
     and odd rows) hide the FMA latency."""
     wide = isa == "512"
-    V = 16 if wide else 8
+    f64 = dt == "F64"
+    V = (8 if wide else 4) if f64 else (16 if wide else 8)
     R = "Z" if wide else "Y"
-    es = esize(dt)
+    es = 8 if f64 else esize(dt)  # bytes of a w element
+    ys = 8 if f64 else 4  # bytes of a y (and a) element
+    P = "PD" if f64 else "PS"
+    bcast = "VBROADCASTSD" if f64 else "VBROADCASTSS"
     sfx = "" if dt == "F32" else dt
     name = f"axpyRows{sfx}_{isa}"
 
     def fma(mem, b, acc, tmp):
-        if dt == "F32":
-            emit(f"\tVFMADD231PS {mem}, {R}{b}, {R}{acc}")
+        if dt in ("F32", "F64"):
+            emit(f"\tVFMADD231{P} {mem}, {R}{b}, {R}{acc}")
         else:
             emit(f"\tVCVTPH2PS {mem}, {R}{tmp}")
             emit(f"\tVFMADD231PS {R}{tmp}, {R}{b}, {R}{acc}")
 
-    declare(name, f"(y *float32, a *float32, w *{gotype(dt)}, ld, rows, cols int)")
+    yt = "float64" if f64 else "float32"
+    wt = "float64" if f64 else gotype(dt)
+    declare(name, f"(y *{yt}, a *{yt}, w *{wt}, ld, rows, cols int)")
     text(name)
     emit("\tMOVQ y+0(FP), DI")
     emit("\tMOVQ a+8(FP), SI")
@@ -1654,16 +1662,16 @@ def axpyrows(isa, dt="F32"):
         emit(f"\tCMPQ R9, ${nv*V}")
         emit(f"\tJLT {name}_next{blk}")
         for i in range(nv):
-            emit(f"\tVMOVUPS {i*V*4}(DI)(AX*4), {R}{i}")
-            emit(f"\tVXORPS {R}{8+i}, {R}{8+i}, {R}{8+i}")
+            emit(f"\tVMOVUP{P[1]} {i*V*ys}(DI)(AX*{ys}), {R}{i}")
+            emit(f"\tVXOR{P} {R}{8+i}, {R}{8+i}, {R}{8+i}")
         emit(f"\tLEAQ (DX)(AX*{es}), R10")  # &w[0*ld + j0]
         emit("\tXORQ R11, R11")         # row
         emit(f"{name}_rows2_{blk}:")
         emit("\tLEAQ 1(R11), R12")
         emit("\tCMPQ R12, CX")
         emit(f"\tJGE {name}_rows1_{blk}")
-        emit(f"\tVBROADCASTSS (SI)(R11*4), {R}4")
-        emit(f"\tVBROADCASTSS 4(SI)(R11*4), {R}5")
+        emit(f"\t{bcast} (SI)(R11*{ys}), {R}4")
+        emit(f"\t{bcast} {ys}(SI)(R11*{ys}), {R}5")
         for i in range(nv):
             fma(f"{i*V*es}(R10)", 4, i, 12 + i)
         for i in range(nv):
@@ -1674,77 +1682,13 @@ def axpyrows(isa, dt="F32"):
         emit(f"{name}_rows1_{blk}:")
         emit("\tCMPQ R11, CX")
         emit(f"\tJGE {name}_store{blk}")
-        emit(f"\tVBROADCASTSS (SI)(R11*4), {R}4")
+        emit(f"\t{bcast} (SI)(R11*{ys}), {R}4")
         for i in range(nv):
             fma(f"{i*V*es}(R10)", 4, i, 12 + i)
         emit(f"{name}_store{blk}:")
         for i in range(nv):
-            emit(f"\tVADDPS {R}{8+i}, {R}{i}, {R}{i}")
-            emit(f"\tVMOVUPS {R}{i}, {i*V*4}(DI)(AX*4)")
-        emit(f"\tADDQ ${nv*V}, AX")
-        emit(f"\tJMP {name}_blk{blk}")
-        emit(f"{name}_next{blk}:")
-    emit("\tVZEROUPPER")
-    emit("\tRET")
-    emit()
-
-
-def axpyrows_f64(isa):
-    """func axpyRowsF64_<isa>(y *float64, a *float64, w *float64, ld, rows, cols int)
-    y[j] += Σ_{r<rows} a[r]·w[r·ld+j] for j < cols (rounded down to the
-    vector width), in float64: the converter's triangular solves and
-    objectives on b×b blocks (convert/linalg.go), where float32 would not
-    do. The same shape as axpyrows: a block of 4 vectors of y in registers,
-    two sets of accumulators for even and odd rows."""
-    wide = isa == "512"
-    V = 8 if wide else 4
-    R = "Z" if wide else "Y"
-    name = f"axpyRowsF64_{isa}"
-    declare(name, "(y *float64, a *float64, w *float64, ld, rows, cols int)")
-    text(name)
-    emit("\tMOVQ y+0(FP), DI")
-    emit("\tMOVQ a+8(FP), SI")
-    emit("\tMOVQ w+16(FP), DX")
-    emit("\tMOVQ ld+24(FP), R8")
-    emit("\tSHLQ $3, R8")
-    emit("\tMOVQ rows+32(FP), CX")
-    emit("\tMOVQ cols+40(FP), BX")
-    emit(f"\tANDQ ${-V}, BX")
-    emit("\tXORQ AX, AX")  # column index
-    for blk, nv in (("4", 4), ("1", 1)):
-        emit(f"{name}_blk{blk}:")
-        emit("\tMOVQ BX, R9")
-        emit("\tSUBQ AX, R9")
-        emit(f"\tCMPQ R9, ${nv*V}")
-        emit(f"\tJLT {name}_next{blk}")
-        for i in range(nv):
-            emit(f"\tVMOVUPD {i*V*8}(DI)(AX*8), {R}{i}")
-            emit(f"\tVXORPD {R}{8+i}, {R}{8+i}, {R}{8+i}")
-        emit("\tLEAQ (DX)(AX*8), R10")  # &w[0*ld + j0]
-        emit("\tXORQ R11, R11")         # row
-        emit(f"{name}_rows2_{blk}:")
-        emit("\tLEAQ 1(R11), R12")
-        emit("\tCMPQ R12, CX")
-        emit(f"\tJGE {name}_rows1_{blk}")
-        emit(f"\tVBROADCASTSD (SI)(R11*8), {R}4")
-        emit(f"\tVBROADCASTSD 8(SI)(R11*8), {R}5")
-        for i in range(nv):
-            emit(f"\tVFMADD231PD {i*V*8}(R10), {R}4, {R}{i}")
-        for i in range(nv):
-            emit(f"\tVFMADD231PD {i*V*8}(R10)(R8*1), {R}5, {R}{8+i}")
-        emit("\tLEAQ (R10)(R8*2), R10")
-        emit("\tADDQ $2, R11")
-        emit(f"\tJMP {name}_rows2_{blk}")
-        emit(f"{name}_rows1_{blk}:")
-        emit("\tCMPQ R11, CX")
-        emit(f"\tJGE {name}_store{blk}")
-        emit(f"\tVBROADCASTSD (SI)(R11*8), {R}4")
-        for i in range(nv):
-            emit(f"\tVFMADD231PD {i*V*8}(R10), {R}4, {R}{i}")
-        emit(f"{name}_store{blk}:")
-        for i in range(nv):
-            emit(f"\tVADDPD {R}{8+i}, {R}{i}, {R}{i}")
-            emit(f"\tVMOVUPD {R}{i}, {i*V*8}(DI)(AX*8)")
+            emit(f"\tVADD{P} {R}{8+i}, {R}{i}, {R}{i}")
+            emit(f"\tVMOVUP{P[1]} {R}{i}, {i*V*ys}(DI)(AX*{ys})")
         emit(f"\tADDQ ${nv*V}, AX")
         emit(f"\tJMP {name}_blk{blk}")
         emit(f"{name}_next{blk}:")
@@ -1778,8 +1722,8 @@ def main():
     axpyrows("256")
     axpyrows("512", "F16")
     axpyrows("256", "F16")
-    axpyrows_f64("512")
-    axpyrows_f64("256")
+    axpyrows("512", "F64")
+    axpyrows("256", "F64")
     for to16 in (False, True):
         convert16("512", to16)
         convert16("256", to16)
