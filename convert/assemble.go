@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/synth"
 	"github.com/armor-llm/armor/model/tensor"
 )
@@ -64,7 +65,14 @@ func buildSpec(src *model.Model, results map[string]*layerOut, names []string, o
 			dt = tensor.F32 // norms, biases, rope factors
 		}
 		spec.Parts = append(spec.Parts, model.ArmorPart{Name: k, DType: dt, Shape: slices.Clone(t.Shape), Data: func() ([]byte, error) {
-			return synth.Encode(t.ToF32(), dt), nil
+			if t.DType == dt {
+				// The source's bytes as they are: no float32 copy of a
+				// gigabyte embedding (the writer evicts them after use).
+				return t.Data, nil
+			}
+			b := synth.Encode(t.ToF32(), dt)
+			mmap.Evict(t.Data)
+			return b, nil
 		}})
 		bytes, _ := tensor.ByteSize(dt, int64(t.Elements()))
 		rep.WeightBytes += bytes

@@ -56,9 +56,13 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 	var approx []float64 // the layer's weights as converted, for the losses
 	switch {
 	case m.factor != nil:
+		w = Matrix{} // the job may hand the weights over (takeW)
 		f, err := m.factor(job)
 		if err != nil {
 			return nil, wrap(err)
+		}
+		if w = job.w; w.Data == nil {
+			w = toMatrix(src.Tensors[name+".weight"])
 		}
 		d := f.Deployed()
 		parts, err := encode24(name, d.S, rows, cols, dt)

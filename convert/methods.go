@@ -22,6 +22,16 @@ type layerJob struct {
 	options Options // the ARMOR options derived from opt (block, sweeps, threads, progress)
 }
 
+// takeW hands the weights over to a method that needs them only at its
+// start (ARMOR normalizes them into its own target): the job then no longer
+// holds them, 8 bytes a weight less during the long optimization, and the
+// caller reads them again for its losses.
+func (j *layerJob) takeW() Matrix {
+	w := j.w
+	j.w = Matrix{}
+	return w
+}
+
 // method is one --method value: what it needs and how it converts a layer.
 // A method has prune (a plain 2:4 matrix), factor (an ARMOR factorization)
 // or neither (dense: the weights stored as they are).
@@ -55,9 +65,9 @@ var methodTable = []method{
 			return SparseGPT(j.w, j.full, 128)
 		}},
 	{Name: "armor", Help: "ARMOR, the paper's reference schedule (Adam + sparse-core steps)", Stats: needDiag,
-		factor: func(j *layerJob) (*Factorization, error) { return Armor(j.w, j.h, j.options) }},
+		factor: func(j *layerJob) (*Factorization, error) { return Armor(j.takeW(), j.h, j.options) }},
 	{Name: "armor-fast", Help: "ARMOR by alternating exact minimizations (ours; far less work)", Stats: needDiag,
-		factor: func(j *layerJob) (*Factorization, error) { return ArmorFast(j.w, j.h, j.options) }},
+		factor: func(j *layerJob) (*Factorization, error) { return ArmorFast(j.takeW(), j.h, j.options) }},
 	{Name: "armor-fast-h", Help: "armor-fast, then A, B and the kept values of S refined by L-BFGS for the output error " +
 		"under the full XXᵀ (what SparseGPT minimizes) with the mask fixed (ours; best quality; collects an in×in " +
 		"matrix per layer input)", Stats: needFull,

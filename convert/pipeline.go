@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/armor-llm/armor/model"
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/runtime"
 )
 
@@ -292,6 +293,9 @@ func (c *conversion) convertAll() error {
 // layer), so memory holds one layer's working set; the cheap baselines run
 // a layer per thread.
 func (c *conversion) runLayers(layers []string, st *Stats) error {
+	// Calibration touched the whole source; each layer reads only its own
+	// weights from here on (runLayer evicts them again when done).
+	c.src.Evict()
 	c.mu.Lock()
 	c.eta.startLayers()
 	c.mu.Unlock()
@@ -355,6 +359,9 @@ func (c *conversion) runLayer(ctx context.Context, n string, st *Stats, threads 
 	if err != nil {
 		return err
 	}
+	if t := c.src.Tensors[n+".weight"]; t != nil {
+		mmap.Evict(t.Data)
+	}
 	lo.Key, lo.Run = c.keyOf(n), c.record
 	if err := saveCheckpoint(c.opt.PartsDir, n, lo); err != nil {
 		return err
@@ -386,14 +393,21 @@ func (c *conversion) write() error {
 		c.emit(Progress{Stage: "write", Done: d, Total: t})
 		c.mu.Unlock()
 	}
+	// Parts are written one after another; a part copied from the mapped
+	// source (an embedding, a norm) leaves this process's memory when the
+	// next one is asked for.
+	var prev []byte
 	for i := range spec.Parts {
 		p := &spec.Parts[i]
 		inner := p.Data
 		p.Data = func() ([]byte, error) {
+			mmap.Evict(prev)
 			if err := c.ctx.Err(); err != nil {
 				return nil, err
 			}
-			return inner()
+			b, err := inner()
+			prev = b
+			return b, err
 		}
 	}
 	if err := model.WriteArmor(c.out, spec); err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/armor-llm/armor/model/mmap"
 	"github.com/armor-llm/armor/model/tensor"
 )
 
@@ -67,6 +68,18 @@ type Vocab struct {
 // OnClose adds f to what Close releases (memory that a runtime built from
 // the model's tensors, for example).
 func (m *Model) OnClose(f func() error) { m.closers = append(m.closers, f) }
+
+// Evict drops the model's mapped tensor pages from this process's memory
+// (mmap.Evict): what is read does not change, the pages come back from the
+// file when read again. A converter calls it when a pass over the whole
+// model (calibration) is done, so that the pages it touched stop counting
+// in its memory while it converts one layer at a time. Tensors held as
+// private copies are left alone.
+func (m *Model) Evict() {
+	for _, t := range m.Tensors {
+		mmap.Evict(t.Data)
+	}
+}
 
 // Close releases the memory mappings; tensors must not be used afterwards.
 func (m *Model) Close() error {

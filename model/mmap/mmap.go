@@ -143,30 +143,49 @@ func HeldAs() string {
 	return ""
 }
 
-// copies are the address ranges of the files open as private copies.
-var copies struct {
+// registry holds address ranges of open files.
+type registry struct {
 	sync.Mutex
 	r []addrRange
 }
+
+// copies are the address ranges of the files open as private copies, maps
+// those of the files mapped.
+var copies, maps registry
 
 type addrRange struct{ lo, hi uintptr }
 
 // Private reports whether b lies in a file held as a private copy (not a
 // mapping of the page cache), so that Release can give its pages back.
-func Private(b []byte) bool {
+func Private(b []byte) bool { return within(&copies, b) }
+
+// within reports whether b lies in one of the ranges of reg.
+func within(reg *registry, b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	hi := lo + uintptr(len(b))
-	copies.Lock()
-	defer copies.Unlock()
-	for _, r := range copies.r {
+	reg.Lock()
+	defer reg.Unlock()
+	for _, r := range reg.r {
 		if r.lo <= lo && hi <= r.hi {
 			return true
 		}
 	}
 	return false
+}
+
+// Evict drops the whole pages inside b from this process's memory when b
+// lies in a mapped file (else it does nothing). Unlike Release it changes
+// nothing that is read: the pages come back from the file (the page cache,
+// usually) when read again. It is for a reader that is done with a part of
+// a large file for now, such as the converter after calibration: the
+// mapped weights it touched otherwise stay in its resident memory.
+func Evict(b []byte) {
+	if within(&maps, b) {
+		release(b)
+	}
 }
 
 // Release gives the whole memory pages inside b back to the system when b
@@ -231,7 +250,17 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
 	held[0].Add(size)
-	return &File{Data: data, Mapped: true, unmap: func() error { held[0].Add(-size); return unmap() }}, nil
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	maps.Lock()
+	maps.r = append(maps.r, addrRange{lo, lo + uintptr(size)})
+	maps.Unlock()
+	return &File{Data: data, Mapped: true, unmap: func() error {
+		maps.Lock()
+		maps.r = slices.DeleteFunc(maps.r, func(r addrRange) bool { return r.lo == lo })
+		maps.Unlock()
+		held[0].Add(-size)
+		return unmap()
+	}}, nil
 }
 
 // Close releases the memory; Data must not be used afterwards.

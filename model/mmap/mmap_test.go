@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -192,6 +194,66 @@ func TestRelease(t *testing.T) {
 	}
 }
 
+// Evict drops the pages of a mapped file from memory without changing what
+// is read (they come back from the file), and leaves a private copy alone.
+func TestEvict(t *testing.T) {
+	defer SetMode(CurrentMode())
+	path := filepath.Join(t.TempDir(), "w.bin")
+	want := make([]byte, 8*4096+100)
+	for i := range want {
+		want[i] = byte(i*7 + 3)
+	}
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	SetMode(Map)
+	m, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m.Data, want) {
+		t.Fatal("mapped file reads wrong")
+	}
+	Evict(m.Data)
+	Evict(m.Data[100 : 5*4096])
+	if !bytes.Equal(m.Data, want) {
+		t.Error("Evict changed what a mapped file reads")
+	}
+	// On Linux the pages leave the resident set: a 32 MiB mapping, read
+	// through, then evicted.
+	if big, ok := rssFileOf(t, 32<<20); ok {
+		before := rssFile()
+		Evict(big.Data)
+		if after := rssFile(); before-after < 24<<20 {
+			t.Errorf("RssFile %d → %d bytes after evicting a 32 MiB mapping", before, after)
+		}
+		big.Close()
+	}
+	data := m.Data
+	m.Close()
+	if within(&maps, data) {
+		t.Error("a closed mapping still counts as mapped")
+	}
+	SetMode(Copy)
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if within(&maps, c.Data) {
+		t.Fatal("a private copy counts as mapped")
+	}
+	Evict(c.Data)
+	if !bytes.Equal(c.Data, want) {
+		t.Error("Evict changed a private copy")
+	}
+	heap := append([]byte(nil), want...)
+	Evict(heap)
+	if !bytes.Equal(heap, want) {
+		t.Error("Evict changed heap memory")
+	}
+}
+
 // Copying reports its progress in chunks up to the whole file; mapping
 // reports nothing.
 func TestReadProgress(t *testing.T) {
@@ -230,4 +292,39 @@ func TestReadProgress(t *testing.T) {
 	if len(reports) != 0 {
 		t.Errorf("map reports %v", reports)
 	}
+}
+
+// rssFileOf maps a new file of n bytes and reads it through (Linux only).
+func rssFileOf(t *testing.T, n int) (*File, bool) {
+	if runtime.GOOS != "linux" {
+		return nil, false
+	}
+	path := filepath.Join(t.TempDir(), "big.bin")
+	if err := os.WriteFile(path, bytes.Repeat([]byte{1}, n), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for i := 0; i < len(f.Data); i += 4096 {
+		sum += int(f.Data[i])
+	}
+	if sum != n/4096 {
+		t.Fatalf("read %d pages of ones, sum %d", n/4096, sum)
+	}
+	return f, true
+}
+
+// rssFile is RssFile of /proc/self/status in bytes.
+func rssFile() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
