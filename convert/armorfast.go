@@ -86,6 +86,11 @@ func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization
 		st.ops.Store(r.MulAdds)
 		first = r.Iters
 	}
+	if _, ok := any(P).([]float32); ok {
+		st.s32 = make([]float32, n*m)
+		st.syncS32()
+		defer func() { st.s32, st.spare32 = nil, nil }()
+	}
 	fwdP(st, P)
 	fwdW(st, P, What)
 	loss := lossE(st, What)
@@ -189,6 +194,7 @@ func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization
 			st.A, st.B = cloneBlocks(f.A), cloneBlocks(f.B)
 			copy(st.X, f.X)
 			copy(st.M, f.Mask)
+			st.syncS32()
 			fwdP(st, P)
 		}
 		f.History = append(f.History, Point{sw, st.ops.Load(), f.BestLoss})
@@ -490,6 +496,35 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 	for K := range oldB {
 		tB[K] = ext(oldB[K], f.B[K])
 	}
+	m := st.m
+	if st.s32 != nil {
+		// The f32 path: the trial S goes into spare32 (4 bytes a weight)
+		// and the products read it there; X takes its values if it is kept.
+		if len(st.spare32) != len(st.s32) {
+			st.spare32 = make([]float32, len(st.s32))
+		}
+		t32, old32 := st.spare32, st.s32
+		parallelRows(st.threads, st.n, func(lo, hi int) {
+			for k := lo * m; k < hi*m; k++ {
+				v := oldX[k]
+				t32[k] = float32(float64(st.M[k]) * (v + alpha*float64(f.Mask[k])*(v-f.X[k])))
+			}
+		})
+		st.A, st.B, st.s32 = tA, tB, t32
+		fwdP(st, P2)
+		fwdW(st, P2, W2)
+		if tl := lossE(st, W2); tl < loss {
+			parallelRows(st.threads, st.n, func(lo, hi int) {
+				for k := lo * m; k < hi*m; k++ {
+					st.X[k] = float64(t32[k])
+				}
+			})
+			st.spare32 = old32
+			return tl, true
+		}
+		st.A, st.B, st.s32 = oldA, oldB, old32
+		return loss, false
+	}
 	// The trial S goes into the spare X (one per layer, not one per trial:
 	// X is as large as the layer, 8 bytes a weight); whichever of the two
 	// is not kept becomes the spare.
@@ -500,7 +535,6 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 	// where the previous best did not keep the entry (f.X is 0 there) it is
 	// the current value; elsewhere it moves on.
 	tX := st.spareX
-	m := st.m
 	parallelRows(st.threads, st.n, func(lo, hi int) {
 		for k := lo * m; k < hi*m; k++ {
 			v := oldX[k]

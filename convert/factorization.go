@@ -85,9 +85,13 @@ type state struct {
 	X       []float64
 	M       []uint8
 	spareX  []float64 // a second X for ArmorFast's extrapolation trials, reused
-	threads int
-	ops     atomic.Int64 // multiply-adds spent
-	vecOps  atomic.Int64 // of those, in L-BFGS's memory-bound vector passes (see vecCost)
+	// s32 is S = X ⊙ M in float32, kept current on ArmorFast's f32 path so
+	// that its products read S in place (nil elsewhere); spare32 is the
+	// trial S of the extrapolation there, in place of spareX.
+	s32, spare32 []float32
+	threads      int
+	ops          atomic.Int64 // multiply-adds spent
+	vecOps       atomic.Int64 // of those, in L-BFGS's memory-bound vector passes (see vecCost)
 	// exact keeps every product in float64 (Options.Exact); otherwise
 	// layers with blocks of fastMinBlock or more use f32 products.
 	exact bool
@@ -98,6 +102,19 @@ type state struct {
 }
 
 func (st *state) add(k int) { st.ops.Add(int64(k)) }
+
+// syncS32 sets s32 from X and M, if s32 is kept.
+func (st *state) syncS32() {
+	if st.s32 == nil {
+		return
+	}
+	m := st.m
+	parallelRows(st.threads, st.n, func(lo, hi int) {
+		for k := lo * m; k < hi*m; k++ {
+			st.s32[k] = float32(st.X[k]) * float32(st.M[k])
+		}
+	})
+}
 
 // newState normalizes W, sanitizes h and sets the NoWag-P starting point
 // (section 3): M from the scores W̄²h, X = W̄, A = B = I.

@@ -24,8 +24,16 @@ func forwardPFast[E elem](st *state, P []E) {
 		nt := min(chunkCols, n-t0)
 		x := view[float64]{d: st.X, off: t0*m + c0, ld: m, mask: st.M}
 		if p32, ok := any(P).([]float32); ok {
-			// P[t0:, K] = S[t0:, K]·B_K, an NN product on S converted.
-			xs, ldx, put := panel32(x, nt, s)
+			// P[t0:, K] = S[t0:, K]·B_K, an NN product on S (in place when
+			// its f32 form is kept, else converted).
+			var xs []float32
+			var ldx int
+			put := func() {}
+			if st.s32 != nil {
+				xs, ldx = st.s32[t0*m+c0:], m
+			} else {
+				xs, ldx, put = panel32(x, nt, s)
+			}
 			b32, put2 := blockF32(st.B[K], s, false)
 			kernels.MatMulNNF32(p32[t0*m+c0:], m, xs, ldx, nt, s, b32, s, s, false)
 			put()
@@ -175,7 +183,7 @@ func gradientsFast[E elem](st *state, P, G, Q, T, GX []E, gA, gB [][]float64) {
 		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
 		gramRows(st, G, r0, P, r0, s, gA[J])
 	})
-	leftBlocks(st, Q, st.X, st.M, false)
+	leftS(st, Q)
 	st.addBlockwise(st.rb, st.m)   // gA
 	st.addBlockwise(st.rb, st.m/2) // Q (S half zero)
 	blockTimesBTFast(st, G, T)
@@ -228,7 +236,7 @@ func updateAFast[E elem](st *state, P []E) {
 // updateBFast is updateB (see there) on f32 products: per column block,
 // H = Q_Kᵀ Q_K and Cᵀ = W̄_Kᵀ Q_K.
 func updateBFast[E elem](st *state, Q []E) {
-	leftBlocks(st, Q, st.X, st.M, false)
+	leftS(st, Q)
 	st.addBlockwise(st.rb, st.m/2)
 	parallelFor(st.threads, len(st.cb)-1, func(K int) {
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
@@ -298,4 +306,13 @@ func (st *state) tileGramsFast(GA, GB [][]float64) {
 			st.add(s * s * (s + 1) / 2)
 		}
 	}
+}
+
+// leftS sets Q = A·S, reading S in place on the f32 path.
+func leftS[E elem](st *state, Q []E) {
+	if st.s32 != nil {
+		leftBlocks(st, Q, st.s32, nil, false)
+		return
+	}
+	leftBlocks(st, Q, st.X, st.M, false)
 }

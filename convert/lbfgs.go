@@ -35,6 +35,7 @@ func (st *state) unpack(v []float64) {
 		o += copy(b, v[o:])
 	}
 	copy(st.X, v[o:])
+	st.syncS32()
 }
 
 // lossGrad evaluates the loss and its gradient (packed like pack) at the

@@ -74,7 +74,11 @@ func loadTile[E elem](t *tile32, st *state, J, K int, R []E) {
 		for c := 0; c < sK; c++ {
 			mk := st.M[k0+c]
 			t.M[i*sK+c] = mk
-			t.S[i*sK+c] = float32(st.X[k0+c]) * float32(mk)
+			if st.s32 != nil {
+				t.S[i*sK+c] = st.s32[k0+c]
+			} else {
+				t.S[i*sK+c] = float32(st.X[k0+c]) * float32(mk)
+			}
 			t.R[i*sK+c] = float32(R[k0+c])
 		}
 	}
@@ -86,6 +90,9 @@ func (t *tile32) store(st *state) {
 		for c := 0; c < t.sK; c++ {
 			st.X[k0+c] = float64(t.S[i*t.sK+c])
 			st.M[k0+c] = t.M[i*t.sK+c]
+		}
+		if st.s32 != nil {
+			copy(st.s32[k0:k0+t.sK], t.S[i*t.sK:(i+1)*t.sK]) // zero off the mask
 		}
 	}
 }
