@@ -3,6 +3,8 @@ package convert
 import (
 	"fmt"
 	"math"
+
+	"github.com/armor-llm/armor/kernels"
 )
 
 // fullLoss is the relative output error under the full input Hessian,
@@ -15,10 +17,11 @@ import (
 // Unlike the diagonal proxy of section 2 (which weighs every normalized
 // entry by h_j alone), this is the quantity SparseGPT minimizes.
 type fullLoss struct {
-	hc []float64 // m×m
-	rw []float64 // r_i²
-	z  float64
-	eh []float64 // scratch: E·Hc
+	hc   []float64 // m×m
+	rw   []float64 // r_i²
+	z    float64
+	eh   []float64 // scratch: E·Hc (float64 path)
+	hc32 []float32 // Hc in f32 for the f32 path, made on first use
 }
 
 func newFullLoss(wbar, r, c, H []float64, n, m int) (*fullLoss, error) {
@@ -40,7 +43,7 @@ func newFullLoss(wbar, r, c, H []float64, n, m int) (*fullLoss, error) {
 	if !(mean > 0) {
 		return nil, ErrNoValidStats
 	}
-	fl := &fullLoss{hc: make([]float64, m*m), rw: make([]float64, n), eh: make([]float64, n*m)}
+	fl := &fullLoss{hc: make([]float64, m*m), rw: make([]float64, n)}
 	for j := 0; j < m; j++ {
 		for k := 0; k < m; k++ {
 			v := H[j*m+k]
@@ -81,6 +84,12 @@ func (fl *fullLoss) raw(e []float64, n, m int) float64 {
 // 2 diag(rw) E Hc / z.
 func (fl *fullLoss) loss(st *state, What, G []float64) float64 {
 	n, m := st.n, st.m
+	if st.fast() {
+		return fl.loss32(st, What, G)
+	}
+	if fl.eh == nil {
+		fl.eh = make([]float64, n*m)
+	}
 	parallelFor(st.threads, n, func(i int) {
 		out := fl.eh[i*m : (i+1)*m]
 		clear(out)
@@ -107,6 +116,58 @@ func (fl *fullLoss) loss(st *state, What, G []float64) float64 {
 				G[i*m+j] = 2 * fl.rw[i] * fl.eh[i*m+j] / fl.z
 			}
 		}
+	}
+	return sum / fl.z
+}
+
+// fullRows is how many rows of E one product of loss32 takes.
+const fullRows = 64
+
+// loss32 is loss on the f32 path: E·Hc, the n×m×m multiply-adds that make up
+// nearly all of it (185 G for a 7B MLP layer), runs as f32 NN products over
+// chunks of rows, spread over the threads; the sums of the loss are float64,
+// per chunk, added in order (the result does not depend on the threads).
+func (fl *fullLoss) loss32(st *state, What, G []float64) float64 {
+	n, m := st.n, st.m
+	if fl.hc32 == nil {
+		fl.hc32 = make([]float32, m*m)
+		for k, v := range fl.hc {
+			fl.hc32[k] = float32(v)
+		}
+	}
+	part := make([]float64, (n+fullRows-1)/fullRows)
+	parallelFor(st.threads, len(part), func(c int) {
+		r0 := c * fullRows
+		rows := min(fullRows, n-r0)
+		bp := fullPanelPool.Get().(*[]float32)
+		buf := grow32(*bp, 2*rows*m)
+		e32, eh32 := buf[:rows*m], buf[rows*m:]
+		for k := range e32 {
+			e32[k] = float32(What[r0*m+k] - st.wbar[r0*m+k])
+		}
+		kernels.MatMulNNF32(eh32, m, e32, m, rows, m, fl.hc32, m, m, false)
+		sum := 0.0
+		for i := 0; i < rows; i++ {
+			t := 0.0
+			o := (r0 + i) * m
+			for j := 0; j < m; j++ {
+				t += (What[o+j] - st.wbar[o+j]) * float64(eh32[i*m+j])
+			}
+			sum += fl.rw[r0+i] * t
+			if G != nil {
+				for j := 0; j < m; j++ {
+					G[o+j] = 2 * fl.rw[r0+i] * float64(eh32[i*m+j]) / fl.z
+				}
+			}
+		}
+		part[c] = sum
+		*bp = buf
+		fullPanelPool.Put(bp)
+	})
+	st.add(n * m * m)
+	sum := 0.0
+	for _, v := range part {
+		sum += v
 	}
 	return sum / fl.z
 }
@@ -165,6 +226,9 @@ func RefineFullH(f *Factorization, w Matrix, H []float64, opt Options) (*Factori
 	st.A, st.B = cloneBlocks(g.A), cloneBlocks(g.B)
 	st.X, st.M = append([]float64(nil), g.X...), append([]uint8(nil), g.Mask...)
 	st.threads = defaultThreads(opt.Threads)
+	// Large blocks take the f32 products, the full loss's E·Hc included
+	// (stateOf's state is exact, for Loss).
+	st.exact = opt.Exact
 	if st.full, err = newFullLoss(st.wbar, f.R, f.C, H, st.n, st.m); err != nil {
 		return nil, err
 	}

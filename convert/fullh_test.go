@@ -134,3 +134,55 @@ func TestRefineFullH(t *testing.T) {
 		}
 	}
 }
+
+// On the f32 path (blocks of fastMinBlock or more) the full-Hessian loss
+// runs on f32 products: it matches the float64 loss and gradient to f32
+// accuracy, and RefineFullH still lowers the loss and reports it truly.
+func TestRefineFullHF32(t *testing.T) {
+	rng := newRng(12)
+	w, h := randLayer(rng, 80, 96)
+	H := randHessian(rng, 96, 300)
+	f, err := ArmorFast(w, h, Options{Block: 32, Iters: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.stateOf(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.full, err = newFullLoss(st.wbar, f.R, f.C, H, st.n, st.m); err != nil {
+		t.Fatal(err)
+	}
+	What := make([]float64, st.n*st.m)
+	for k := range What {
+		What[k] = st.wbar[k] + 0.1*rng.NormFloat64()
+	}
+	G64, G32 := make([]float64, len(What)), make([]float64, len(What))
+	st.exact = true
+	l64 := st.full.loss(st, What, G64)
+	st.exact = false
+	l32 := st.full.loss(st, What, G32)
+	if relErr(l32, l64) > 1e-5 {
+		t.Fatalf("f32 full loss %v, float64 %v", l32, l64)
+	}
+	var num, den float64
+	for k := range G64 {
+		num += (G32[k] - G64[k]) * (G32[k] - G64[k])
+		den += G64[k] * G64[k]
+	}
+	if math.Sqrt(num/den) > 1e-5 {
+		t.Fatalf("f32 full-loss gradient differs by %g (relative)", math.Sqrt(num/den))
+	}
+	start, _ := FullHLoss(w, H, f.Dense())
+	g, err := RefineFullH(f, w, H, Options{Iters: 5, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := FullHLoss(w, H, g.Dense())
+	if relErr(g.InitLoss, start) > 1e-5 || relErr(g.BestLoss, got) > 1e-5 {
+		t.Fatalf("reported losses %v → %v, recomputed %v → %v", g.InitLoss, g.BestLoss, start, got)
+	}
+	if !(got < 0.95*start) {
+		t.Fatalf("full-Hessian loss %v → %v: no real improvement", start, got)
+	}
+}
