@@ -159,6 +159,19 @@ type addrRange struct{ lo, hi uintptr }
 // mapping of the page cache), so that Release can give its pages back.
 func Private(b []byte) bool { return within(&copies, b) }
 
+// add registers the range of data and returns what removes it.
+func (reg *registry) add(data []byte) (drop func()) {
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
+	reg.Lock()
+	reg.r = append(reg.r, addrRange{lo, lo + uintptr(len(data))})
+	reg.Unlock()
+	return func() {
+		reg.Lock()
+		reg.r = slices.DeleteFunc(reg.r, func(r addrRange) bool { return r.lo == lo })
+		reg.Unlock()
+	}
+}
+
 // within reports whether b lies in one of the ranges of reg.
 func within(reg *registry, b []byte) bool {
 	if len(b) == 0 {
@@ -233,14 +246,9 @@ func Open(path string) (*File, error) {
 			return nil, fmt.Errorf("%s: reading into memory: %w", path, err)
 		}
 		held[1].Add(size)
-		lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
-		copies.Lock()
-		copies.r = append(copies.r, addrRange{lo, lo + uintptr(size)})
-		copies.Unlock()
+		drop := copies.add(data)
 		return &File{Data: data, unmap: func() error {
-			copies.Lock()
-			copies.r = slices.DeleteFunc(copies.r, func(r addrRange) bool { return r.lo == lo })
-			copies.Unlock()
+			drop()
 			held[1].Add(-size)
 			return free()
 		}}, nil
@@ -250,14 +258,9 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
 	held[0].Add(size)
-	lo := uintptr(unsafe.Pointer(unsafe.SliceData(data)))
-	maps.Lock()
-	maps.r = append(maps.r, addrRange{lo, lo + uintptr(size)})
-	maps.Unlock()
+	drop := maps.add(data)
 	return &File{Data: data, Mapped: true, unmap: func() error {
-		maps.Lock()
-		maps.r = slices.DeleteFunc(maps.r, func(r addrRange) bool { return r.lo == lo })
-		maps.Unlock()
+		drop()
 		held[0].Add(-size)
 		return unmap()
 	}}, nil
