@@ -178,11 +178,20 @@ func cloneBlocks(src [][]float64) [][]float64 {
 func (st *state) snapshot(f *Factorization) {
 	f.A = cloneBlocks(st.A)
 	f.B = cloneBlocks(st.B)
-	f.X = append(f.X[:0], st.X...)
-	f.Mask = append(f.Mask[:0], st.M...)
-	for k, v := range f.Mask {
-		f.X[k] *= float64(v) // no branch: the mask is random
+	nm := len(st.X)
+	if len(f.X) != nm {
+		f.X = make([]float64, nm)
+		f.Mask = make([]uint8, nm)
 	}
+	// Every sweep that improves takes one: on all threads, without
+	// branches (the mask is random).
+	m := st.m
+	parallelRows(st.threads, st.n, func(lo, hi int) {
+		copy(f.Mask[lo*m:hi*m], st.M[lo*m:hi*m])
+		for k := lo * m; k < hi*m; k++ {
+			f.X[k] = st.X[k] * float64(st.M[k])
+		}
+	})
 }
 
 // forwardP computes P = S·B (Rows×Cols), skipping the pruned entries of S.
