@@ -237,8 +237,10 @@ func TestKernelsJSON(t *testing.T) {
 			t.Errorf("case without a time: %v", r)
 		}
 		// Dense is 1 by definition; the others are a median of per-round
-		// ratios (on these tiny shapes possibly exactly 1 as well).
-		if sp, _ := r["speedup_vs_dense"].(float64); (r["kernel"] == "dense" && sp != 1.0) || !(sp > 0.05 && sp < 20) {
+		// ratios (on these tiny shapes possibly exactly 1 as well). Only
+		// their sanity is checked, not a speed: on a shared machine one
+		// 2 ms round can be 20 times slower (a CI run saw 0.044).
+		if sp, _ := r["speedup_vs_dense"].(float64); (r["kernel"] == "dense" && sp != 1.0) || !(sp > 0 && sp < math.Inf(1)) {
 			t.Errorf("%v %v speed-up %v", r["kernel"], r["op"], r["speedup_vs_dense"])
 		}
 		if r["kernel"] == "dense" && r["op"] == "gemv" {
