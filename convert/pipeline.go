@@ -350,7 +350,8 @@ func (c *conversion) runLayer(ctx context.Context, n string, st *Stats, threads 
 	}
 	started := time.Now()
 	total := len(c.names)
-	sweeps := newSweepFile(c.opt.PartsDir, n, c.keyOf(n))
+	key := c.keyOf(n) // hashes the layer's weights: once, not again at the end
+	sweeps := newSweepFile(c.opt.PartsDir, n, key)
 	lo, err := convertLayer(ctx, c.src, n, h, full, c.opt, threads, sweeps, func(it int, loss float64) {
 		c.mu.Lock()
 		c.emit(Progress{Stage: "layer", Layer: n, Done: c.eta.finished, Total: total, Iter: it, Loss: loss, ETA: c.eta.duringLayer(n, started, it)})
@@ -362,7 +363,7 @@ func (c *conversion) runLayer(ctx context.Context, n string, st *Stats, threads 
 	if t := c.src.Tensors[n+".weight"]; t != nil {
 		mmap.Evict(t.Data)
 	}
-	lo.Key, lo.Run = c.keyOf(n), c.record
+	lo.Key, lo.Run = key, c.record
 	if err := saveCheckpoint(c.opt.PartsDir, n, lo); err != nil {
 		return err
 	}
