@@ -16,7 +16,7 @@ type tile32 struct {
 	M              []uint8
 	u, r, p        []float32 // CG scratch
 	ap, s0         []float32
-	v, tr          []float32 // group-pass row scratch
+	tr, tr0        []float32 // group pass: T's current row, and as it was before the row's updates
 	gq             []groupQ  // group pass: each group's Q
 }
 
@@ -32,7 +32,7 @@ func (t *tile32) size(sJ, sK int) {
 		t.M = make([]uint8, n)
 	}
 	t.M = t.M[:n]
-	t.v = grow32(t.v, sK)
+	t.tr0 = grow32(t.tr0, sK)
 	t.tr = grow32(t.tr, sK)
 }
 
@@ -170,7 +170,7 @@ func (t *tile32) cg(st *state, GA, GB []float32, steps int) {
 // taken.
 func (t *tile32) groupPass(st *state, GA, GB []float32) {
 	sJ, sK := t.sJ, t.sK
-	v, tr := t.v, t.tr
+	tr, tr0 := t.tr, t.tr0
 	// Q of every group depends only on G_B: shared by all rows.
 	gqs := t.gq[:0]
 	for g := 0; g < sK; g += 4 {
@@ -187,7 +187,6 @@ func (t *tile32) groupPass(st *state, GA, GB []float32) {
 	// weighted sum of V's rows, G_A[i, :]·V, instead of two row products.
 	V := t.V
 	kernels.MatMulNNF32(V, sK, t.S, sK, sJ, sK, GB, sK, sK, false)
-	tr0 := v
 	for i := 0; i < sJ; i++ {
 		clear(tr)
 		kernels.AxpyRows(tr, GA[i*sJ:(i+1)*sJ], V, sK) // (G_A S G_B)[i, :]
