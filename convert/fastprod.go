@@ -1,6 +1,10 @@
 package convert
 
-import "github.com/armor-llm/armor/kernels"
+import (
+	"math"
+
+	"github.com/armor-llm/armor/kernels"
+)
 
 // The f32 forms of the state's products (see gemm32.go). Each splits its
 // work into independent pieces (a block × a chunk of the long dimension) for
@@ -18,12 +22,17 @@ func nChunks(n int) int { return (n + chunkCols - 1) / chunkCols }
 func forwardPFast[E elem](st *state, P []E) {
 	n, m := st.n, st.m
 	nK, nc := len(st.cb)-1, nChunks(n)
+	p32, f32 := any(P).([]float32)
+	var b32 [][]float32
+	if f32 {
+		b32 = blocksF32(st.B, false)
+	}
 	parallelFor(st.threads, nK*nc, func(it int) {
 		K, t0 := it/nc, it%nc*chunkCols
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
 		nt := min(chunkCols, n-t0)
 		x := view[float64]{d: st.X, off: t0*m + c0, ld: m, mask: st.M}
-		if p32, ok := any(P).([]float32); ok {
+		if f32 {
 			// P[t0:, K] = S[t0:, K]·B_K, an NN product on S (in place when
 			// its f32 form is kept, else converted).
 			var xs []float32
@@ -34,10 +43,8 @@ func forwardPFast[E elem](st *state, P []E) {
 			} else {
 				xs, ldx, put = panel32(x, nt, s)
 			}
-			b32, put2 := blockF32(st.B[K], s, false)
-			kernels.MatMulNNF32(p32[t0*m+c0:], m, xs, ldx, nt, s, b32, s, s, false)
+			kernels.MatMulNNF32(p32[t0*m+c0:], m, xs, ldx, nt, s, b32[K], s, s, false)
 			put()
-			put2()
 			return
 		}
 		out := view[E]{d: P, off: t0*m + c0, ld: m}
@@ -53,21 +60,24 @@ func forwardPFast[E elem](st *state, P []E) {
 func leftBlocks[O, I elem](st *state, Out []O, In []I, mask []uint8, lt bool) {
 	m := st.m
 	nJ, nc := len(st.rb)-1, nChunks(m)
+	o32, f32 := any(Out).([]float32)
+	var a32 [][]float32
+	if f32 {
+		a32 = blocksF32(st.A, false)
+	}
 	parallelFor(st.threads, nJ*nc, func(it int) {
 		J, j0 := it/nc, it%nc*chunkCols
 		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
 		nj := min(chunkCols, m-j0)
-		if o32, ok := any(Out).([]float32); ok {
+		if f32 {
 			// Out_J = A_J·In_J (A_Jᵀ·In_J), NN (TN) products.
 			xs, ldx, put := panel32(view[I]{d: In, off: r0*m + j0, ld: m, mask: mask}, s, nj)
-			a32, put2 := blockF32(st.A[J], s, false)
 			if lt {
-				kernels.MatMulTNF32(o32[r0*m+j0:], m, a32, s, s, s, xs, ldx, nj, false)
+				kernels.MatMulTNF32(o32[r0*m+j0:], m, a32[J], s, s, s, xs, ldx, nj, false)
 			} else {
-				kernels.MatMulNNF32(o32[r0*m+j0:], m, a32, s, s, s, xs, ldx, nj, false)
+				kernels.MatMulNNF32(o32[r0*m+j0:], m, a32[J], s, s, s, xs, ldx, nj, false)
 			}
 			put()
-			put2()
 			return
 		}
 		out := view[O]{d: Out, off: r0*m + j0, ld: m}
@@ -87,16 +97,19 @@ func forwardWFast[E elem](st *state, P, What []E) {
 func blockTimesBTFast[E elem](st *state, G, T []E) {
 	n, m := st.n, st.m
 	nK, nc := len(st.cb)-1, nChunks(n)
+	t32, f32 := any(T).([]float32)
+	var bt [][]float32
+	if f32 {
+		bt = blocksF32(st.B, true)
+	}
 	parallelFor(st.threads, nK*nc, func(it int) {
 		K, t0 := it/nc, it%nc*chunkCols
 		c0, s := st.cb[K], st.cb[K+1]-st.cb[K]
 		nt := min(chunkCols, n-t0)
-		if t32, ok := any(T).([]float32); ok {
+		if f32 {
 			// T[t0:, K] = G[t0:, K]·B_Kᵀ, an NN product with B_Kᵀ.
 			g32 := any(G).([]float32)
-			bt, put := blockF32(st.B[K], s, true)
-			kernels.MatMulNNF32(t32[t0*m+c0:], m, g32[t0*m+c0:], m, nt, s, bt, s, s, false)
-			put()
+			kernels.MatMulNNF32(t32[t0*m+c0:], m, g32[t0*m+c0:], m, nt, s, bt[K], s, s, false)
 			return
 		}
 		out := view[E]{d: T, off: t0*m + c0, ld: m}
@@ -144,23 +157,25 @@ func panel32[E elem](v view[E], rows, cols int) (d []float32, ld int, put func()
 	return buf, cols, func() { *bp = buf; tmpPool.Put(bp) }
 }
 
-// blockF32 returns the s×s block b (or its transpose) as f32 in a pooled
-// buffer that put returns.
-func blockF32(b []float64, s int, t bool) ([]float32, func()) {
-	bp := tmpPool.Get().(*[]float32)
-	buf := grow32(*bp, s*s)
-	if t {
+// blocksF32 returns the square blocks (or their transposes) as f32, once
+// per product rather than once per chunk of it.
+func blocksF32(blocks [][]float64, t bool) [][]float32 {
+	out := make([][]float32, len(blocks))
+	for i, b := range blocks {
+		s := int(math.Sqrt(float64(len(b))))
+		o := make([]float32, s*s)
 		for k := 0; k < s; k++ {
 			for l := 0; l < s; l++ {
-				buf[l*s+k] = float32(b[k*s+l])
+				if t {
+					o[l*s+k] = float32(b[k*s+l])
+				} else {
+					o[k*s+l] = float32(b[k*s+l])
+				}
 			}
 		}
-	} else {
-		for k, v := range b[:s*s] {
-			buf[k] = float32(v)
-		}
+		out[i] = o
 	}
-	return buf, func() { *bp = buf; tmpPool.Put(bp) }
+	return out
 }
 
 // gramRows sets Out(k, l) = Σ_j X[xr+k, j]·Y[yr+l, j] for k, l < s (an s×s
