@@ -256,7 +256,8 @@ func TestLBFGSAndOptions(t *testing.T) {
 func TestArmorFastAdaptiveLBFGS(t *testing.T) {
 	rng := newRng(3)
 	w, h := randLayer(rng, 96, 128)
-	opt := Options{Block: 32, Iters: 60, Patience: 1000, LBFGSSwitch: 0.02, Threads: 2}
+	// L-BFGS and CG are off by default at b ≥ fastMinBlock; set, they run.
+	opt := Options{Block: 32, Iters: 60, Patience: 1000, LBFGSSwitch: 0.02, Threads: 2, CGSteps: 8, LBFGSSteps: 10}
 	a, err := ArmorFast(w, h, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -295,4 +296,32 @@ func TestArmorFastAdaptiveLBFGS(t *testing.T) {
 		t.Errorf("plain sweeps never took over again from L-BFGS on a layer where they gain more per multiply-add")
 	}
 	t.Logf("%d of %d sweeps with L-BFGS, %d stints that ended; loss %.5f from %.5f", lbSweeps, a.Iters, stints, a.BestLoss, a.InitLoss)
+}
+
+// TestArmorFastLargeBlockDefaults: blocks of fastMinBlock or more run
+// neither CG nor L-BFGS by default (largeBlockDefaults), smaller ones run
+// both: the defaults give the same iterate as those settings spelled out,
+// and not the same as the others.
+func TestArmorFastLargeBlockDefaults(t *testing.T) {
+	w, h := randLayer(newRng(5), 64, 96)
+	run := func(block, cg, lb int) *Factorization {
+		f, err := ArmorFast(w, h, Options{Block: block, Iters: 40, Patience: 1000, LBFGSSwitch: 0.05, Threads: 2, CGSteps: cg, LBFGSSteps: lb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	same := func(a, b *Factorization) bool { return a.BestLoss == b.BestLoss && slices.Equal(a.X, b.X) }
+	for _, c := range []struct {
+		block          int
+		cg, lb, oc, ol int // the defaults spelled out, and the other settings
+	}{{fastMinBlock, -1, -1, 8, 10}, {8, 8, 10, -1, -1}} {
+		def := run(c.block, 0, 0)
+		if !same(def, run(c.block, c.cg, c.lb)) {
+			t.Errorf("b = %d: the defaults are not CGSteps %d, LBFGSSteps %d", c.block, c.cg, c.lb)
+		}
+		if same(def, run(c.block, c.oc, c.ol)) {
+			t.Errorf("b = %d: CGSteps %d, LBFGSSteps %d give the defaults' result too: the test cannot tell them apart", c.block, c.oc, c.ol)
+		}
+	}
 }
