@@ -18,13 +18,14 @@ import (
 
 // ConvertOptions sets up a conversion-cost measurement (armor-bench convert).
 type ConvertOptions struct {
-	Shape       string // synthetic shape (synth.Shape)
-	Blocks      int    // convert only the first Blocks transformer blocks (0: all); the full model is extrapolated
-	Method      string // convert.Methods
-	Block       int    // ARMOR block size
-	Iters       int    // maximum sweeps/iterations (0: the method's default)
-	CalibTokens int    // calibration tokens (random ids: the weights are random too)
-	CalibSeq    int    // tokens per calibration sequence
+	Shape       string  // synthetic shape (synth.Shape)
+	Blocks      int     // convert only the first Blocks transformer blocks (0: all); the full model is extrapolated
+	Method      string  // convert.Methods
+	Block       int     // ARMOR block size
+	Iters       int     // maximum sweeps/iterations (0: the method's default)
+	Tol         float64 // the stopping rule's relative tolerance (0: the method's default)
+	CalibTokens int     // calibration tokens (random ids: the weights are random too)
+	CalibSeq    int     // tokens per calibration sequence
 	DType       tensor.DType
 	Threads     int
 	Cache       string // folder for the synthetic source GGUF (reused)
@@ -38,6 +39,7 @@ type ConvertResult struct {
 	Shape       string  `json:"shape"`
 	Method      string  `json:"method"`
 	Block       int     `json:"block,omitempty"`
+	Tol         float64 `json:"tol,omitempty"` // --tol, when set
 	Threads     int     `json:"threads"`
 	Blocks      int     `json:"blocks"`       // transformer blocks converted
 	ModelBlocks int     `json:"model_blocks"` // blocks of the full shape
@@ -128,12 +130,12 @@ func MeasureConvert(o ConvertOptions) (*ConvertResult, error) {
 		res.SourceBytes = st.Size()
 	}
 	if strings.HasPrefix(o.Method, "armor") {
-		res.Block = o.Block
+		res.Block, res.Tol = o.Block, o.Tol
 	}
 	cpu0 := cpuSeconds()
 	t0 := time.Now()
 	rep, err := convert.Convert(m, seqs, filepath.Join(outDir, "out.armor"), convert.ConvertOptions{
-		Method: o.Method, Block: res.Block, Iters: o.Iters, DType: o.DType, Seed: o.Seed, Threads: o.Threads,
+		Method: o.Method, Block: res.Block, Iters: o.Iters, Tol: o.Tol, DType: o.DType, Seed: o.Seed, Threads: o.Threads,
 		Progress: o.Progress})
 	if err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 		}
 	}
 	job := &layerJob{w: w, h: h, full: full, opt: opt,
-		options: Options{Block: opt.Block, Iters: opt.Iters, Seed: opt.Seed, Threads: threads, Progress: progress, Ctx: ctx}}
+		options: Options{Block: opt.Block, Iters: opt.Iters, RTol: opt.Tol, Seed: opt.Seed, Threads: threads, Progress: progress, Ctx: ctx}}
 	if sweeps != nil {
 		if opt.Resume {
 			job.options.resume = sweeps.load()

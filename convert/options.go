@@ -24,9 +24,13 @@ const DefaultBlock = 128
 
 // ConvertOptions controls Convert. Zero values select the defaults.
 type ConvertOptions struct {
-	Method     string       // one of Methods
-	Block      int          // ARMOR block size, a multiple of 4 (0: DefaultBlock, or the largest that fits)
-	Iters      int          // ARMOR iterations / ArmorFast sweeps (0: their defaults)
+	Method string // one of Methods
+	Block  int    // ARMOR block size, a multiple of 4 (0: DefaultBlock, or the largest that fits)
+	Iters  int    // ARMOR iterations / ArmorFast sweeps (0: their defaults)
+	// Tol: the relative improvement of the proxy loss that counts as
+	// progress for the stopping rule (0: the method's default; see
+	// Options.RTol).
+	Tol        float64
 	DType      tensor.DType // stored values: F32 (the zero value), F16 or BF16; armor-convert defaults to F16
 	Seed       uint64       // ARMOR's sampling seed (the calibration seed is the caller's)
 	Threads    int          // cores to use (default GOMAXPROCS)
@@ -223,6 +227,10 @@ func checkWritable(out string) error {
 func fingerprint(src *model.Model, seqs [][]int, opt ConvertOptions) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "v1|%s|%d|%d|%s|%d|%v|%d|%d|", opt.Method, opt.Block, opt.Iters, opt.DType, opt.Seed, opt.Sequential, opt.RefineRounds, len(seqs))
+	if opt.Tol != 0 {
+		// Only when set, so that the keys of earlier checkpoints hold.
+		fmt.Fprintf(h, "tol=%g|", opt.Tol)
+	}
 	if n := opt.seqShards(); n > 0 {
 		// Where a block's range starts decides the inputs of its
 		// statistics; one shard is the single run (same keys, so a

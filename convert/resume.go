@@ -18,6 +18,7 @@ type runRecord struct {
 	Source       string
 	Method       string
 	Block, Iters int
+	Tol          float64
 	DType        string
 	Seed         uint64
 	Sequential   bool
@@ -30,7 +31,7 @@ type runRecord struct {
 func recordOf(src *model.Model, seqs [][]int, opt ConvertOptions) runRecord {
 	h := sha256.New()
 	hashTokens(h, seqs)
-	r := runRecord{Source: src.Path, Method: opt.Method, Block: opt.Block, Iters: opt.Iters, DType: opt.DType.String(),
+	r := runRecord{Source: src.Path, Method: opt.Method, Block: opt.Block, Iters: opt.Iters, Tol: opt.Tol, DType: opt.DType.String(),
 		Seed: opt.Seed, Sequential: opt.Sequential, SeqShards: opt.seqShards(), RefineRounds: opt.RefineRounds, TokensHash: hex.EncodeToString(h.Sum(nil))}
 	for _, s := range seqs {
 		r.Tokens += len(s)
@@ -52,6 +53,7 @@ func (r runRecord) differences(old runRecord) []string {
 	add("--method", old.Method, r.Method)
 	add("--block-size", old.Block, r.Block)
 	add("--iters", old.Iters, r.Iters)
+	add("--tol", old.Tol, r.Tol)
 	add("--dtype", strings.ToLower(old.DType), strings.ToLower(r.DType))
 	add("--seed", old.Seed, r.Seed)
 	add("--sequential", old.Sequential, r.Sequential)

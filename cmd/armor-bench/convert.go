@@ -30,6 +30,7 @@ func convertCommand(args []string, stdout, stderr io.Writer) error {
 	method := fs.String("method", "armor-fast", "method: "+strings.Join(convert.Methods, ", "))
 	block := fs.Int("block-size", 128, "ARMOR block size")
 	iters := fs.Int("iters", 0, "maximum sweeps (armor-fast) or iterations (armor); 0: the method's default")
+	tol := fs.Float64("tol", 0, "stopping tolerance, as armor-convert --tol (0: the method's default)")
 	calibTokens := fs.Int("calib-tokens", 40960, "calibration tokens (random ids: the weights are random too)")
 	calibSeq := fs.Int("calib-seq", 256, "tokens per calibration sequence")
 	dtype := fs.String("dtype", "f16", "source and stored values: f16, bf16 or f32")
@@ -65,6 +66,8 @@ Flags:`)
 		return fmt.Errorf("convert: --threads %d must be at least 1", *threads)
 	case *blocks < 0:
 		return fmt.Errorf("convert: --blocks %d must not be negative", *blocks)
+	case !(*tol >= 0 && *tol < 1):
+		return fmt.Errorf("convert: --tol %g must be at least 0 and below 1", *tol)
 	case *calibTokens < 1 || *calibSeq < 2:
 		return fmt.Errorf("convert: --calib-tokens must be positive and --calib-seq at least 2")
 	}
@@ -99,7 +102,7 @@ Flags:`)
 		fmt.Fprintln(stderr, line+"]")
 	}
 	res, err := bench.MeasureConvert(bench.ConvertOptions{Shape: *shape, Blocks: *blocks, Method: *method, Block: *block,
-		Iters: *iters, CalibTokens: *calibTokens, CalibSeq: *calibSeq, DType: dt, Threads: *threads, Cache: *cache, Seed: 1,
+		Iters: *iters, Tol: *tol, CalibTokens: *calibTokens, CalibSeq: *calibSeq, DType: dt, Threads: *threads, Cache: *cache, Seed: 1,
 		Progress: progress, Say: func(f string, a ...any) { fmt.Fprintf(stderr, "armor-bench convert: "+f+"\n", a...) }})
 	if err != nil {
 		return fmt.Errorf("convert: %w", err)

@@ -156,6 +156,7 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dtype := fs.String("dtype", "f16", "stored values: f16, bf16 or f32")
 	block := fs.Int("block-size", 0, fmt.Sprintf("ARMOR block size b of the wrappers, a multiple of 4 at most the smallest layer dimension (default %d, or the largest that fits a smaller model)", convert.DefaultBlock))
 	iters := fs.Int("iters", 0, "ARMOR: maximum iterations (armor, default 20000) or sweeps (armor-fast, default 200)")
+	tol := fs.Float64("tol", 0, "ARMOR: a layer stops after 3 sweeps (armor-fast; armor: 100 iterations) that lower its proxy loss by less than this fraction (0: the default, armor-fast 1e-4, armor 1e-6); larger is faster")
 	threads := fs.Int("threads", goruntime.NumCPU(), "threads")
 	seed := fs.Uint64("seed", 1, "seed of ARMOR's sampling and, unless --calib-seed is given, of the calibration sample")
 	calibSeed := fs.Uint64("calib-seed", 0, "seed of the calibration sample (default: --seed); fixing it separates the two sources of run-to-run variation")
@@ -243,6 +244,9 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *iters < 0 {
 		return usageErr(stderr, "--iters %d must not be negative", *iters)
 	}
+	if !(*tol >= 0 && *tol < 1) {
+		return usageErr(stderr, "--tol %g must be at least 0 and below 1", *tol)
+	}
 	if !slices.Contains(convert.Methods, *method) {
 		return usageErr(stderr, "--method %q: use one of %s", *method, strings.Join(convert.Methods, ", "))
 	}
@@ -289,7 +293,7 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("--calib %s: %w", strings.Join(calib, ", "), err)
 		}
 	}
-	opt := convert.ConvertOptions{Method: *method, Block: *block, Iters: *iters, DType: dt, Seed: *seed, Threads: *threads,
+	opt := convert.ConvertOptions{Method: *method, Block: *block, Iters: *iters, Tol: *tol, DType: dt, Seed: *seed, Threads: *threads,
 		Resume: *resume, Sequential: *sequential, Ctx: ctx, Progress: progressPrinter(stderr, *method),
 		Provenance: map[string]any{"calib_files": []string(calib), "calib_seq": *calibSeq, "calib_seed": *calibSeed},
 		StatsDir:   *statsDir, CalibOnly: *calibOnly, Shard: shardI, Shards: shardN, PartsDir: *parts, MergeOnly: merge}

@@ -72,6 +72,37 @@ func TestConvertJSON(t *testing.T) {
 	}
 }
 
+// TestTol: --tol reaches the stopping rule. At 0.5 a sweep counts only if
+// it halves the loss, so every layer stops within a few sweeps of the 200
+// allowed; the default (1e-4) runs stories260K's layers 30-50 sweeps.
+func TestTol(t *testing.T) {
+	src := testdata.File(t, "models/stories260K.gguf")
+	calib := testdata.File(t, "text/tinystories_train_subset.txt")
+	out := filepath.Join(t.TempDir(), "m.armor")
+	code, stdout, errs := runCmd("-m", src, "-o", out, "--method", "armor-fast", "--block-size", "8", "--tol", "0.5",
+		"--calib", calib, "--calib-tokens", "1024", "--calib-seq", "128", "--threads", "2", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep convert.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, stdout)
+	}
+	n := 0
+	for _, l := range rep.Layers {
+		if l.Kind != "armor" {
+			continue
+		}
+		n++
+		if l.Iters < 3 || l.Iters > 8 {
+			t.Errorf("%s ran %d sweeps at --tol 0.5; want 3 (the patience) to 8", l.Name, l.Iters)
+		}
+	}
+	if n != 35 {
+		t.Errorf("%d ARMOR layers in the report, want 35", n)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	src := testdata.File(t, "models/stories260K.gguf")
 	calib := testdata.File(t, "text/tinystories_train_subset.txt")
@@ -98,6 +129,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-m", src, "-o", filepath.Join(dir, "x", "y.armor"), "--method", "dense"}, 1, "the directory " + filepath.Join(dir, "x") + " does not exist"},
 		{append(base, "--method", "pruneit", "--calib", calib), 2, "--method \"pruneit\": use one of"},
 		{append(base, "--method", "dense", "extra"), 2, "unexpected argument"},
+		{append(base, "--method", "armor-fast", "--calib", calib, "--tol", "-0.1"), 2, "--tol -0.1 must be at least 0"},
+		{append(base, "--method", "armor-fast", "--calib", calib, "--tol", "NaN"), 2, "--tol NaN"},
 		{[]string{"-m", filepath.Join(dir, "none.gguf"), "-o", out, "--method", "dense"}, 1, "none.gguf"},
 	}
 	for _, c := range cases {
