@@ -234,6 +234,7 @@ func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization
 		}
 	}
 	f.MulAdds = st.ops.Load()
+	f.ProductGFLOPS = st.productGFLOPS() * float64(st.threads)
 	return f, nil
 }
 

@@ -325,3 +325,23 @@ func TestArmorFastLargeBlockDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestProductGFLOPS: the f32 path times its product kernels (a positive,
+// finite rate); the float64 path has none to time.
+func TestProductGFLOPS(t *testing.T) {
+	w, h := randLayer(newRng(6), 64, 96)
+	for _, c := range []struct {
+		block int
+		exact bool
+		want  bool
+	}{{fastMinBlock, false, true}, {fastMinBlock, true, false}, {8, false, false}} {
+		f, err := ArmorFast(w, h, Options{Block: c.block, Iters: 3, Threads: 2, Exact: c.exact})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := f.ProductGFLOPS
+		if ok := got > 0 && !math.IsInf(got, 0); ok != c.want || (!c.want && got != 0) {
+			t.Errorf("b = %d, exact %v: ProductGFLOPS %v", c.block, c.exact, got)
+		}
+	}
+}

@@ -26,7 +26,12 @@ type Factorization struct {
 	BestLoss float64 // proxy loss of this (best) iterate
 	Iters    int     // iterations (Armor) or sweeps (ArmorFast) run
 	MulAdds  int64   // multiply-adds spent by the optimization
-	History  []Point // loss after every iteration/sweep
+	// ProductGFLOPS: the rate of the f32 product kernels alone, 2·their
+	// multiply-adds per thread-second spent in them, times the threads:
+	// what compares with a GEMM's rate on as many threads (0 off the f32
+	// path; see prodrate.go).
+	ProductGFLOPS float64
+	History       []Point // loss after every iteration/sweep
 }
 
 // Point records the best proxy loss after an iteration (or sweep) and the
@@ -92,6 +97,9 @@ type state struct {
 	threads      int
 	ops          atomic.Int64 // multiply-adds spent
 	vecOps       atomic.Int64 // of those, in L-BFGS's memory-bound vector passes (see vecCost)
+	// prodOps, prodNS: multiply-adds and thread nanoseconds inside the f32
+	// product kernels (see prodrate.go).
+	prodOps, prodNS atomic.Int64
 	// exact keeps every product in float64 (Options.Exact); otherwise
 	// layers with blocks of fastMinBlock or more use f32 products.
 	exact bool

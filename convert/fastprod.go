@@ -1,10 +1,6 @@
 package convert
 
-import (
-	"math"
-
-	"github.com/armor-llm/armor/kernels"
-)
+import "math"
 
 // The f32 forms of the state's products (see gemm32.go). Each splits its
 // work into independent pieces (a block × a chunk of the long dimension) for
@@ -43,13 +39,13 @@ func forwardPFast[E elem](st *state, P []E) {
 			} else {
 				xs, ldx, put = panel32(x, nt, s)
 			}
-			kernels.MatMulNNF32(p32[t0*m+c0:], m, xs, ldx, nt, s, b32[K], s, s, false)
+			st.nn(p32[t0*m+c0:], m, xs, ldx, nt, s, b32[K], s, s, false)
 			put()
 			return
 		}
 		out := view[E]{d: P, off: t0*m + c0, ld: m}
 		w := view[float64]{d: st.B[K], ld: s, t: true} // w(l, k) = B_K[k, l]
-		mulNT(out, x, w, nt, s, s, false)
+		mulNT(st, out, x, w, nt, s, s, false)
 	})
 	st.add(st.n * st.m / 2 * st.b)
 }
@@ -73,9 +69,9 @@ func leftBlocks[O, I elem](st *state, Out []O, In []I, mask []uint8, lt bool) {
 			// Out_J = A_J·In_J (A_Jᵀ·In_J), NN (TN) products.
 			xs, ldx, put := panel32(view[I]{d: In, off: r0*m + j0, ld: m, mask: mask}, s, nj)
 			if lt {
-				kernels.MatMulTNF32(o32[r0*m+j0:], m, a32[J], s, s, s, xs, ldx, nj, false)
+				st.tn(o32[r0*m+j0:], m, a32[J], s, s, s, xs, ldx, nj, false)
 			} else {
-				kernels.MatMulNNF32(o32[r0*m+j0:], m, a32[J], s, s, s, xs, ldx, nj, false)
+				st.nn(o32[r0*m+j0:], m, a32[J], s, s, s, xs, ldx, nj, false)
 			}
 			put()
 			return
@@ -83,7 +79,7 @@ func leftBlocks[O, I elem](st *state, Out []O, In []I, mask []uint8, lt bool) {
 		out := view[O]{d: Out, off: r0*m + j0, ld: m}
 		x := view[float64]{d: st.A[J], ld: s, t: lt}
 		w := view[I]{d: In, off: r0*m + j0, ld: m, t: true, mask: mask} // w(j, k) = In[r0+k, j]
-		mulNT(out, x, w, s, nj, s, false)
+		mulNT(st, out, x, w, s, nj, s, false)
 	})
 }
 
@@ -109,13 +105,13 @@ func blockTimesBTFast[E elem](st *state, G, T []E) {
 		if f32 {
 			// T[t0:, K] = G[t0:, K]·B_Kᵀ, an NN product with B_Kᵀ.
 			g32 := any(G).([]float32)
-			kernels.MatMulNNF32(t32[t0*m+c0:], m, g32[t0*m+c0:], m, nt, s, bt[K], s, s, false)
+			st.nn(t32[t0*m+c0:], m, g32[t0*m+c0:], m, nt, s, bt[K], s, s, false)
 			return
 		}
 		out := view[E]{d: T, off: t0*m + c0, ld: m}
 		x := view[E]{d: G, off: t0*m + c0, ld: m}
 		w := view[float64]{d: st.B[K], ld: s} // w(k, l) = B_K[k, l]
-		mulNT(out, x, w, nt, s, s, false)
+		mulNT(st, out, x, w, nt, s, s, false)
 	})
 	st.addBlockwise(st.cb, st.n)
 }
@@ -134,7 +130,7 @@ func gramCols[X, Y elem](st *state, Xm []X, Ym []Y, mx []uint8, c0, s int, out [
 		nt := min(chunkCols, n-t0)
 		xs, ldx, put := panel32(view[X]{d: Xm, off: t0*m + c0, ld: m, mask: mx}, nt, s)
 		ys, ldy, put2 := panel32(view[Y]{d: Ym, off: t0*m + c0, ld: m}, nt, s)
-		kernels.MatMulTNF32(sc.y, s, xs, ldx, s, nt, ys, ldy, s, false)
+		st.tn(sc.y, s, xs, ldx, s, nt, ys, ldy, s, false)
 		put()
 		put2()
 		for k, v := range sc.y {
@@ -188,7 +184,7 @@ func gramRows[X, Y elem](st *state, Xm []X, xr int, Ym []Y, yr, s int, out []flo
 		nj := min(chunkCols, m-j0)
 		x := view[X]{d: Xm, off: xr*m + j0, ld: m}
 		w := view[Y]{d: Ym, off: yr*m + j0, ld: m}
-		mulNT(o, x, w, s, s, nj, true)
+		mulNT(st, o, x, w, s, s, nj, true)
 	}
 }
 
@@ -297,7 +293,7 @@ func (st *state) tileGramsFast(GA, GB [][]float64) {
 		s := st.rb[J+1] - st.rb[J]
 		g := make([]float64, s*s)
 		a := view[float64]{d: st.A[J], ld: s, t: true} // a(k, r) = A_J[r, k]
-		mulNT(view[float64]{d: g, ld: s}, a, a, s, s, s, false)
+		mulNT(st, view[float64]{d: g, ld: s}, a, a, s, s, s, false)
 		sym(g, s)
 		GA[J] = g
 	})
@@ -311,7 +307,7 @@ func (st *state) tileGramsFast(GA, GB [][]float64) {
 			}
 		}
 		g := make([]float64, s*s)
-		mulNT(view[float64]{d: g, ld: s}, view[float64]{d: bh, ld: s}, view[float64]{d: B, ld: s}, s, s, s, false)
+		mulNT(st, view[float64]{d: g, ld: s}, view[float64]{d: bh, ld: s}, view[float64]{d: B, ld: s}, s, s, s, false)
 		sym(g, s)
 		GB[K] = g
 	})

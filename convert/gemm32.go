@@ -2,6 +2,7 @@ package convert
 
 import (
 	"sync"
+	"time"
 
 	"github.com/armor-llm/armor/kernels"
 )
@@ -119,7 +120,7 @@ func grow32(b []float32, n int) []float32 {
 // arithmetic on the calling goroutine. out must not be transposed. f32
 // operands that need no conversion are read in place. (Products with f32
 // results go to the NN/TN kernels instead: see fastprod.go.)
-func mulNT[O, X, W elem](out view[O], x view[X], w view[W], n, rows, cols int, acc bool) {
+func mulNT[O, X, W elem](st *state, out view[O], x view[X], w view[W], n, rows, cols int, acc bool) {
 	if n <= 0 || rows <= 0 {
 		return
 	}
@@ -137,7 +138,10 @@ func mulNT[O, X, W elem](out view[O], x view[X], w view[W], n, rows, cols int, a
 		ws, ldw = sc.w, cols
 	}
 	sc.y = grow32(sc.y, n*rows)
+	t0 := time.Now()
 	kernels.MatMulF32(sc.y, rows, ws, ldw, rows, cols, xs, ldx, n)
+	st.prodOps.Add(int64(n) * int64(rows) * int64(cols))
+	st.prodNS.Add(int64(time.Since(t0)))
 	for t := 0; t < n; t++ {
 		o := out.d[out.off+t*out.ld : out.off+t*out.ld+rows]
 		y := sc.y[t*rows : (t+1)*rows]

@@ -79,6 +79,7 @@ func convertLayer(ctx context.Context, src *model.Model, name string, h, full []
 			lo.Report.ResumedSweeps = r.Iters
 		}
 		lo.Report.MulAdds = f.MulAdds
+		lo.Report.ProductGFLOPS = f.ProductGFLOPS
 		lo.Report.WrapParams = int64(len(pre) + len(post))
 		lo.Report.Params = int64(rows*cols/2) + lo.Report.WrapParams
 		approx = f.Dense()

@@ -16,12 +16,18 @@ type LayerReport struct {
 	// MulAdds: multiply-adds of the optimization (ARMOR methods), by the
 	// algorithm's count (a product skipping S's zeros counts half); GFLOPS
 	// is 2·MulAdds per second of Seconds.
-	MulAdds    int64   `json:"mul_adds,omitempty"`
-	GFLOPS     float64 `json:"gflops,omitempty"`
-	Params     int64   `json:"params"`         // stored values (kept core values + wrappers)
-	WrapParams int64   `json:"wrapper_params"` // values of the block-diagonal wrappers
-	Bytes      int64   `json:"bytes"`
-	Resumed    bool    `json:"resumed,omitempty"`
+	MulAdds int64   `json:"mul_adds,omitempty"`
+	GFLOPS  float64 `json:"gflops,omitempty"`
+	// ProductGFLOPS: the rate of the f32 product kernels alone while they
+	// run (per thread, times the threads), the part of a sweep that is
+	// GEMM; it compares with armor-bench kernels' dense f32 GEMM on as
+	// many threads. The rest of a sweep is scalar (the exact 2:4 group
+	// updates), the b×b solves and elementwise passes.
+	ProductGFLOPS float64 `json:"product_gflops,omitempty"`
+	Params        int64   `json:"params"`         // stored values (kept core values + wrappers)
+	WrapParams    int64   `json:"wrapper_params"` // values of the block-diagonal wrappers
+	Bytes         int64   `json:"bytes"`
+	Resumed       bool    `json:"resumed,omitempty"`
 	// ResumedSweeps: the sweeps of an interrupted run this layer continued
 	// from (its sweep checkpoint).
 	ResumedSweeps int `json:"resumed_sweeps,omitempty"`

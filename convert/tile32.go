@@ -100,8 +100,8 @@ func (t *tile32) store(st *state) {
 // hop sets out = M ⊙ (G_A p G_B) (p zero off the mask).
 func (t *tile32) hop(st *state, GA, GB, p, out []float32) {
 	sJ, sK := t.sJ, t.sK
-	kernels.MatMulNNF32(t.u, sK, GA, sJ, sJ, sJ, p, sK, sK, false)   // u = G_A p
-	kernels.MatMulNNF32(out, sK, t.u, sK, sJ, sK, GB, sK, sK, false) // out = u G_B
+	st.nn(t.u, sK, GA, sJ, sJ, sJ, p, sK, sK, false)   // u = G_A p
+	st.nn(out, sK, t.u, sK, sJ, sK, GB, sK, sK, false) // out = u G_B
 	// Half the mask is 0 at random: a branch here mispredicts, a product
 	// does not.
 	for k, mk := range t.M {
@@ -186,7 +186,7 @@ func (t *tile32) groupPass(st *state, GA, GB []float32) {
 	// V = S·G_B, kept current row by row: row i of G_A S G_B is then one
 	// weighted sum of V's rows, G_A[i, :]·V, instead of two row products.
 	V := t.V
-	kernels.MatMulNNF32(V, sK, t.S, sK, sJ, sK, GB, sK, sK, false)
+	st.nn(V, sK, t.S, sK, sJ, sK, GB, sK, sK, false)
 	for i := 0; i < sJ; i++ {
 		clear(tr)
 		kernels.AxpyRows(tr, GA[i*sJ:(i+1)*sJ], V, sK) // (G_A S G_B)[i, :]

@@ -119,13 +119,13 @@ Flags:`)
 	fmt.Fprintf(stdout, ", %d of %d blocks, %d calibration tokens, %d threads (load %.1f before, %.1f after)\n",
 		res.Blocks, res.ModelBlocks, res.CalibTokens, res.Threads, res.LoadBefore, res.LoadAfter)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "layer\tshape\tsweeps\tseconds\tGFLOP/s\tloss/NoWag-P\t")
+	fmt.Fprintln(tw, "layer\tshape\tsweeps\tseconds\tGFLOP/s\tproducts' GFLOP/s\tloss/NoWag-P\t")
 	for _, l := range res.Layers {
 		rel := 0.0
 		if l.NoWagPLoss > 0 {
 			rel = l.ProxyLoss / l.NoWagPLoss
 		}
-		fmt.Fprintf(tw, "%s\t%dx%d\t%d\t%.1f\t%.1f\t%.3f\t\n", l.Name, l.Rows, l.Cols, l.Iters, l.Seconds, l.GFLOPS, rel)
+		fmt.Fprintf(tw, "%s\t%dx%d\t%d\t%.1f\t%.1f\t%.1f\t%.3f\t\n", l.Name, l.Rows, l.Cols, l.Iters, l.Seconds, l.GFLOPS, l.ProductGFLOPS, rel)
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "wall %.1f s (calibration %.1f s), CPU %.1f s, peak RSS %s, source %s, %.1f GFLOP/s over the layers\n",
