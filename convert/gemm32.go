@@ -140,8 +140,7 @@ func mulNT[O, X, W elem](st *state, out view[O], x view[X], w view[W], n, rows, 
 	sc.y = grow32(sc.y, n*rows)
 	t0 := time.Now()
 	kernels.MatMulF32(sc.y, rows, ws, ldw, rows, cols, xs, ldx, n)
-	st.prodOps.Add(int64(n) * int64(rows) * int64(cols))
-	st.prodNS.Add(int64(time.Since(t0)))
+	st.product(t0, n, rows, cols)
 	for t := 0; t < n; t++ {
 		o := out.d[out.off+t*out.ld : out.off+t*out.ld+rows]
 		y := sc.y[t*rows : (t+1)*rows]

@@ -19,14 +19,18 @@ import (
 func (st *state) nn(c []float32, ldc int, a []float32, lda, m, k int, b []float32, ldb, n int, acc bool) {
 	t0 := time.Now()
 	kernels.MatMulNNF32(c, ldc, a, lda, m, k, b, ldb, n, acc)
-	st.prodOps.Add(int64(m) * int64(k) * int64(n))
-	st.prodNS.Add(int64(time.Since(t0)))
+	st.product(t0, m, k, n)
 }
 
 // tn is kernels.MatMulTNF32, timed into st.
 func (st *state) tn(c []float32, ldc int, a []float32, lda, m, k int, b []float32, ldb, n int, acc bool) {
 	t0 := time.Now()
 	kernels.MatMulTNF32(c, ldc, a, lda, m, k, b, ldb, n, acc)
+	st.product(t0, m, k, n)
+}
+
+// product adds a product of m·k·n multiply-adds that began at t0.
+func (st *state) product(t0 time.Time, m, k, n int) {
 	st.prodOps.Add(int64(m) * int64(k) * int64(n))
 	st.prodNS.Add(int64(time.Since(t0)))
 }
