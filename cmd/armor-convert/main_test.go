@@ -32,21 +32,30 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// A conversion with --json: the report parses, the file loads, and its
-// header records what the report says.
-func TestConvertJSON(t *testing.T) {
+// convertStories converts stories260K with armor-fast at b = 8, 2 threads
+// and --json, plus extra flags, and returns the parsed report, the output
+// file and stderr.
+func convertStories(t *testing.T, extra ...string) (rep convert.Report, out, stderr string) {
+	t.Helper()
 	src := testdata.File(t, "models/stories260K.gguf")
 	calib := testdata.File(t, "text/tinystories_train_subset.txt")
-	out := filepath.Join(t.TempDir(), "m.armor")
-	code, stdout, errs := runCmd("-m", src, "-o", out, "--method", "armor-fast", "--block-size", "8", "--iters", "3",
-		"--calib", calib, "--calib-tokens", "2048", "--calib-seq", "128", "--threads", "2", "--json")
+	out = filepath.Join(t.TempDir(), "m.armor")
+	args := append([]string{"-m", src, "-o", out, "--method", "armor-fast", "--block-size", "8",
+		"--calib", calib, "--calib-seq", "128", "--threads", "2", "--json"}, extra...)
+	code, stdout, errs := runCmd(args...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	var rep convert.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, stdout)
 	}
+	return rep, out, errs
+}
+
+// A conversion with --json: the report parses, the file loads, and its
+// header records what the report says.
+func TestConvertJSON(t *testing.T) {
+	rep, out, errs := convertStories(t, "--iters", "3", "--calib-tokens", "2048")
 	if rep.Method != "armor-fast" || rep.Block != 8 || len(rep.Layers) != 35 || rep.CalibTokens != 2048 || rep.DType != "F16" {
 		t.Fatalf("report %+v", rep)
 	}
@@ -76,18 +85,7 @@ func TestConvertJSON(t *testing.T) {
 // it halves the loss, so every layer stops within a few sweeps of the 200
 // allowed; at the default (2e-3) stories260K's layers at b = 8 run 37-200.
 func TestTol(t *testing.T) {
-	src := testdata.File(t, "models/stories260K.gguf")
-	calib := testdata.File(t, "text/tinystories_train_subset.txt")
-	out := filepath.Join(t.TempDir(), "m.armor")
-	code, stdout, errs := runCmd("-m", src, "-o", out, "--method", "armor-fast", "--block-size", "8", "--tol", "0.5",
-		"--calib", calib, "--calib-tokens", "1024", "--calib-seq", "128", "--threads", "2", "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errs)
-	}
-	var rep convert.Report
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("--json output does not parse: %v\n%s", err, stdout)
-	}
+	rep, _, _ := convertStories(t, "--tol", "0.5", "--calib-tokens", "1024")
 	n := 0
 	for _, l := range rep.Layers {
 		if l.Kind != "armor" {
