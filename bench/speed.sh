@@ -29,9 +29,14 @@ for what in $only; do
 	case $what in
 	1b) "$bin/armor-bench" speed --synthetic llama-3.2-1b "${llama[@]}" --repeat "${REPEAT:-2}" --json --plot "$out/llama-3.2-1b.svg" >"$out/llama-3.2-1b.json" 2>"$out/llama-3.2-1b.txt" ;;
 	percore)
+		if [ ${#llama[@]} = 0 ]; then
+			echo "percore: llama-bench not found in $LB (bench/llamacpp/build.sh builds it); skipped" >&2
+			continue
+		fi
 		g=${ARMOR_SYNTHETIC:-$HOME/.cache/armor/synthetic}/llama-3.2-1b-dense-f16.gguf
-		# The 1b part writes the synthetic GGUF; a short run does it alone.
-		[ -f "$g" ] || "$bin/armor-bench" speed --synthetic llama-3.2-1b --gen-tokens 4 --prompt-tokens 8 >/dev/null
+		# The 1b part writes the synthetic GGUF (with --llamacpp only); a
+		# short run does it alone.
+		[ -f "$g" ] || "$bin/armor-bench" speed --synthetic llama-3.2-1b "${llama[@]}" --gen-tokens 4 --prompt-tokens 8 >/dev/null 2>&1
 		"$bin/armor-bench" speed -m "$g" --threads 1 "${llama[@]}" \
 			--prompt-tokens 64 --gen-tokens 64 --repeat "${REPEAT:-2}" --kv-type f16 --json >"$out/percore.json" 2>"$out/percore.txt" ;;
 	kernels) "$bin/armor-bench" kernels --threads 2 --repeat 5 >"$out/kernels.txt" 2>&1 ;;
