@@ -10,6 +10,7 @@
  *   T0-2k, T0-8k, T1-4k, T2-4k, NTA-4k, T2-16k: other distances and hints
  *   2rows, 4rows: 2 or 4 rows at once sharing x loads, no prefetch
  *   split2  two far-apart halves of the matrix at once, no prefetch
+ *   split2-T2  the same with PREFETCHT2 4 KiB ahead in each stream
  * Figures are GB/s of weights over a working set far larger than the caches
  * (best of 3 passes), every variant in turn, in rounds.
  *
@@ -54,13 +55,17 @@ DOT1(_MM_HINT_T2,16384)
   for(int k=0;k<R;k++)y[r+k]=hs(a[k]);}}
 DOTR(2)
 DOTR(4)
-/* 2 halves of the matrix at once: two far apart streams */
-static void dot_split2(const uint16_t*w,const float*x,float*y,int rows){int h=rows/2;
- for(int r=0;r<h;r++){const uint16_t*p=w+(size_t)r*COLS,*q=w+(size_t)(r+h)*COLS;__m512 a0=_mm512_setzero_ps(),a1=a0,b0=a0,b1=a0;
-  for(int j=0;j<COLS;j+=32){__m512 x0=_mm512_loadu_ps(x+j),x1=_mm512_loadu_ps(x+j+16);
-   a0=_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(p+j))),x0,a0);a1=_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(p+j+16))),x1,a1);
-   b0=_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(q+j))),x0,b0);b1=_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(q+j+16))),x1,b1);}
+/* 2 halves of the matrix at once: two far apart streams (PF: prefetch
+   each 4 KiB ahead into L2) */
+#define SPLIT2(NAME,PF) static void NAME(const uint16_t*w,const float*x,float*y,int rows){int h=rows/2; \
+ for(int r=0;r<h;r++){const uint16_t*p=w+(size_t)r*COLS,*q=w+(size_t)(r+h)*COLS;__m512 a0=_mm512_setzero_ps(),a1=a0,b0=a0,b1=a0; \
+  for(int j=0;j<COLS;j+=32){__m512 x0=_mm512_loadu_ps(x+j),x1=_mm512_loadu_ps(x+j+16); \
+   if(PF){_mm_prefetch((const char*)(p+j)+4096,_MM_HINT_T2);_mm_prefetch((const char*)(q+j)+4096,_MM_HINT_T2);} \
+   a0=_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(p+j))),x0,a0);a1=_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(p+j+16))),x1,a1); \
+   b0=_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(q+j))),x0,b0);b1=_mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(q+j+16))),x1,b1);} \
   y[r]=hs(_mm512_add_ps(a0,a1));y[r+h]=hs(_mm512_add_ps(b0,b1));}}
+SPLIT2(dot_split2,0)
+SPLIT2(dot_split2_t2,1)
 static void sumprobe(const uint16_t*w,const float*x,float*y,int rows){const float*p=(const float*)w;size_t n=(size_t)rows*COLS/2;__m512 a0=_mm512_setzero_ps(),a1=a0,a2=a0,a3=a0;
  for(size_t i=0;i<n;i+=64){a0=_mm512_add_ps(a0,_mm512_loadu_ps(p+i));a1=_mm512_add_ps(a1,_mm512_loadu_ps(p+i+16));a2=_mm512_add_ps(a2,_mm512_loadu_ps(p+i+32));a3=_mm512_add_ps(a3,_mm512_loadu_ps(p+i+48));}
  y[0]=hs(_mm512_add_ps(_mm512_add_ps(a0,a1),_mm512_add_ps(a2,a3)));}
@@ -85,8 +90,8 @@ int main(int argc, char **argv) {
 	int rows = bytes / 2 / COLS;
 	float *y = malloc(rows * sizeof(float));
 	fn f[] = {sumprobe, dot__MM_HINT_T0_0, dot__MM_HINT_T0_4096, dot__MM_HINT_T0_2048, dot__MM_HINT_T0_8192,
-		dot__MM_HINT_T1_4096, dot__MM_HINT_T2_4096, dot__MM_HINT_NTA_4096, dot__MM_HINT_T2_16384, dotr2, dotr4, dot_split2};
-	const char *name[] = {"probe", "nopf", "T0-4k", "T0-2k", "T0-8k", "T1-4k", "T2-4k", "NTA-4k", "T2-16k", "2rows", "4rows", "split2"};
+		dot__MM_HINT_T1_4096, dot__MM_HINT_T2_4096, dot__MM_HINT_NTA_4096, dot__MM_HINT_T2_16384, dotr2, dotr4, dot_split2, dot_split2_t2};
+	const char *name[] = {"probe", "nopf", "T0-4k", "T0-2k", "T0-8k", "T1-4k", "T2-4k", "NTA-4k", "T2-16k", "2rows", "4rows", "split2", "split2-T2"};
 	int nf = sizeof(f) / sizeof(f[0]);
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < nf; k++) {
