@@ -525,6 +525,13 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 		tB[K] = ext(oldB[K], f.B[K])
 	}
 	m := st.m
+	// The trial S, without branches (the masks are random): where M is 0
+	// it is 0; where the previous best did not keep the entry (f.X is 0
+	// there) it is the current value; elsewhere it moves on.
+	trial := func(k int) float64 {
+		v := oldX[k]
+		return float64(st.M[k]) * (v + alpha*float64(f.Mask[k])*(v-f.X[k]))
+	}
 	if st.s32 != nil {
 		// The f32 path: the trial S goes into spare32 (4 bytes a weight)
 		// and the products read it there; X takes its values if it is kept.
@@ -534,8 +541,7 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 		t32, old32 := st.spare32, st.s32
 		parallelRows(st.threads, st.n, func(lo, hi int) {
 			for k := lo * m; k < hi*m; k++ {
-				v := oldX[k]
-				t32[k] = float32(float64(st.M[k]) * (v + alpha*float64(f.Mask[k])*(v-f.X[k])))
+				t32[k] = float32(trial(k))
 			}
 		})
 		st.A, st.B, st.s32 = tA, tB, t32
@@ -559,14 +565,10 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 	if len(st.spareX) != len(oldX) {
 		st.spareX = make([]float64, len(oldX))
 	}
-	// Without branches (the masks are random): where M is 0 the trial is 0;
-	// where the previous best did not keep the entry (f.X is 0 there) it is
-	// the current value; elsewhere it moves on.
 	tX := st.spareX
 	parallelRows(st.threads, st.n, func(lo, hi int) {
 		for k := lo * m; k < hi*m; k++ {
-			v := oldX[k]
-			tX[k] = float64(st.M[k]) * (v + alpha*float64(f.Mask[k])*(v-f.X[k]))
+			tX[k] = trial(k)
 		}
 	})
 	st.A, st.B, st.X = tA, tB, tX

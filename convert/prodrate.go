@@ -15,6 +15,7 @@ import (
 // prodOps / prodTime per thread (Factorization.ProductGFLOPS). Two clock
 // reads a call cost about 50 ns against products of 128³ multiply-adds and
 // more (tens of µs).
+
 // nn is kernels.MatMulNNF32, timed into st.
 func (st *state) nn(c []float32, ldc int, a []float32, lda, m, k int, b []float32, ldb, n int, acc bool) {
 	t0 := time.Now()

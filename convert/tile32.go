@@ -71,14 +71,15 @@ func loadTile[E elem](t *tile32, st *state, J, K int, R []E) {
 	sJ, sK := t.sJ, t.sK
 	for i := 0; i < sJ; i++ {
 		k0 := (r0+i)*st.m + c0
-		for c := 0; c < sK; c++ {
-			mk := st.M[k0+c]
-			t.M[i*sK+c] = mk
-			if st.s32 != nil {
-				t.S[i*sK+c] = st.s32[k0+c]
-			} else {
-				t.S[i*sK+c] = float32(st.X[k0+c]) * float32(mk)
+		copy(t.M[i*sK:(i+1)*sK], st.M[k0:k0+sK])
+		if st.s32 != nil {
+			copy(t.S[i*sK:(i+1)*sK], st.s32[k0:k0+sK])
+		} else {
+			for c := 0; c < sK; c++ {
+				t.S[i*sK+c] = float32(st.X[k0+c]) * float32(st.M[k0+c])
 			}
+		}
+		for c := 0; c < sK; c++ {
 			t.R[i*sK+c] = float32(R[k0+c])
 		}
 	}
