@@ -156,7 +156,7 @@ func convertCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	dtype := fs.String("dtype", "f16", "stored values: f16, bf16 or f32")
 	block := fs.Int("block-size", 0, fmt.Sprintf("ARMOR block size b of the wrappers, a multiple of 4 at most the smallest layer dimension (default %d, or the largest that fits a smaller model)", convert.DefaultBlock))
 	iters := fs.Int("iters", 0, "ARMOR: maximum iterations (armor, default 20000) or sweeps (armor-fast, default 200)")
-	tol := fs.Float64("tol", 0, "ARMOR: a layer stops after 3 sweeps (armor-fast; armor: 100 iterations) that lower its proxy loss by less than this fraction (0: the default, armor-fast 2e-3, armor 1e-6); larger is faster")
+	tol := fs.Float64("tol", 0, "ARMOR: a layer stops after 3 sweeps (armor-fast; armor: 100 iterations; armor-fast-h: also 3 of its refinement rounds) that lower its proxy loss by less than this fraction (0: the defaults, armor-fast 2e-3, armor and the refinement 1e-6); larger is faster")
 	threads := fs.Int("threads", goruntime.NumCPU(), "threads")
 	seed := fs.Uint64("seed", 1, "seed of ARMOR's sampling and, unless --calib-seed is given, of the calibration sample")
 	calibSeed := fs.Uint64("calib-seed", 0, "seed of the calibration sample (default: --seed); fixing it separates the two sources of run-to-run variation")

@@ -8,11 +8,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/armor-llm/armor/kernels"
@@ -42,14 +43,7 @@ var Shapes = map[string]model.Config{
 
 // Names lists the known shapes, sorted, comma separated (for messages and
 // --help).
-func Names() string {
-	names := make([]string, 0, len(Shapes))
-	for n := range Shapes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
+func Names() string { return strings.Join(slices.Sorted(maps.Keys(Shapes)), ", ") }
 
 // Shape returns a named shape or an error listing the known names.
 func Shape(name string) (model.Config, error) {
