@@ -150,16 +150,9 @@ func TestAnon(t *testing.T) {
 // zeros) and leaves the rest, and does nothing to a mapped file.
 func TestRelease(t *testing.T) {
 	defer SetMode(CurrentMode())
-	path := filepath.Join(t.TempDir(), "w.bin")
 	want := bytes.Repeat([]byte{7}, 5*4096+100)
-	if err := os.WriteFile(path, want, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	SetMode(Map)
-	m, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := writeTemp(t, want)
+	m := openAs(t, Map, path)
 	if Private(m.Data) {
 		t.Error("a mapped file counts as a private copy")
 	}
@@ -168,11 +161,7 @@ func TestRelease(t *testing.T) {
 		t.Error("Release changed a mapped file")
 	}
 	m.Close()
-	SetMode(Copy)
-	c, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openAs(t, Copy, path)
 	if !Private(c.Data[10:20]) || Private(want) {
 		t.Fatal("Private does not tell the copy from other memory")
 	}
@@ -198,19 +187,12 @@ func TestRelease(t *testing.T) {
 // is read (they come back from the file), and leaves a private copy alone.
 func TestEvict(t *testing.T) {
 	defer SetMode(CurrentMode())
-	path := filepath.Join(t.TempDir(), "w.bin")
 	want := make([]byte, 8*4096+100)
 	for i := range want {
 		want[i] = byte(i*7 + 3)
 	}
-	if err := os.WriteFile(path, want, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	SetMode(Map)
-	m, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := writeTemp(t, want)
+	m := openAs(t, Map, path)
 	if !bytes.Equal(m.Data, want) {
 		t.Fatal("mapped file reads wrong")
 	}
@@ -234,11 +216,7 @@ func TestEvict(t *testing.T) {
 	if within(&maps, data) {
 		t.Error("a closed mapping still counts as mapped")
 	}
-	SetMode(Copy)
-	c, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openAs(t, Copy, path)
 	defer c.Close()
 	if within(&maps, c.Data) {
 		t.Fatal("a private copy counts as mapped")
@@ -327,4 +305,25 @@ func rssFile() int64 {
 		}
 	}
 	return 0
+}
+
+// writeTemp writes data to a new file in the test's folder.
+func writeTemp(t *testing.T, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "w.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// openAs opens path in mode (which stays set; the tests restore theirs).
+func openAs(t *testing.T, mode Mode, path string) *File {
+	t.Helper()
+	SetMode(mode)
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
