@@ -60,6 +60,12 @@ GEMM_PF = 1
 # 1024, 142–147 at 512, 160–163 at 2048 and 161–166 without (alternating).
 SP_GEMM_PF = 1024
 
+# SP_GEMM_XREG: the 4-row × 4-token 2:4 GEMM kernels load each token's
+# 32-column x window into registers once per step and permute copies of it
+# for the 4 rows (1), or reload the window for every (row, token) pair (0):
+# two loads per FMA, which bounds the kernel at about one FMA a cycle.
+SP_GEMM_XREG = 1
+
 _DEFAULTS = {k: v for k, v in dict(globals()).items() if k.isupper()}
 
 # name, type, help: the flags that set the parameters above.
@@ -72,6 +78,7 @@ PARAMS = [
     ("SP_T6_PF", int, "6-row tokens-in-lanes 2:4 kernel prefetches the next block (1) or not (0)"),
     ("GEMM_PF", int, "4x4 dense GEMM kernels prefetch the next 4 rows (1) or not (0)"),
     ("SP_GEMM_PF", int, "4x4 2:4 GEMM kernels' prefetch distance in bytes of values (0: none)"),
+    ("SP_GEMM_XREG", int, "4x4 2:4 GEMM kernels keep the x windows in registers (1) or reload them per row (0)"),
 ]
 
 
@@ -641,19 +648,36 @@ def sp24gemm4x4_512(dt):
         for r in range(4):
             emit(f"\tPREFETCHT0 {SP_GEMM_PF}({SPV[r]})(AX*{es})")
             emit(f"\tPREFETCHT0 {SP_GEMM_PF//(8//es)}({SPI[r]})")
-    for r in range(4):
-        sp24_idx512(f"({SPI[r]})", f"Z{16+r}")
-    for r in range(4):
-        for s_ in ld(f"({SPV[r]})(AX*{es})", f"Z{20+r}"):
-            emit("\t" + s_)
-    tmp = 0
-    for t in range(4):
+    if SP_GEMM_XREG:
+        # Z16–Z23: the 4 tokens' windows (lo, hi); per row one index and
+        # one value register (Z24/Z26 and Z25/Z27 alternate between rows),
+        # Z28 the permuted copy.
+        for t in range(4):
+            emit(f"\tVMOVUPS ({SPX[t]})(AX*8), Z{16+2*t}")
+            emit(f"\tVMOVUPS 64({SPX[t]})(AX*8), Z{17+2*t}")
         for r in range(4):
-            z = 24 + tmp % 5
-            tmp += 1
-            emit(f"\tVMOVUPS ({SPX[t]})(AX*8), Z{z}")
-            emit(f"\tVPERMT2PS 64({SPX[t]})(AX*8), Z{16+r}, Z{z}")
-            emit(f"\tVFMADD231PS Z{20+r}, Z{z}, Z{4*t+r}")
+            zi, zv = 24 + 2 * (r % 2), 25 + 2 * (r % 2)
+            sp24_idx512(f"({SPI[r]})", f"Z{zi}")
+            for s_ in ld(f"({SPV[r]})(AX*{es})", f"Z{zv}"):
+                emit("\t" + s_)
+            for t in range(4):
+                emit(f"\tVMOVAPS Z{zi}, Z28")
+                emit(f"\tVPERMI2PS Z{17+2*t}, Z{16+2*t}, Z28")
+                emit(f"\tVFMADD231PS Z{zv}, Z28, Z{4*t+r}")
+    else:
+        for r in range(4):
+            sp24_idx512(f"({SPI[r]})", f"Z{16+r}")
+        for r in range(4):
+            for s_ in ld(f"({SPV[r]})(AX*{es})", f"Z{20+r}"):
+                emit("\t" + s_)
+        tmp = 0
+        for t in range(4):
+            for r in range(4):
+                z = 24 + tmp % 5
+                tmp += 1
+                emit(f"\tVMOVUPS ({SPX[t]})(AX*8), Z{z}")
+                emit(f"\tVPERMT2PS 64({SPX[t]})(AX*8), Z{16+r}, Z{z}")
+                emit(f"\tVFMADD231PS Z{20+r}, Z{z}, Z{4*t+r}")
     emit("\tADDQ $16, AX")
     for r in range(4):
         emit(f"\tADDQ $4, {SPI[r]}")
