@@ -192,3 +192,41 @@ func TestCancelAndMalformed(t *testing.T) {
 		t.Fatalf("Loss with a short h = %v, want NaN", l)
 	}
 }
+
+// supportKey must order like the float cost it encodes: for costs apart by
+// more than its 3 dropped bits, the smaller key is the smaller cost, across
+// signs, zeros of both signs and magnitudes from tiny to huge.
+func TestSupportKeyOrder(t *testing.T) {
+	rng := newRng(11)
+	one := [5]float64{1, 0, 1, 1, 1} // Q_P = I: cost = −(fa² + fb²)
+	costOf := func(v float64) (float64, int64) {
+		// fa² = |v| with the sign carried by c[4].
+		c := one
+		if v < 0 {
+			c[4] = -1
+		}
+		fa := math.Sqrt(math.Abs(v))
+		k := supportKey(0, &c, fa, 0)
+		return -(fa * fa) * c[4], k
+	}
+	vals := []float64{0, math.Copysign(0, -1), 1e-300, -1e-300, 1, -1, 3e200, -3e200}
+	for range 2000 {
+		vals = append(vals, rng.NormFloat64()*math.Exp(20*rng.NormFloat64()))
+	}
+	for i, a := range vals {
+		b := vals[(i*7+3)%len(vals)]
+		ca, ka := costOf(a)
+		cb, kb := costOf(b)
+		if math.Abs(ca-cb) <= 1e-14*math.Max(math.Abs(ca), math.Abs(cb)) {
+			continue
+		}
+		if (ca < cb) != (ka < kb) {
+			t.Fatalf("costs %g < %g is %v, keys %d < %d is %v", ca, cb, ca < cb, ka, kb, ka < kb)
+		}
+	}
+	// The support index rides in the low bits and breaks ties.
+	c := one
+	if k0, k5 := supportKey(0, &c, 1, 1), supportKey(5, &c, 1, 1); !(k0 < k5) || k5&7 != 5 || k0&7 != 0 {
+		t.Fatalf("equal costs: keys %d (k=0) and %d (k=5)", k0, k5)
+	}
+}

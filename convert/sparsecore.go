@@ -55,29 +55,31 @@ func newGroupQ(q *[16]float64) groupQ {
 // supports are compared by their costs −f_Pᵀ Q_P⁻¹ f_P, computed with the
 // inverse determinant (no division); only the winner's values are solved
 // for, with divisions.
+//
+// It is written out without loops, and the cheapest support is found
+// without branches (supportKey): the 6 comparisons of every group update
+// fall either way at random, and their mispredictions made this function
+// the largest single cost of an armor-fast sweep.
 func (gq *groupQ) update(t [4]float64, aa float64, sOld [4]float64) (sNew [4]float64, keep [2]int, delta float64) {
 	q := &gq.q
-	var f [4]float64
-	for p := 0; p < 4; p++ {
-		v := 0.0
-		for r := 0; r < 4; r++ {
-			v += q[p*4+r] * sOld[r]
-		}
-		f[p] = t[p] - aa*v
+	s0, s1, s2, s3 := sOld[0], sOld[1], sOld[2], sOld[3]
+	f := [4]float64{
+		t[0] - aa*(q[0]*s0+q[1]*s1+q[2]*s2+q[3]*s3),
+		t[1] - aa*(q[4]*s0+q[5]*s1+q[6]*s2+q[7]*s3),
+		t[2] - aa*(q[8]*s0+q[9]*s1+q[10]*s2+q[11]*s3),
+		t[3] - aa*(q[12]*s0+q[13]*s1+q[14]*s2+q[15]*s3),
 	}
-	bestCost := math.Inf(1)
-	best := 0
-	for k, pr := range pairs {
-		fa, fb := f[pr[0]], f[pr[1]]
-		c := &gq.pq[k]
-		q00, q01, q11 := c[0], c[1], c[2]
-		cost := -(fa*(q11*fa-q01*fb) + fb*(q00*fb-q01*fa)) * c[4]
-		if cost < bestCost {
-			bestCost, best = cost, k
-		}
-	}
-	keep = pairs[best]
-	if c := &gq.pq[best]; c[4] != 0 {
+	pq := &gq.pq
+	k := min(
+		supportKey(0, &pq[0], f[0], f[1]),
+		supportKey(1, &pq[1], f[0], f[2]),
+		supportKey(2, &pq[2], f[0], f[3]),
+		supportKey(3, &pq[3], f[1], f[2]),
+		supportKey(4, &pq[4], f[1], f[3]),
+		supportKey(5, &pq[5], f[2], f[3]),
+	) & 7
+	keep = pairs[k%6]
+	if c := &pq[k%6]; c[4] != 0 {
 		fa, fb := f[keep[0]], f[keep[1]]
 		q00, q01, q11, det := c[0], c[1], c[2], c[3]
 		// Q_P⁻¹ f_P for the symmetric 2×2 Q_P.
@@ -85,16 +87,26 @@ func (gq *groupQ) update(t [4]float64, aa float64, sOld [4]float64) (sNew [4]flo
 		y1 := (q00*fb - q01*fa) / det
 		sNew[keep[0]], sNew[keep[1]] = -y0/(aa+1e-8), -y1/(aa+1e-8)
 	}
-	var d [4]float64
-	for p := range d {
-		d[p] = sNew[p] - sOld[p]
-	}
-	for p := 0; p < 4; p++ {
-		qd := 0.0
-		for r := 0; r < 4; r++ {
-			qd += q[p*4+r] * d[r]
-		}
-		delta += 2*d[p]*t[p] + aa*d[p]*qd
-	}
+	d0, d1, d2, d3 := sNew[0]-s0, sNew[1]-s1, sNew[2]-s2, sNew[3]-s3
+	qd0 := q[0]*d0 + q[1]*d1 + q[2]*d2 + q[3]*d3
+	qd1 := q[4]*d0 + q[5]*d1 + q[6]*d2 + q[7]*d3
+	qd2 := q[8]*d0 + q[9]*d1 + q[10]*d2 + q[11]*d3
+	qd3 := q[12]*d0 + q[13]*d1 + q[14]*d2 + q[15]*d3
+	delta = 2*d0*t[0] + aa*d0*qd0
+	delta += 2*d1*t[1] + aa*d1*qd1
+	delta += 2*d2*t[2] + aa*d2*qd2
+	delta += 2*d3*t[3] + aa*d3*qd3
 	return sNew, keep, delta
+}
+
+// supportKey is support k's cost −f_Pᵀ Q_P⁻¹ f_P as an int64 that orders
+// like the float (the sign-magnitude bits of a negative float flipped into
+// two's complement), with its lowest 3 bits replaced by k: the minimum key
+// is then the cheapest support, ties and costs within 8 units in the last
+// place going to the lowest k, and integer min needs no branch.
+func supportKey(k int64, c *[5]float64, fa, fb float64) int64 {
+	cost := -(fa*(c[2]*fa-c[1]*fb) + fb*(c[0]*fb-c[1]*fa)) * c[4]
+	b := int64(math.Float64bits(cost))
+	b ^= int64(uint64(b>>63) >> 1)
+	return b&^7 | k
 }
