@@ -528,31 +528,26 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 	// The trial S, without branches (the masks are random): where M is 0
 	// it is 0; where the previous best did not keep the entry (f.X is 0
 	// there) it is the current value; elsewhere it moves on.
-	trial := func(k int) float64 {
-		v := oldX[k]
+	trial := func(v float64, k int) float64 {
 		return float64(st.M[k]) * (v + alpha*float64(f.Mask[k])*(v-f.X[k]))
 	}
 	if st.s32 != nil {
-		// The f32 path: the trial S goes into spare32 (4 bytes a weight)
-		// and the products read it there; X takes its values if it is kept.
+		// The f32 path: S is s32 (X is stale); the trial S goes into
+		// spare32 (4 bytes a weight), where the products read it, and
+		// becomes s32 if it is kept.
 		if len(st.spare32) != len(st.s32) {
 			st.spare32 = make([]float32, len(st.s32))
 		}
 		t32, old32 := st.spare32, st.s32
 		parallelRows(st.threads, st.n, func(lo, hi int) {
 			for k := lo * m; k < hi*m; k++ {
-				t32[k] = float32(trial(k))
+				t32[k] = float32(trial(float64(old32[k]), k))
 			}
 		})
 		st.A, st.B, st.s32 = tA, tB, t32
 		fwdP(st, P2)
 		fwdW(st, P2, W2)
 		if tl := lossE(st, W2); tl < loss {
-			parallelRows(st.threads, st.n, func(lo, hi int) {
-				for k := lo * m; k < hi*m; k++ {
-					st.X[k] = float64(t32[k])
-				}
-			})
 			st.spare32 = old32
 			return tl, true
 		}
@@ -568,7 +563,7 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 	tX := st.spareX
 	parallelRows(st.threads, st.n, func(lo, hi int) {
 		for k := lo * m; k < hi*m; k++ {
-			tX[k] = trial(k)
+			tX[k] = trial(oldX[k], k)
 		}
 	})
 	st.A, st.B, st.X = tA, tB, tX

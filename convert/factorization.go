@@ -90,9 +90,11 @@ type state struct {
 	X       []float64
 	M       []uint8
 	spareX  []float64 // a second X for ArmorFast's extrapolation trials, reused
-	// s32 is S = X ⊙ M in float32, kept current on ArmorFast's f32 path so
-	// that its products read S in place (nil elsewhere); spare32 is the
-	// trial S of the extrapolation there, in place of spareX.
+	// s32 is S = X ⊙ M in float32 on ArmorFast's f32 path, where its
+	// products read S in place (nil elsewhere). There s32 is S: the sweeps
+	// update s32 and M only, and X is stale until syncX (the values are
+	// float32 anyway; one float64 pass over the layer a sweep less).
+	// spare32 is the trial S of the extrapolation there, in place of spareX.
 	s32, spare32 []float32
 	threads      int
 	ops          atomic.Int64 // multiply-adds spent
@@ -196,6 +198,12 @@ func (st *state) snapshot(f *Factorization) {
 	m := st.m
 	parallelRows(st.threads, st.n, func(lo, hi int) {
 		copy(f.Mask[lo*m:hi*m], st.M[lo*m:hi*m])
+		if st.s32 != nil {
+			for k := lo * m; k < hi*m; k++ {
+				f.X[k] = float64(st.s32[k]) // zero off the mask
+			}
+			return
+		}
 		for k := lo * m; k < hi*m; k++ {
 			f.X[k] = st.X[k] * float64(st.M[k])
 		}

@@ -23,6 +23,13 @@ func (st *state) pack(v []float64) []float64 {
 	for _, b := range st.B {
 		v = append(v, b...)
 	}
+	if st.s32 != nil {
+		// S lives in s32 on the f32 path (X is stale there).
+		for _, x := range st.s32 {
+			v = append(v, float64(x))
+		}
+		return v
+	}
 	return append(v, st.X...)
 }
 

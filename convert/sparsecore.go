@@ -53,8 +53,8 @@ func newGroupQ(q *[16]float64) groupQ {
 
 // update is groupUpdate with Q's per-support factors precomputed. The
 // supports are compared by their costs −f_Pᵀ Q_P⁻¹ f_P, computed with the
-// inverse determinant (no division); only the winner's values are solved
-// for, with divisions.
+// inverse determinant (no division), and the winner's values are solved
+// for with it too.
 //
 // It is written out without loops, and the cheapest support is found
 // without branches (supportKey): the 6 comparisons of every group update
@@ -62,6 +62,7 @@ func newGroupQ(q *[16]float64) groupQ {
 // the largest single cost of an armor-fast sweep.
 func (gq *groupQ) update(t [4]float64, aa float64, sOld [4]float64) (sNew [4]float64, keep [2]int, delta float64) {
 	q := &gq.q
+	ia := -1 / (aa + 1e-8)
 	s0, s1, s2, s3 := sOld[0], sOld[1], sOld[2], sOld[3]
 	f := [4]float64{
 		t[0] - aa*(q[0]*s0+q[1]*s1+q[2]*s2+q[3]*s3),
@@ -81,11 +82,12 @@ func (gq *groupQ) update(t [4]float64, aa float64, sOld [4]float64) (sNew [4]flo
 	keep = pairs[k%6]
 	if c := &pq[k%6]; c[4] != 0 {
 		fa, fb := f[keep[0]], f[keep[1]]
-		q00, q01, q11, det := c[0], c[1], c[2], c[3]
-		// Q_P⁻¹ f_P for the symmetric 2×2 Q_P.
-		y0 := (q11*fa - q01*fb) / det
-		y1 := (q00*fb - q01*fa) / det
-		sNew[keep[0]], sNew[keep[1]] = -y0/(aa+1e-8), -y1/(aa+1e-8)
+		q00, q01, q11, inv := c[0], c[1], c[2], c[4]
+		// −Q_P⁻¹ f_P / ‖a‖² for the symmetric 2×2 Q_P, with the
+		// reciprocals (ia is known from the start, off the chain of
+		// dependent steps that a row's group updates form).
+		sNew[keep[0]] = (q11*fa - q01*fb) * inv * ia
+		sNew[keep[1]] = (q00*fb - q01*fa) * inv * ia
 	}
 	d0, d1, d2, d3 := sNew[0]-s0, sNew[1]-s1, sNew[2]-s2, sNew[3]-s3
 	qd0 := q[0]*d0 + q[1]*d1 + q[2]*d2 + q[3]*d3

@@ -88,12 +88,13 @@ func loadTile[E elem](t *tile32, st *state, J, K int, R []E) {
 func (t *tile32) store(st *state) {
 	for i := 0; i < t.sJ; i++ {
 		k0 := (t.r0+i)*st.m + t.c0
+		copy(st.M[k0:k0+t.sK], t.M[i*t.sK:(i+1)*t.sK])
+		if st.s32 != nil {
+			copy(st.s32[k0:k0+t.sK], t.S[i*t.sK:(i+1)*t.sK]) // zero off the mask; X is stale
+			continue
+		}
 		for c := 0; c < t.sK; c++ {
 			st.X[k0+c] = float64(t.S[i*t.sK+c])
-			st.M[k0+c] = t.M[i*t.sK+c]
-		}
-		if st.s32 != nil {
-			copy(st.s32[k0:k0+t.sK], t.S[i*t.sK:(i+1)*t.sK]) // zero off the mask
 		}
 	}
 }
