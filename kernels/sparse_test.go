@@ -104,6 +104,33 @@ func TestPack24Rejects(t *testing.T) {
 	}
 }
 
+// Check's byte table against the definition, for every value of a full
+// index byte (two groups) and of a last, half-used one (one group and 4
+// padding bits), with the message naming the first bad group.
+func TestSparse24CheckEveryByte(t *testing.T) {
+	for _, cols := range []int{8, 12} {
+		for b := 0; b < 256; b++ {
+			s, _ := Pack24(make([]float32, 2*cols), 2, cols, F32)
+			last := len(s.Idx) - 1 // row 1's last byte
+			s.Idx[last] = uint8(b)
+			p := [4]int{b & 3, b >> 2 & 3, b >> 4 & 3, b >> 6 & 3}
+			want := ""
+			switch {
+			case p[0] >= p[1]:
+				want = fmt.Sprintf("row 1, group %d:", 2*(IdxStride(cols)-1))
+			case cols%8 == 0 && p[2] >= p[3]:
+				want = "row 1, group 1:"
+			case cols%8 != 0 && b>>4 != 0:
+				want = "row 1: padding bits"
+			}
+			err := s.Check()
+			if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+				t.Fatalf("cols %d, last index byte %08b: err = %v, want %q", cols, b, err, want)
+			}
+		}
+	}
+}
+
 func TestSparse24MatVecMatMul(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := newRand(t)
