@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -663,13 +664,22 @@ func TestStepBudget(t *testing.T) {
 		sizes = append(sizes, size{d, p})
 		mu.Unlock()
 	}
+	// The engine stops at its first sampled token (a's) until the long
+	// prompts are queued, so that a is still decoding when they run: on a
+	// fast machine the tiny model used to finish a's 60 tokens before the
+	// test read its first event, and the test then waited forever for an
+	// end it had already consumed.
+	gate := make(chan struct{})
+	var sampled atomic.Bool
+	ts.eng.stepHook = func(*Job) {
+		if !sampled.Swap(true) {
+			<-gate
+		}
+	}
 	ctx := context.Background()
 	p := Params{MaxTokens: 60, IgnoreEOS: true}
 	a, err := ts.eng.Submit(ctx, ts.ld.Tok.Encode("t300 t301", false), p)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Recv(ctx); err != nil { // a decodes from here on
 		t.Fatal(err)
 	}
 	var long []string
@@ -688,6 +698,7 @@ func TestStepBudget(t *testing.T) {
 		}
 		jobs = append(jobs, j)
 	}
+	close(gate)
 	for _, j := range append(jobs, a) {
 		for done := false; !done; {
 			evs, err := j.Recv(ctx)
