@@ -198,16 +198,16 @@ func TestCancelAndMalformed(t *testing.T) {
 // signs, zeros of both signs and magnitudes from tiny to huge.
 func TestSupportKeyOrder(t *testing.T) {
 	rng := newRng(11)
-	one := [5]float64{1, 0, 1, 1, 1} // Q_P = I: cost = −(fa² + fb²)
+	one := [4]float64{1, 0, 1, 1} // Q_P = I: cost = −(fa² + fb²)
 	costOf := func(v float64) (float64, int64) {
-		// fa² = |v| with the sign carried by c[4].
+		// fa² = |v| with the sign carried by c[3].
 		c := one
 		if v < 0 {
-			c[4] = -1
+			c[3] = -1
 		}
 		fa := math.Sqrt(math.Abs(v))
 		k := supportKey(0, &c, fa, 0)
-		return -(fa * fa) * c[4], k
+		return -(fa * fa) * c[3], k
 	}
 	vals := []float64{0, math.Copysign(0, -1), 1e-300, -1e-300, 1, -1, 3e200, -3e200}
 	for range 2000 {

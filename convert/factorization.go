@@ -92,8 +92,10 @@ type state struct {
 	spareX  []float64 // a second X for ArmorFast's extrapolation trials, reused
 	// s32 is S = X ⊙ M in float32 on ArmorFast's f32 path, where its
 	// products read S in place (nil elsewhere). There s32 is S: the sweeps
-	// update s32 and M only, and X is stale until syncX (the values are
-	// float32 anyway; one float64 pass over the layer a sweep less).
+	// update s32 and M only, and X is stale (the values are float32
+	// anyway; one float64 pass over the layer a sweep less); snapshot,
+	// the extrapolation and L-BFGS's pack read s32, and syncS32 sets s32
+	// from X where X is set (a resume, undoing a sweep, L-BFGS's unpack).
 	// spare32 is the trial S of the extrapolation there, in place of spareX.
 	s32, spare32 []float32
 	threads      int

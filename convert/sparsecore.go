@@ -28,12 +28,12 @@ func groupUpdate(t [4]float64, aa float64, q *[16]float64, sOld [4]float64) (sNe
 
 // groupQ holds what groupUpdate needs of one group's Q, computed once: Q
 // depends only on B and h, so a tile's group pass shares it across all the
-// tile's rows. For each support P, its 2×2 Q_P (with the 1e-9 ridge), the
-// determinant and its inverse (0 when the determinant is not a positive
+// tile's rows. For each support P, its 2×2 Q_P (with the 1e-9 ridge) and
+// the inverse of its determinant (0 when the determinant is not a positive
 // finite number, which makes that support's cost 0 and its values 0).
 type groupQ struct {
 	q  [16]float64
-	pq [6][5]float64 // q00, q01, q11, det, 1/det
+	pq [6][4]float64 // q00, q01, q11, 1/det
 }
 
 func newGroupQ(q *[16]float64) groupQ {
@@ -46,7 +46,7 @@ func newGroupQ(q *[16]float64) groupQ {
 		if det > 0 && !math.IsInf(det, 0) {
 			inv = 1 / det
 		}
-		gq.pq[k] = [5]float64{q00, q01, q11, det, inv}
+		gq.pq[k] = [4]float64{q00, q01, q11, inv}
 	}
 	return gq
 }
@@ -79,10 +79,10 @@ func (gq *groupQ) update(t [4]float64, aa float64, sOld [4]float64) (sNew [4]flo
 		supportKey(4, &pq[4], f[1], f[3]),
 		supportKey(5, &pq[5], f[2], f[3]),
 	) & 7
-	keep = pairs[k%6]
-	if c := &pq[k%6]; c[4] != 0 {
+	keep = pairs[k%6] // k < 6; %6 spares the bounds checks
+	if c := &pq[k%6]; c[3] != 0 {
 		fa, fb := f[keep[0]], f[keep[1]]
-		q00, q01, q11, inv := c[0], c[1], c[2], c[4]
+		q00, q01, q11, inv := c[0], c[1], c[2], c[3]
 		// −Q_P⁻¹ f_P / ‖a‖² for the symmetric 2×2 Q_P, with the
 		// reciprocals (ia is known from the start, off the chain of
 		// dependent steps that a row's group updates form).
@@ -106,8 +106,8 @@ func (gq *groupQ) update(t [4]float64, aa float64, sOld [4]float64) (sNew [4]flo
 // two's complement), with its lowest 3 bits replaced by k: the minimum key
 // is then the cheapest support, ties and costs within 8 units in the last
 // place going to the lowest k, and integer min needs no branch.
-func supportKey(k int64, c *[5]float64, fa, fb float64) int64 {
-	cost := -(fa*(c[2]*fa-c[1]*fb) + fb*(c[0]*fb-c[1]*fa)) * c[4]
+func supportKey(k int64, c *[4]float64, fa, fb float64) int64 {
+	cost := -(fa*(c[2]*fa-c[1]*fb) + fb*(c[0]*fb-c[1]*fa)) * c[3]
 	b := int64(math.Float64bits(cost))
 	b ^= int64(uint64(b>>63) >> 1)
 	return b&^7 | k

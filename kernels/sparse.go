@@ -120,21 +120,24 @@ var idxOK = func() (t [256]bool) {
 // of the panel of cols columns starting at column c0, for the messages).
 func (s *Sparse24) checkIdx(idx []uint8, cols, c0 int) error {
 	ldi, full := IdxStride(cols), cols/8
+	// b's low 4 bits are group g of row i.
+	notIncreasing := func(i, g int, b uint8) error {
+		return fmt.Errorf("sparse24 %d×%d: row %d, group %d: positions %d, %d not increasing", s.Rows, s.Cols, i, c0/4+g, b&3, b>>2&3)
+	}
 	for i := 0; i < s.Rows; i++ {
 		row := idx[i*ldi : (i+1)*ldi]
 		for j, b := range row[:full] {
 			if !idxOK[b] {
-				g := 2 * j
-				if b&3 < b>>2&3 {
-					g, b = g+1, b>>4
+				if b&3 < b>>2&3 { // the first group is fine: the second is not
+					return notIncreasing(i, 2*j+1, b>>4)
 				}
-				return fmt.Errorf("sparse24 %d×%d: row %d, group %d: positions %d, %d not increasing", s.Rows, s.Cols, i, c0/4+g, b&3, b>>2&3)
+				return notIncreasing(i, 2*j, b)
 			}
 		}
 		if full < ldi { // one group in the low half of the last byte
 			b := row[full]
 			if b&3 >= b>>2&3 {
-				return fmt.Errorf("sparse24 %d×%d: row %d, group %d: positions %d, %d not increasing", s.Rows, s.Cols, i, c0/4+2*full, b&3, b>>2&3)
+				return notIncreasing(i, 2*full, b)
 			}
 			if b>>4 != 0 {
 				return fmt.Errorf("sparse24 %d×%d: row %d: padding bits of the last index byte are not zero", s.Rows, s.Cols, i)
