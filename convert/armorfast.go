@@ -2,6 +2,7 @@ package convert
 
 import (
 	"math"
+	"sync"
 	"time"
 
 	"github.com/armor-llm/armor/kernels"
@@ -284,13 +285,17 @@ func (st *state) acceptLS(X, G, C, w []float64, s int) {
 	if !ok {
 		return
 	}
-	// Column r of Z is the unknown x_r: Z = Cᵀ, solved in place.
-	Z := make([]float64, s*s)
+	sc := lsPool.Get().(*lsScratch)
+	defer lsPool.Put(sc)
+	// Column r of Z is the unknown x_r: Z = Cᵀ, solved in place; CT keeps
+	// Cᵀ, so that the loops below all run along rows.
+	Z, CT, D, E, GE, v := sc.grow(s)
 	for r := 0; r < s; r++ {
 		for k := 0; k < s; k++ {
-			Z[k*s+r] = C[r*s+k]
+			CT[k*s+r] = C[r*s+k]
 		}
 	}
+	copy(Z, CT)
 	cholSolveCols(L, s, Z, s)
 	st.add(s*s*s/3 + s*s*s + s*s*s)
 	for _, v := range Z {
@@ -298,28 +303,30 @@ func (st *state) acceptLS(X, G, C, w []float64, s int) {
 			return
 		}
 	}
-	D := make([]float64, s*s) // dᵀ
-	E := make([]float64, s*s) // eᵀ
 	for k := 0; k < s; k++ {
 		for r := 0; r < s; r++ {
 			z, x := Z[k*s+r], X[r*s+k]
-			D[k*s+r], E[k*s+r] = z-x, z+x
+			D[k*s+r], E[k*s+r] = z-x, z+x // dᵀ, eᵀ
 		}
 	}
-	GE := make([]float64, s*s)
+	clear(GE)
 	for k := 0; k < s; k++ {
 		kernels.AxpyRowsF64(GE[k*s:(k+1)*s], G[k*s:(k+1)*s], E, s)
 	}
+	// v[r] = dᵀ(G e − 2 c_r), summed over k in order for every r.
+	clear(v)
+	for k := 0; k < s; k++ {
+		d, ge, ct := D[k*s:(k+1)*s], GE[k*s:(k+1)*s], CT[k*s:(k+1)*s]
+		for r := range v {
+			v[r] += d[r] * (ge[r] - 2*ct[r])
+		}
+	}
 	delta := 0.0
-	for r := 0; r < s; r++ {
-		v := 0.0
-		for k := 0; k < s; k++ {
-			v += D[k*s+r] * (GE[k*s+r] - 2*C[r*s+k])
-		}
+	for r, x := range v {
 		if w != nil {
-			v *= w[r]
+			x *= w[r]
 		}
-		delta += v
+		delta += x
 	}
 	if delta < 0 {
 		for r := 0; r < s; r++ {
@@ -328,6 +335,21 @@ func (st *state) acceptLS(X, G, C, w []float64, s int) {
 			}
 		}
 	}
+}
+
+// lsScratch is acceptLS's scratch: five s×s matrices and a vector, pooled
+// (an A or B update calls acceptLS once per block, every sweep).
+type lsScratch struct{ buf []float64 }
+
+var lsPool = sync.Pool{New: func() any { return new(lsScratch) }}
+
+func (sc *lsScratch) grow(s int) (Z, CT, D, E, GE, v []float64) {
+	n := s * s
+	if cap(sc.buf) < 5*n+s {
+		sc.buf = make([]float64, 5*n+s)
+	}
+	b := sc.buf[:5*n+s]
+	return b[:n], b[n : 2*n], b[2*n : 3*n], b[3*n : 4*n], b[4*n : 5*n], b[5*n:]
 }
 
 // updateB replaces every B column block by its least-squares optimum given
