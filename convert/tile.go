@@ -168,7 +168,7 @@ func (t *tile) groupPass(GA, GB []float64) {
 				t4[p] = tr[g+p]
 				sOld[p] = t.S[i*sK+g+p]
 			}
-			sNew, keep, delta := gqs[g/4].update(t4, aa, sOld)
+			sNew, keep, delta := gqs[g/4].Update(t4, aa, sOld)
 			if !(delta < 0) {
 				continue
 			}

@@ -200,30 +200,9 @@ func (t *tile32) groupPass(st *state, GA, GB []float32) {
 		aa := float64(GA[i*sJ+i])
 		aa32 := float32(aa)
 		srow := t.S[i*sK : (i+1)*sK]
-		mrow := t.M[i*sK : (i+1)*sK]
-		changed := false
-		for g := 0; g < sK; g += 4 {
-			var t4, sOld [4]float64
-			for p := 0; p < 4; p++ {
-				t4[p] = float64(tr[g+p])
-				sOld[p] = float64(srow[g+p])
-			}
-			sNew, keep, delta := gqs[g/4].update(t4, aa, sOld)
-			if !(delta < 0) {
-				continue
-			}
-			var coef [4]float32
-			for p := 0; p < 4; p++ {
-				nv := float32(sNew[p])
-				coef[p] = aa32 * (nv - srow[g+p])
-				srow[g+p] = nv
-				mrow[g+p] = 0
-			}
-			mrow[g+keep[0]], mrow[g+keep[1]] = 1, 1
-			kernels.AxpyRows(tr, coef[:], GB[g*sK:], sK) // T[i, :] += a δᵀ G_B[g..g+3, :]
-			changed = true
-		}
-		if !changed {
+		// The exact group updates in order, each applied to T's row
+		// before the next group reads it.
+		if !kernels.Group24Row(tr, srow, t.M[i*sK:(i+1)*sK], gqs, GB, sK, aa) {
 			continue
 		}
 		// V[i, :] += δᵀ G_B for the row's whole change, which is what T's

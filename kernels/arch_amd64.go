@@ -702,3 +702,14 @@ func axpyRowsF64Arch(y, a, w []float64, ld int) int {
 	}
 	return 0
 }
+
+// group24RowArch runs Group24Row's loop on AVX-512 for rows of a multiple
+// of 16 columns (the bounds are checked by the caller); ok is false where it
+// does not.
+func group24RowArch(tr, srow []float32, mrow []uint8, gs []Group24, gb []float32, ldg int, aa, ia float64) (changed, ok bool) {
+	n := len(tr)
+	if level != AVX512 || n%16 != 0 {
+		return false, false
+	}
+	return group24Row_512(&tr[0], &srow[0], &mrow[0], &gs[0], &gb[0], ldg, n, aa, ia, float32(aa)) != 0, true
+}

@@ -55,3 +55,7 @@ func scaleArch(x []float32, a float32) int { return 0 }
 func gemmPad(n int) int { return n }
 
 func spmmPad(n int) int { return n }
+
+func group24RowArch(tr, srow []float32, mrow []uint8, gs []Group24, gb []float32, ldg int, aa, ia float64) (changed, ok bool) {
+	return false, false
+}

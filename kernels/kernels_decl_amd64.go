@@ -102,6 +102,9 @@ func sumF32_256(x *float32, n int) float32
 func transpose16_512(src *float32, lds int, dst *float32, ldd int, nblk, sstep, dstep int)
 
 //go:noescape
+func group24Row_512(tr, srow *float32, mrow *uint8, gs *Group24, gb *float32, ldg, n int, aa, ia float64, aa32 float32) int
+
+//go:noescape
 func siluMul_512(gate, up *float32, n int)
 
 //go:noescape

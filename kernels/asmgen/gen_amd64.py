@@ -1227,6 +1227,221 @@ def transpose16_512():
     emit()
 
 
+
+# ------------------------------------------------------------ 2:4 group update
+# Offsets of kernels.Group24's fields (group24.go; TestGroup24Layout checks
+# them): Q, P (6 supports × q00, q01, q11, 1/det), QT (Q transposed), PT
+# (P transposed, 8 lanes).
+G24_P, G24_QT, G24_PT, G24_SIZE = 128, 320, 448, 704
+G24_PAIRS = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+
+
+def group24_consts():
+    emit("// group24: per-support lane indices of fa and fb, the support index of")
+    emit("// each lane, ~7, the largest int64, the f64 sign bit, and per support k")
+    emit("// the f64 lane indices (a, b, a, b), the lane masks 1<<a and 1<<b and the")
+    emit("// 4 mask bytes (1 at a and b).")
+    idx_a = [a for a, _ in G24_PAIRS] + [0, 0]
+    idx_b = [b for _, b in G24_PAIRS] + [0, 0]
+    for i in range(8):
+        emit(f"DATA g24idxa<>+{8*i}(SB)/8, ${idx_a[i]}")
+        emit(f"DATA g24idxb<>+{8*i}(SB)/8, ${idx_b[i]}")
+        emit(f"DATA g24lane<>+{8*i}(SB)/8, ${i}")
+    emit("GLOBL g24idxa<>(SB), RODATA|NOPTR, $64")
+    emit("GLOBL g24idxb<>(SB), RODATA|NOPTR, $64")
+    emit("GLOBL g24lane<>(SB), RODATA|NOPTR, $64")
+    emit("DATA g24not7<>+0(SB)/8, $-8")
+    emit("GLOBL g24not7<>(SB), RODATA|NOPTR, $8")
+    emit("DATA g24maxint<>+0(SB)/8, $0x7fffffffffffffff")
+    emit("GLOBL g24maxint<>(SB), RODATA|NOPTR, $8")
+    emit("DATA g24sign<>+0(SB)/8, $0x8000000000000000")
+    emit("GLOBL g24sign<>(SB), RODATA|NOPTR, $8")
+    for k, (a, b) in enumerate(G24_PAIRS):
+        for j, v in enumerate((a, b, a, b)):
+            emit(f"DATA g24pair<>+{32*k+8*j}(SB)/8, ${v}")
+        emit(f"DATA g24ka<>+{k}(SB)/1, ${1 << a}")
+        emit(f"DATA g24kb<>+{k}(SB)/1, ${1 << b}")
+        emit(f"DATA g24mask<>+{4*k}(SB)/4, ${(1 << 8*a) | (1 << 8*b)}")
+    emit("GLOBL g24pair<>(SB), RODATA|NOPTR, $192")
+    emit("GLOBL g24ka<>(SB), RODATA|NOPTR, $8")
+    emit("GLOBL g24kb<>(SB), RODATA|NOPTR, $8")
+    emit("GLOBL g24mask<>(SB), RODATA|NOPTR, $24")
+    for p in range(4):
+        emit(f"DATA g24lane32<>+{4*p}(SB)/4, ${p}")
+    emit("GLOBL g24lane32<>(SB), RODATA|NOPTR, $16")
+    emit()
+
+
+def group24row_512():
+    """func group24Row_512(tr, srow *float32, mrow *uint8, gs *Group24, gb *float32, ldg, n int, aa, ia float64, aa32 float32) int
+    One row's exact 2:4 group updates (kernels.Group24Row; its Go loop and
+    Group24.update are the reference): the same float64 operations in the
+    same order, with the 4 values of a group in the lanes of a ymm and the 6
+    supports in the lanes of a zmm, and the update of T's row with the
+    arithmetic of axpyRows_512, so the results are the same bits. Returns 1
+    if any group changed. n is a multiple of 16."""
+    name = "group24Row_512"
+    declare(name, "(tr, srow *float32, mrow *uint8, gs *Group24, gb *float32, ldg, n int, aa, ia float64, aa32 float32) int")
+    text(name)
+    e = emit
+    e("\tMOVQ tr+0(FP), DI")
+    e("\tMOVQ srow+8(FP), SI")
+    e("\tMOVQ mrow+16(FP), DX")
+    e("\tMOVQ gs+24(FP), R8")
+    e("\tMOVQ gb+32(FP), R9")
+    e("\tMOVQ ldg+40(FP), R10")
+    e("\tSHLQ $2, R10")  # bytes a row of G_B
+    e("\tMOVQ n+48(FP), R11")
+    e("\tVBROADCASTSD aa+56(FP), Y31")
+    e("\tVMOVSD ia+64(FP), X30")
+    e("\tVBROADCASTSS aa32+72(FP), X29")
+    e("\tVMOVDQU64 g24idxa<>(SB), Z28")
+    e("\tVMOVDQU64 g24idxb<>(SB), Z27")
+    e("\tVPBROADCASTQ g24not7<>(SB), Z26")
+    e("\tVMOVDQU64 g24lane<>(SB), Z25")
+    e("\tVPBROADCASTQ g24maxint<>(SB), Z24")
+    e("\tVPBROADCASTQ g24sign<>(SB), Z23")
+    for p in range(4):
+        e(f"\tVPBROADCASTD g24lane32<>+{4*p}(SB), Z{22-p}")  # Z22..Z19: lane p
+    e("\tMOVQ $0xC0, AX")
+    e("\tKMOVB AX, K1")  # lanes 6, 7: no support
+    e("\tXORQ BX, BX")  # changed
+    e("\tXORQ R12, R12")  # g: the group's first column
+    e(f"{name}_group:")
+    e("\tCMPQ R12, R11")
+    e(f"\tJGE {name}_done")
+    e("\tVCVTPS2PD (DI)(R12*4), Y0")  # t
+    e("\tVCVTPS2PD (SI)(R12*4), Y1")  # s_old
+
+    def qmul(v, out, tmp1, tmp2):
+        """out = Q·v, row p of Q in lane p, summed left to right."""
+        for r, imm in enumerate(("$0x00", "$0x55", "$0xAA", "$0xFF")):
+            e(f"\tVPERMPD {imm}, {v}, {tmp1}")
+            if r == 0:
+                e(f"\tVMULPD {G24_QT + 32*r}(R8), {tmp1}, {out}")
+            else:
+                e(f"\tVMULPD {G24_QT + 32*r}(R8), {tmp1}, {tmp2}")
+                e(f"\tVADDPD {tmp2}, {out}, {out}")
+
+    # f = t − aa·(Q s_old)
+    qmul("Y1", "Y3", "Y2", "Y4")
+    e("\tVMULPD Y31, Y3, Y3")
+    e("\tVSUBPD Y3, Y0, Y2")  # f (upper half of Z2 zero)
+    # The 6 supports' costs −(fa(c2 fa − c1 fb) + fb(c0 fb − c1 fa))·c3.
+    e("\tVPERMPD Z2, Z28, Z5")  # fa
+    e("\tVPERMPD Z2, Z27, Z6")  # fb
+    pt = lambda c: f"{G24_PT + 64*c}(R8)"
+    e(f"\tVMULPD {pt(2)}, Z5, Z7")
+    e(f"\tVMULPD {pt(1)}, Z6, Z8")
+    e("\tVSUBPD Z8, Z7, Z7")
+    e("\tVMULPD Z7, Z5, Z7")
+    e(f"\tVMULPD {pt(0)}, Z6, Z8")
+    e(f"\tVMULPD {pt(1)}, Z5, Z9")
+    e("\tVSUBPD Z9, Z8, Z8")
+    e("\tVMULPD Z8, Z6, Z8")
+    e("\tVADDPD Z8, Z7, Z7")
+    e(f"\tVMULPD {pt(3)}, Z7, Z7")
+    e("\tVPXORQ Z23, Z7, Z7")  # −(sum·c3), the same bits as (−sum)·c3
+    # supportKey: order-preserving int64, the support in the low 3 bits.
+    e("\tVPSRAQ $63, Z7, Z8")
+    e("\tVPSRLQ $1, Z8, Z8")
+    e("\tVPXORQ Z8, Z7, Z7")
+    e("\tVPANDQ Z26, Z7, Z7")
+    e("\tVPORQ Z25, Z7, Z7")
+    e("\tVMOVDQA64 Z24, K1, Z7")
+    e("\tVEXTRACTI64X4 $1, Z7, Y8")
+    e("\tVPMINSQ Y8, Y7, Y7")
+    e("\tVEXTRACTI128 $1, Y7, X8")
+    e("\tVPMINSQ X8, X7, X7")
+    e("\tVPSHUFD $0x4E, X7, X8")
+    e("\tVPMINSQ X8, X7, X7")
+    e("\tVMOVQ X7, CX")
+    e("\tANDQ $7, CX")  # k, the cheapest support
+    e("\tMOVQ CX, R13")
+    e("\tSHLQ $5, R13")  # k·32: P[k] and g24pair's row k
+    e("\tVXORPD X10, X10, X10")  # s_new
+    e(f"\tVMOVSD {G24_P + 24}(R8)(R13*1), X9")  # 1/det
+    e("\tVUCOMISD X10, X9")
+    e(f"\tJEQ {name}_solved")  # 1/det = 0: both values stay 0
+    e("\tLEAQ g24pair<>(SB), R14")
+    e("\tVMOVDQU (R14)(R13*1), Y12")
+    e("\tVPERMPD Y2, Y12, Y11")  # fa, fb
+    e("\tVUNPCKHPD X11, X11, X12")  # fb
+    # s_a = (q11 fa − q01 fb)·inv·ia, s_b = (q00 fb − q01 fa)·inv·ia
+    e(f"\tVMULSD {G24_P + 16}(R8)(R13*1), X11, X13")
+    e(f"\tVMULSD {G24_P + 8}(R8)(R13*1), X12, X14")
+    e("\tVSUBSD X14, X13, X13")
+    e("\tVMULSD X9, X13, X13")
+    e("\tVMULSD X30, X13, X13")
+    e(f"\tVMULSD {G24_P}(R8)(R13*1), X12, X14")
+    e(f"\tVMULSD {G24_P + 8}(R8)(R13*1), X11, X15")
+    e("\tVSUBSD X15, X14, X14")
+    e("\tVMULSD X9, X14, X14")
+    e("\tVMULSD X30, X14, X14")
+    e("\tLEAQ g24ka<>(SB), R14")
+    e("\tMOVBLZX (R14)(CX*1), R15")
+    e("\tKMOVB R15, K2")
+    e("\tLEAQ g24kb<>(SB), R14")
+    e("\tMOVBLZX (R14)(CX*1), R15")
+    e("\tKMOVB R15, K3")
+    e("\tVBROADCASTSD X13, K2, Y10")
+    e("\tVBROADCASTSD X14, K3, Y10")
+    e(f"{name}_solved:")
+    # δ = s_new − s_old; delta = Σ_p (2δ_p)t_p + (aa δ_p)(Qδ)_p, in p order.
+    e("\tVSUBPD Y1, Y10, Y11")
+    qmul("Y11", "Y13", "Y12", "Y14")
+    e("\tVADDPD Y11, Y11, Y12")
+    e("\tVMULPD Y0, Y12, Y12")
+    e("\tVMULPD Y31, Y11, Y14")
+    e("\tVMULPD Y13, Y14, Y14")
+    e("\tVADDPD Y14, Y12, Y12")
+    e("\tVEXTRACTF128 $1, Y12, X13")
+    e("\tVUNPCKHPD X12, X12, X14")
+    e("\tVADDSD X14, X12, X15")
+    e("\tVADDSD X13, X15, X15")
+    e("\tVUNPCKHPD X13, X13, X14")
+    e("\tVADDSD X14, X15, X15")
+    e("\tVXORPD X14, X14, X14")
+    e("\tVUCOMISD X15, X14")
+    e(f"\tJLS {name}_next")  # not (0 > delta): no change (NaN included)
+    # Take it: coef = aa32·(float32(s_new) − s), S and the mask.
+    e("\tVCVTPD2PSY Y10, X12")
+    e("\tVSUBPS (SI)(R12*4), X12, X13")
+    e("\tVMULPS X29, X13, X13")
+    e("\tVMOVUPS X12, (SI)(R12*4)")
+    e("\tLEAQ g24mask<>(SB), R14")
+    e("\tMOVL (R14)(CX*4), R15")
+    e("\tMOVL R15, (DX)(R12*1)")
+    e("\tMOVQ $1, BX")
+    # T's row += Σ_p coef_p · G_B[g+p, :], as axpyRows_512 sums it.
+    for p in range(4):
+        e(f"\tVPERMPS Z13, Z{22-p}, Z{14+p}")
+    e("\tXORQ R14, R14")
+    e(f"{name}_axpy:")
+    e("\tVMOVUPS (DI)(R14*4), Z18")
+    e("\tVXORPS Z12, Z12, Z12")
+    e("\tLEAQ (R9)(R14*4), R13")
+    e("\tVFMADD231PS (R13), Z14, Z18")
+    e("\tVFMADD231PS (R13)(R10*1), Z15, Z12")
+    e("\tLEAQ (R13)(R10*2), R13")
+    e("\tVFMADD231PS (R13), Z16, Z18")
+    e("\tVFMADD231PS (R13)(R10*1), Z17, Z12")
+    e("\tVADDPS Z12, Z18, Z18")
+    e("\tVMOVUPS Z18, (DI)(R14*4)")
+    e("\tADDQ $16, R14")
+    e("\tCMPQ R14, R11")
+    e(f"\tJLT {name}_axpy")
+    e(f"{name}_next:")
+    e("\tADDQ $4, R12")
+    e(f"\tADDQ ${G24_SIZE}, R8")
+    e("\tLEAQ (R9)(R10*4), R9")
+    e(f"\tJMP {name}_group")
+    e(f"{name}_done:")
+    e("\tMOVQ BX, ret+80(FP)")
+    e("\tVZEROUPPER")
+    e("\tRET")
+    e()
+
 # ------------------------------------------------------------------ exp
 # exp(x) as in Cephes expf: n = round(x·log2 e), r = x − n·ln 2 (two-part
 # ln 2, Cody–Waite), e^r by a degree-7 polynomial, then VSCALEFPS multiplies
@@ -1754,6 +1969,8 @@ def main():
     axpy("256")
     sum_kernel("256")
     transpose16_512()
+    group24_consts()
+    group24row_512()
     exp_consts()
     silumul_512()
     expsub_512()

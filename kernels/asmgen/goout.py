@@ -25,7 +25,7 @@ def arg_size(sig):
             pending = 0
         return out
 
-    sizes = {"int": 8, "float32": 4, "uint8": 1, "uint16": 2}
+    sizes = {"int": 8, "float64": 8, "float32": 4, "uint8": 1, "uint16": 2}
 
     def lay(ts, off):
         for t in ts:
