@@ -111,7 +111,15 @@ func armorFast[E elem](st *state, f *Factorization, opt Options) (*Factorization
 	if _, ok := any(P).([]float32); ok {
 		st.s32 = make([]float32, n*m)
 		st.syncS32()
-		defer func() { st.s32, st.spare32 = nil, nil }()
+		// W̄ in f32 too, for the products of the A and B updates, which
+		// would otherwise convert it every sweep.
+		st.wbar32 = make([]float32, n*m)
+		parallelRows(st.threads, n, func(lo, hi int) {
+			for k := lo * m; k < hi*m; k++ {
+				st.wbar32[k] = float32(st.wbar[k])
+			}
+		})
+		defer func() { st.s32, st.spare32, st.wbar32 = nil, nil, nil }()
 	}
 	fwdP(st, P)
 	fwdW(st, P, What)
@@ -562,8 +570,13 @@ func extrapolate[E elem](st *state, f *Factorization, alpha, loss float64, P2, W
 		}
 		t32, old32 := st.spare32, st.s32
 		parallelRows(st.threads, st.n, func(lo, hi int) {
-			for k := lo * m; k < hi*m; k++ {
-				t32[k] = float32(trial(float64(old32[k]), k))
+			// trial, written out: a closure call per weight was a
+			// twentieth of a sweep.
+			lo, hi = lo*m, hi*m
+			mk, pm, px, o, t := st.M[lo:hi], f.Mask[lo:hi], f.X[lo:hi], old32[lo:hi], t32[lo:hi]
+			for k := range t {
+				v := float64(o[k])
+				t[k] = float32(float64(mk[k]) * (v + alpha*float64(pm[k])*(v-px[k])))
 			}
 		})
 		st.A, st.B, st.s32 = tA, tB, t32

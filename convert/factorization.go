@@ -98,9 +98,12 @@ type state struct {
 	// from X where X is set (a resume, undoing a sweep, L-BFGS's unpack).
 	// spare32 is the trial S of the extrapolation there, in place of spareX.
 	s32, spare32 []float32
-	threads      int
-	ops          atomic.Int64 // multiply-adds spent
-	vecOps       atomic.Int64 // of those, in L-BFGS's memory-bound vector passes (see vecCost)
+	// wbar32 is W̄ in float32 on that path, read by the products of the A
+	// and B updates (nil elsewhere).
+	wbar32  []float32
+	threads int
+	ops     atomic.Int64 // multiply-adds spent
+	vecOps  atomic.Int64 // of those, in L-BFGS's memory-bound vector passes (see vecCost)
 	// prodOps, prodNS: multiply-adds and thread nanoseconds inside the f32
 	// product kernels (see prodrate.go).
 	prodOps, prodNS atomic.Int64

@@ -220,7 +220,17 @@ func updateAFast[E elem](st *state, P []E) {
 	m := st.m
 	parallelFor(st.threads, len(st.rb)-1, func(J int) {
 		r0, s := st.rb[J], st.rb[J+1]-st.rb[J]
-		dp := make([]E, s*m) // D·P_k for the block's rows
+		// D·P_k for the block's rows (pooled on the f32 path: a block's
+		// worth of the layer, every sweep).
+		var dp []E
+		if _, ok := any(dp).([]float32); ok {
+			bp := tmpPool.Get().(*[]float32)
+			b32 := grow32(*bp, s*m)
+			defer func() { *bp = b32; tmpPool.Put(bp) }()
+			dp = any(b32).([]E)
+		} else {
+			dp = make([]E, s*m)
+		}
 		for k := 0; k < s; k++ {
 			pk := P[(r0+k)*m : (r0+k+1)*m]
 			for j, v := range pk {
@@ -230,7 +240,11 @@ func updateAFast[E elem](st *state, P []E) {
 		G := make([]float64, s*s)
 		C := make([]float64, s*s)
 		gramRows(st, dp, 0, P, r0, s, G)
-		gramRows(st, st.wbar, r0, dp, 0, s, C)
+		if st.wbar32 != nil {
+			gramRows(st, st.wbar32, r0, dp, 0, s, C)
+		} else {
+			gramRows(st, st.wbar, r0, dp, 0, s, C)
+		}
 		// The f32 Gram is symmetric only up to rounding; the Cholesky
 		// factorization reads one triangle, the objective both.
 		for k := 0; k < s; k++ {
@@ -254,7 +268,11 @@ func updateBFast[E elem](st *state, Q []E) {
 		H := make([]float64, s*s)
 		Ct := make([]float64, s*s) // row j holds c_j
 		gramCols(st, Q, Q, nil, c0, s, H)
-		gramCols(st, st.wbar, Q, nil, c0, s, Ct)
+		if st.wbar32 != nil {
+			gramCols(st, st.wbar32, Q, nil, c0, s, Ct)
+		} else {
+			gramCols(st, st.wbar, Q, nil, c0, s, Ct)
+		}
 		for k := 0; k < s; k++ {
 			for l := k + 1; l < s; l++ {
 				v := 0.5 * (H[k*s+l] + H[l*s+k])
