@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# What cutting --sequential into block-range shards costs in quality, on
+# stories260K (real trained weights; docs/deploy/README.md explains the cut):
+# the same conversion as one process without --sequential, as one sequential
+# process, and as N sequential shards merged, for each N in SHARDS; each
+# evaluated with armor-bench ppl as bench/quality.sh does. Prints one markdown
+# table.
+#
+#   bench/seqshard.sh                        # armor-fast, b = 8, N = 2 3 5
+#   METHOD=armor-fast-h B=4 SHARDS="2" bench/seqshard.sh
+#
+# Environment: ARMOR_TESTDATA (default ../shared/testdata), OUT (work folder,
+# default a temporary one), METHOD, B, SHARDS, THREADS, SEED, CALIB_TOKENS
+# (default 40960).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+td=${ARMOR_TESTDATA:-$root/../shared/testdata}
+src=$td/models/stories260K.gguf
+train=$td/text/tinystories_train_subset.txt
+val=$td/text/tinystories_val_subset.txt
+for f in "$src" "$train" "$val"; do
+	[[ -f $f ]] || { echo "seqshard.sh: $f not found (set ARMOR_TESTDATA)" >&2; exit 1; }
+done
+method=${METHOD:-armor-fast}
+b=${B:-8}
+shards=${SHARDS:-2 3 5}
+threads=${THREADS:-$(nproc)}
+seed=${SEED:-1}
+ctoks=${CALIB_TOKENS:-40960}
+out=${OUT:-$(mktemp -d)}
+mkdir -p "$out/bin"
+bin=$out/bin
+(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/armor-convert ./cmd/armor-bench)
+
+common=(-m "$src" --method "$method" --block-size "$b" --calib "$train" --calib-tokens "$ctoks"
+	--calib-seq 256 --dtype f16 --threads "$threads" --seed "$seed")
+run() { # run LOG CMD...: a step, its output in LOG, its tail on failure
+	local log=$1
+	shift
+	"$@" >"$log" 2>&1 || { echo "seqshard.sh: failed: $*" >&2; tail -5 "$log" >&2; exit 1; }
+}
+ppl() {
+	"$bin/armor-bench" ppl -m "$1" --text "$val" --ctx 256 --max-bytes 200000 --threads "$threads" --json |
+		sed -n 's/.*"perplexity":\([-0-9.eE+]*\).*/\1/p'
+}
+
+table="| calibration | shards | perplexity | conversion wall (all shards, one after another) |
+| --- | ---: | ---: | ---: |"
+row() { # row LABEL N FILE SECONDS
+	table+=$'\n'$(printf '| %s | %s | %.2f | %.1f s |' "$1" "$2" "$(ppl "$3")" "$4")
+	echo "$table" | tail -1 >&2
+}
+
+echo "seqshard.sh: one pass" >&2
+t0=$(date +%s.%N)
+run "$out/one.log" "$bin/armor-convert" "${common[@]}" -o "$out/one.armor"
+row "one pass (no --sequential)" 1 "$out/one.armor" "$(echo "$(date +%s.%N) - $t0" | bc)"
+
+echo "seqshard.sh: sequential" >&2
+t0=$(date +%s.%N)
+run "$out/seq.log" "$bin/armor-convert" "${common[@]}" --sequential -o "$out/seq.armor"
+row "--sequential" 1 "$out/seq.armor" "$(echo "$(date +%s.%N) - $t0" | bc)"
+
+for n in $shards; do
+	echo "seqshard.sh: sequential, $n shards" >&2
+	parts=$out/parts-$n
+	t0=$(date +%s.%N)
+	for ((i = 0; i < n; i++)); do
+		run "$out/shard-$n-$i.log" "$bin/armor-convert" "${common[@]}" --sequential --shard "$i/$n" --parts "$parts"
+	done
+	run "$out/merge-$n.log" "$bin/armor-convert" merge "${common[@]}" --sequential --shards "$n" --parts "$parts" \
+		-o "$out/seq-$n.armor"
+	row "--sequential, block-range shards" "$n" "$out/seq-$n.armor" "$(echo "$(date +%s.%N) - $t0" | bc)"
+done
+
+echo
+echo "stories260K, $method b = $b, calibration: $ctoks tokens of $(basename "$train") in sequences of 256 (seed $seed);"
+echo "perplexity: armor-bench ppl --ctx 256 on the first 200,000 bytes of $(basename "$val"); values in f16."
+echo
+echo "$table"
