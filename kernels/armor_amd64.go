@@ -1,12 +1,17 @@
 package kernels
 
 // armorTile returns the token tile of the transposed ARMOR GEMM for n
-// tokens, or 0 where Armor.MatMul uses the row-major path.
+// tokens, or 0 where Armor.MatMul uses the row-major path. The wrappers'
+// tokens-in-lanes GEMMs (gemmTRows) take tiles of 32 and 64 tokens only;
+// below that the row-major path runs the core with the 2:4 tile.
 func armorTile(n int) int {
 	if level != AVX512 || n < 16 || !useGemmT {
 		return 0
 	}
-	return spmmTile(n)
+	if t := spmmTile(n); t >= 32 {
+		return t
+	}
+	return 0
 }
 
 // matMulT is Armor.MatMul for n ≥ 16 tokens on AVX-512, kept in the

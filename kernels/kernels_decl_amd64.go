@@ -126,6 +126,9 @@ func sp24RowsF32_256(val *float32, ldv int, idx *uint8, ldi int, x *float32, y *
 func sp24Gemm4x4F32_512(val *float32, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
 
 //go:noescape
+func sp24T4x16F32_512(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
 func sp24T4x32F32_512(val *float32, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
 
 //go:noescape
@@ -186,6 +189,9 @@ func sp24RowsF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *f
 func sp24Gemm4x4F16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
 
 //go:noescape
+func sp24T4x16F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
+
+//go:noescape
 func sp24T4x32F16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
 
 //go:noescape
@@ -244,6 +250,9 @@ func sp24RowsBF16_256(val *uint16, ldv int, idx *uint8, ldi int, x *float32, y *
 
 //go:noescape
 func sp24Gemm4x4BF16_512(val *uint16, ldv int, idx *uint8, ldi int, x *float32, ldx int, y *float32, ldy int, kept, acc int)
+
+//go:noescape
+func sp24T4x16BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
 
 //go:noescape
 func sp24T4x32BF16_512(val *uint16, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)

@@ -136,7 +136,7 @@ func TestSparse24MatVecMatMul(t *testing.T) {
 		r := newRand(t)
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range sparseShapes {
-				for _, n := range []int{1, 2, 4, 5, 8, 11, 16, 37, 50, 64, 130} {
+				for _, n := range []int{1, 2, 4, 5, 8, 11, 14, 15, 16, 37, 50, 64, 130} {
 					rows, cols := sh[0], sh[1]
 					if cols > wideCols && n > 2 {
 						continue // the wide-row path is GEMV only; keep the test fast

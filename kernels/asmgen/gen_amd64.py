@@ -782,7 +782,12 @@ def sp24t_512(dt, tile, R=4):
     without the index decode 312, without the x loads (FMAs on registers)
     390: the x loads, one per FMA, are what limits this kernel; strips of
     16–256 KiB of xt made no difference."""
+    # A tile of 16 tokens (one register a row) gives each row two
+    # accumulators, for even and odd kept values, summed at the end: with
+    # one, each FMA would wait for the previous one of its row (4 chains
+    # against the 8 that 2 FMA pipes of latency 4 need).
     nz = tile // 16
+    ns = 2 if tile == 16 else 1
     name = f"sp24T{R}x{tile}{dt}_512"
     es = esize(dt)
     V = ["SI", "R12", "R13", "R14"][:R]
@@ -805,12 +810,14 @@ def sp24t_512(dt, tile, R=4):
     emit("\tMOVQ out+40(FP), BX")
     emit("\tCMPQ acc+56(FP), $0")
     emit(f"\tJNE {name}_load")
-    for i in range(R * nz):
+    for i in range(R * nz * ns):
         emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
     emit(f"\tJMP {name}_loop")
     emit(f"{name}_load:")
     for i in range(R * nz):
         emit(f"\tVMOVUPS {64*i}(BX), Z{i}")
+    for i in range(R * nz, R * nz * ns):
+        emit(f"\tVXORPS Z{i}, Z{i}, Z{i}")
     emit(f"{name}_loop:")
     emit("\tTESTQ AX, AX")
     emit(f"\tJZ {name}_done")
@@ -823,7 +830,7 @@ def sp24t_512(dt, tile, R=4):
         emit("\tLEAQ (R10)(R15*2), CX")
         emit("\tMOVL (CX)(R15*1), R11")
     # position p·16 (scale 8 → p·128 bytes) for 32 tokens, p·32 for 64.
-    sh = {32: 4, 64: 5, 128: 6}[tile]
+    sh = {16: 3, 32: 4, 64: 5, 128: 6}[tile]
     mask = 3 << sh
     n = 0
     for k in range(16):
@@ -833,10 +840,11 @@ def sp24t_512(dt, tile, R=4):
             n += 1
             emit(f"\tRORXL ${rot}, {W[r]}, {t}")
             emit(f"\tANDL ${mask:#x}, {t}")
-            zw = sp24t_weight(dt, f"{es*(k & ~3)}({V[r]})", k, r, R, R * nz, n)
+            zw = sp24t_weight(dt, f"{es*(k & ~3)}({V[r]})", k, r, R, R * nz * ns, n)
             off = (k // 2) * 4 * colb
             for z in range(nz):
-                emit(f"\tVFMADD231PS {off+64*z}(DI)({t}*8), Z{zw}, Z{nz*r+z}")
+                acc = nz * r + z + (R * nz if ns == 2 and k % 2 else 0)
+                emit(f"\tVFMADD231PS {off+64*z}(DI)({t}*8), Z{zw}, Z{acc}")
     for r in range(R):
         emit(f"\tADDQ ${16*es}, {V[r]}")
     emit("\tADDQ $4, R10")
@@ -846,6 +854,8 @@ def sp24t_512(dt, tile, R=4):
     emit(f"{name}_done:")
     emit("\tMOVQ out+40(FP), DX")
     for i in range(R * nz):
+        if ns == 2:
+            emit(f"\tVADDPS Z{i + R*nz}, Z{i}, Z{i}")
         emit(f"\tVMOVUPS Z{i}, {64*i}(DX)")
     emit("\tVZEROUPPER")
     emit("\tRET")
@@ -1980,6 +1990,7 @@ def main():
         sp24rows_512(dt)
         sp24rows_256(dt)
         sp24gemm4x4_512(dt)
+        sp24t_512(dt, 16)
         sp24t_512(dt, 32)
         sp24t_512(dt, 64)
         sp24t_512(dt, 64, 2)
