@@ -170,6 +170,12 @@ func streamOne(ctx context.Context, client *http.Client, base, model, text strin
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// Let the transport resend the request when a kept-alive connection
+	// turns out to be closed before anything was read: llama-server's HTTP
+	// library closes connections after a few requests, and a POST that
+	// races that close failed a whole 8-client row with "EOF". An empty
+	// Idempotency-Key marks the request replayable and is not sent.
+	req.Header["Idempotency-Key"] = []string{}
 	t0 := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
