@@ -14,13 +14,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-td=${ARMOR_TESTDATA:-$root/../shared/testdata}
-src=$td/models/stories260K.gguf
-train=$td/text/tinystories_train_subset.txt
-val=$td/text/tinystories_val_subset.txt
-for f in "$src" "$train" "$val"; do
-	[[ -f $f ]] || { echo "quality.sh: $f not found (set ARMOR_TESTDATA)" >&2; exit 1; }
-done
+script=quality.sh
+. "$root/bench/stories260k.sh"
 iters=${ITERS:-2000}
 dtype=${DTYPE:-f16}
 threads=${THREADS:-$(nproc)}
@@ -59,9 +54,8 @@ for row in "${rows[@]}"; do
 	"$bin/armor-convert" "${args[@]}" >"$out/$name.json" 2>"$out/$name.log" ||
 		{ echo "quality.sh: $name failed:" >&2; tail -5 "$out/$name.log" >&2; exit 1; }
 	echo "quality.sh: evaluating $name" >&2
-	"$bin/armor-bench" ppl -m "$out/$name.armor" --text "$val" --ctx 256 --max-bytes 200000 --threads "$threads" --json \
-		>"$out/$name.ppl.json" 2>>"$out/$name.log"
-	ppl=$(sed -n 's/.*"perplexity":\([-0-9.eE+]*\).*/\1/p' "$out/$name.ppl.json")
+	eval_ppl "$bin" "$out/$name.armor" "$threads" >"$out/$name.ppl.json" 2>>"$out/$name.log"
+	ppl=$(perplexity_of <"$out/$name.ppl.json")
 	bytes=$(field weight_bytes "$out/$name.json")
 	ovh=$(field wrapper_overhead "$out/$name.json")
 	rel=$(field mean_rel_nowag_p "$out/$name.json")

@@ -15,13 +15,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-td=${ARMOR_TESTDATA:-$root/../shared/testdata}
-src=$td/models/stories260K.gguf
-train=$td/text/tinystories_train_subset.txt
-val=$td/text/tinystories_val_subset.txt
-for f in "$src" "$train" "$val"; do
-	[[ -f $f ]] || { echo "seqshard.sh: $f not found (set ARMOR_TESTDATA)" >&2; exit 1; }
-done
+script=seqshard.sh
+. "$root/bench/stories260k.sh"
 method=${METHOD:-armor-fast}
 b=${B:-8}
 shards=${SHARDS:-2 3 5}
@@ -40,10 +35,7 @@ run() { # run LOG CMD...: a step, its output in LOG, its tail on failure
 	shift
 	"$@" >"$log" 2>&1 || { echo "seqshard.sh: failed: $*" >&2; tail -5 "$log" >&2; exit 1; }
 }
-ppl() {
-	"$bin/armor-bench" ppl -m "$1" --text "$val" --ctx 256 --max-bytes 200000 --threads "$threads" --json |
-		sed -n 's/.*"perplexity":\([-0-9.eE+]*\).*/\1/p'
-}
+ppl() { eval_ppl "$bin" "$1" "$threads" | perplexity_of; }
 
 table="| calibration | shards | perplexity | conversion wall (all shards, one after another) |
 | --- | ---: | ---: | ---: |"
