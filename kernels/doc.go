@@ -26,14 +26,14 @@
 // and can be lowered with ARMOR_ISA=generic|avx2|avx512|neon; tests and
 // benchmarks use ISA, Levels and SetISA to run every level available.
 //
-// Batches (prefill, AVX-512): from 32 tokens dense GEMM, and from 16 the
-// 2:4 GEMM, put tokens in the vector lanes: x is transposed once into tiles
-// of 32 or 64 tokens (transposeTiles, 16×16 register transposes), a
-// broadcast weight times one x column feeds tile/16 FMAs (dense: 6 rows ×
-// 64 tokens = 24 zmm accumulators, gemmT*; 2:4: 4 or 6 rows, sp24T*), and
-// the row-major results are transposed back into y. Armor.MatMul stays in
-// that transposed domain from Pre through the core to Post, so only x and
-// y are transposed. bf16 dense GEMM keeps the VDPBF16PS kernels, which are
+// Batches (prefill, AVX-512): from 32 tokens dense GEMM, and at 14-16 and
+// from 20 the 2:4 GEMM, put tokens in the vector lanes: x is transposed
+// once into tiles of 16, 32 or 64 tokens (transposeTiles, 16×16 register
+// transposes), a broadcast weight times one x column feeds tile/16 FMAs
+// (dense: 6 rows × 64 tokens = 24 zmm accumulators, gemmT*; 2:4: 4 or 6
+// rows, sp24T*), and the row-major results are transposed back into y.
+// From 32 tokens Armor.MatMul stays in that transposed domain from Pre
+// through the core to Post, so only x and y are transposed. bf16 dense GEMM keeps the VDPBF16PS kernels, which are
 // faster still.
 //
 // Threads: products are split over rows across Threads() threads (SetThreads)
