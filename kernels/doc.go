@@ -32,7 +32,7 @@
 // transposes), a broadcast weight times one x column feeds tile/16 FMAs
 // (dense: 6 rows × 64 tokens = 24 zmm accumulators, gemmT*; 2:4: 4 or 6
 // rows, sp24T*), and the row-major results are transposed back into y.
-// From 32 tokens Armor.MatMul stays in that transposed domain from Pre
+// From 20 tokens Armor.MatMul stays in that transposed domain from Pre
 // through the core to Post, so only x and y are transposed. bf16 dense GEMM keeps the VDPBF16PS kernels, which are
 // faster still.
 //
