@@ -333,35 +333,42 @@ var f32Scratch = sync.Pool{New: func() any { return new([]float32) }}
 const sp24TStrip = 32768
 
 // spmmTile returns the token tile of the tokens-in-lanes 2:4 GEMM for n
-// tokens, or 0 where it is not used: other levels, fewer than 14 tokens,
-// and on AVX-512 17 to 19, where the 4×4 reduction-in-lanes kernels do
-// better than a 32-token tile with most lanes empty (×dense at 16 tokens,
-// 2048×2048 and 8192×2048 f16: 0.88–0.89 against 0.75–0.76; at 20 tokens
-// 0.90–0.93 against 0.91–0.99; at 24, 0.89–0.98 against 0.95–0.96).
-// On AVX-512, 14 to 16 tokens take a 16-token tile (one register a row):
-// at 16 tokens ×dense 1.13–1.33 f16 and 1.38–1.49 f32 against 0.84–1.03
-// and 1.15–1.26 with the 4×4 kernels; at 14, 0.99 against 0.87; at 12 it
-// lost (0.73–0.96 against 0.85–1.00), and at 8 (half the lanes empty)
-// 0.64–0.74 against 0.95–1.24 (docs/benchmarks.md, "Kernel design choices").
+// tokens, or 0 where the 4×4 reduction-in-lanes kernels (AVX-512) or one
+// GEMV a token (AVX2) do better. AVX2: 32-token tiles from 16 tokens.
+// AVX-512 (figures: docs/benchmarks.md, "Kernel design choices"):
+//   - 14 to 16 tokens: a 16-token tile, one register a row. At 16 tokens
+//     ×dense 1.13–1.33 f16 and 1.38–1.49 f32 against 0.84–1.03 and
+//     1.15–1.26 with the 4×4 kernels; at 14, 0.99 against 0.87. At 12 it
+//     lost (0.73–0.96 against 0.85–1.00), at 8 (half the lanes empty)
+//     0.64–0.74 against 0.95–1.24.
+//   - 17 to 19 tokens: the 4×4 kernels, which beat a 32-token tile with
+//     most lanes empty (at 20 tokens 0.90–0.93 against 0.91–0.99; at 24,
+//     0.89–0.98 against 0.95–0.96).
+//   - 20 to 47 tokens: 32-token tiles; from 48, 64-token tiles.
 func spmmTile(n int) int {
 	switch {
-	case level < AVX2 || !hasBMI2 || n < 14 || level == AVX2 && n < 16:
+	case level < AVX2 || !hasBMI2:
 		return 0
-	case level == AVX512 && n <= 16:
+	case level == AVX2:
+		if n < 16 {
+			return 0
+		}
+		return 32
+	case n < 14 || n > 16 && n < 20:
+		return 0
+	case n <= 16:
 		return 16
-	case level == AVX512 && n < 20:
-		return 0
-	case n >= 48 && level == AVX512:
-		return 64
+	case n < 48:
+		return 32
 	}
-	return 32
+	return 64
 }
 
-// spmmTokensInLanes is the 2:4 GEMM for n ≥ 14 tokens: tiles of 16, 32
-// or 64 tokens are transposed (cols × tile) so that a kept weight multiplies
-// one x column of the tile with tile/16 FMAs (see sp24T4x*_512; AVX2: 32
-// tokens, sp24T2x32*_256). xt holds
-// the transposed tiles (transposeTiles), or is nil to transpose here.
+// spmmTokensInLanes is the 2:4 GEMM for the token counts spmmTile gives a
+// tile: tiles of 16, 32 or 64 tokens are transposed (cols × tile) so that a
+// kept weight multiplies one x column of the tile with tile/16 FMAs (see
+// sp24T4x*_512; AVX2: sp24T2x32*_256). xt holds the transposed tiles
+// (transposeTiles), or is nil to transpose here.
 func spmmTokensInLanes(y []float32, ldy int, v sview, rows int, x []float32, ldx, n int, xtAll []float32, tile int) {
 	cols := v.cols
 	mr := 4 // rows per micro-kernel call

@@ -5,7 +5,7 @@ package kernels
 // tokens-in-lanes GEMMs (gemmTRows) take tiles of 32 and 64 tokens only;
 // below that the row-major path runs the core with the 2:4 tile.
 func armorTile(n int) int {
-	if level != AVX512 || n < 16 || !useGemmT {
+	if level != AVX512 || !useGemmT {
 		return 0
 	}
 	if t := spmmTile(n); t >= 32 {
@@ -14,9 +14,9 @@ func armorTile(n int) int {
 	return 0
 }
 
-// matMulT is Armor.MatMul for n ≥ 16 tokens on AVX-512, kept in the
-// transposed domain from input to output: x is transposed once into token
-// tiles (column c of a tile at xt[c*tile]); Pre's blocks map those tiles to
+// matMulT is Armor.MatMul for n ≥ 20 tokens on AVX-512 (armorTile), kept
+// in the transposed domain from input to output: x is transposed once into
+// token tiles (column c of a tile at xt[c*tile]); Pre's blocks map those tiles to
 // transposed tiles of Pre·x with the tokens-in-lanes GEMM; each thread then
 // takes whole Post blocks and, per tile, computes the block's core rows
 // (tokens-in-lanes 2:4, into a block × tile buffer hot in L1/L2), applies

@@ -33,8 +33,8 @@
 // (dense: 6 rows × 64 tokens = 24 zmm accumulators, gemmT*; 2:4: 4 or 6
 // rows, sp24T*), and the row-major results are transposed back into y.
 // From 20 tokens Armor.MatMul stays in that transposed domain from Pre
-// through the core to Post, so only x and y are transposed. bf16 dense GEMM keeps the VDPBF16PS kernels, which are
-// faster still.
+// through the core to Post, so only x and y are transposed. bf16 dense
+// GEMM keeps the VDPBF16PS kernels, which are faster still.
 //
 // Threads: products are split over rows across Threads() threads (SetThreads)
 // by a persistent worker pool (ParallelFor); work is handed out in chunks

@@ -766,7 +766,7 @@ def sp24t_weight(dt, src, k, r, R, nacc, n):
 
 def sp24t_512(dt, tile, R=4):
     """func sp24T4x<tile><dt>_512(val *T, ldv int, idx *uint8, ldi int, xt *float32, out *float32, kept, acc int)
-    2:4 GEMM with tokens in the vector lanes, 4 rows × tile (32 or 64)
+    2:4 GEMM with tokens in the vector lanes, 4 rows × tile (16, 32 or 64)
     tokens. xt holds a tile of tokens transposed (column c at xt[tile·c]),
     out gets the 4×tile results (row-major; added to when acc != 0, so a
     caller can walk column strips that keep xt in L1). Per kept value: the
