@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -62,5 +63,42 @@ func TestServeLoadCompletes(t *testing.T) {
 	}
 	if r.Requests != 2 || r.GenTokens != 6 || r.PromptTokens != 8 {
 		t.Errorf("requests %d, tokens %d, prompt %d: want 2, 6, 8", r.Requests, r.GenTokens, r.PromptTokens)
+	}
+}
+
+// A server that closes a kept-alive connection instead of answering the
+// next request on it (as llama-server's HTTP library does after a few
+// requests) costs a resend on a new connection, not the row.
+func TestServeLoadResendsOnClosedConnection(t *testing.T) {
+	type connKey struct{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		n := r.Context().Value(connKey{}).(*int) // requests on this connection
+		*n++
+		if *n > 1 {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.Close()
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"choices\":[{\"text\":\"a\"}]}\n\n")
+		fmt.Fprint(w, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n")
+	}))
+	srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, new(int))
+	}
+	srv.Start()
+	defer srv.Close()
+	mix := []ServeRequest{{PromptChars: 4, MaxTokens: 1}, {PromptChars: 4, MaxTokens: 1}, {PromptChars: 4, MaxTokens: 1}}
+	r, err := RunServeLoad(context.Background(), srv.URL, "m", 1, mix, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 3 || r.GenTokens != 3 {
+		t.Errorf("requests %d, tokens %d: want 3, 3", r.Requests, r.GenTokens)
 	}
 }
