@@ -39,20 +39,22 @@ ppl() { eval_ppl "$bin" "$1" "$threads" | perplexity_of; }
 
 table="| calibration | shards | perplexity | conversion wall (all shards, one after another) |
 | --- | ---: | ---: | ---: |"
-row() { # row LABEL N FILE SECONDS
-	table+=$'\n'$(printf '| %s | %s | %.2f | %.1f s |' "$1" "$2" "$(ppl "$3")" "$4")
+row() { # row LABEL N FILE: FILE's perplexity and the wall time since t0
+	local secs
+	secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	table+=$'\n'$(printf '| %s | %s | %.2f | %s s |' "$1" "$2" "$(ppl "$3")" "$secs")
 	echo "$table" | tail -1 >&2
 }
 
 echo "seqshard.sh: one pass" >&2
 t0=$(date +%s.%N)
 run "$out/one.log" "$bin/armor-convert" "${common[@]}" -o "$out/one.armor"
-row "one pass (no --sequential)" 1 "$out/one.armor" "$(echo "$(date +%s.%N) - $t0" | bc)"
+row "one pass (no --sequential)" 1 "$out/one.armor"
 
 echo "seqshard.sh: sequential" >&2
 t0=$(date +%s.%N)
 run "$out/seq.log" "$bin/armor-convert" "${common[@]}" --sequential -o "$out/seq.armor"
-row "--sequential" 1 "$out/seq.armor" "$(echo "$(date +%s.%N) - $t0" | bc)"
+row "--sequential" 1 "$out/seq.armor"
 
 for n in $shards; do
 	echo "seqshard.sh: sequential, $n shards" >&2
@@ -63,7 +65,7 @@ for n in $shards; do
 	done
 	run "$out/merge-$n.log" "$bin/armor-convert" merge "${common[@]}" --sequential --shards "$n" --parts "$parts" \
 		-o "$out/seq-$n.armor"
-	row "--sequential, block-range shards" "$n" "$out/seq-$n.armor" "$(echo "$(date +%s.%N) - $t0" | bc)"
+	row "--sequential, block-range shards" "$n" "$out/seq-$n.armor"
 done
 
 echo
