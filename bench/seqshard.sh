@@ -20,6 +20,9 @@ script=seqshard.sh
 method=${METHOD:-armor-fast}
 b=${B:-8}
 shards=${SHARDS:-2 3 5}
+for n in $shards; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "seqshard.sh: SHARDS: $n is not a number of shards" >&2; exit 2; }
+done
 threads=${THREADS:-$(nproc)}
 seed=${SEED:-1}
 ctoks=${CALIB_TOKENS:-40960}
