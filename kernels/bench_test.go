@@ -77,3 +77,31 @@ func BenchmarkMatMul(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkArmorSmallBatch times an ARMOR layer (2048×2048, f16, b = 128)
+// at the token counts of a few decoding sequences, beside its 2:4 core and
+// one of its block-diagonal transforms alone: the transforms' 128-column
+// blocks are where the 4×4 kernels' final reduction is a large part of a
+// call (REDUCE_NET in asmgen/gen_amd64.py). The weights (4.5 MiB) stay
+// partly in cache, so this shows the arithmetic more than the memory.
+func BenchmarkArmorSmallBatch(b *testing.B) {
+	ls := benchLayers(b, F16, 2048, 2048)
+	a := ls["armor"].(*Armor)
+	kinds := []struct {
+		name string
+		m    matmuler
+	}{{"sparse24", ls["sparse24"]}, {"armor", a}, {"blockdiag", a.Pre}}
+	for _, n := range []int{4, 8} {
+		for _, k := range kinds {
+			b.Run(fmt.Sprintf("%s/tokens=%d", k.name, n), func(b *testing.B) {
+				x, y := make([]float32, n*2048), make([]float32, n*2048)
+				for i := range x {
+					x[i] = float32(i%7) - 3
+				}
+				for b.Loop() {
+					k.m.MatMul(y, x, n)
+				}
+			})
+		}
+	}
+}

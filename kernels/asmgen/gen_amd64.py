@@ -65,6 +65,13 @@ SP_GEMM_PF = 1024
 # for the 4 rows (1), or reload the window for every (row, token) pair (0):
 # two loads per FMA, which bounds the kernel at about one FMA a cycle.
 SP_GEMM_XREG = 1
+# REDUCE_NET: the 4×4 GEMM kernels sum their 16 accumulators with one
+# shuffle-and-add network over all of them (1: 30 shuffles and 15 adds,
+# every lane doing work), or fold each to xmm and finish with VHADDPS per
+# token (0: about 100 operations). It matters where the reduction is a
+# large part of a call: the 128-column blocks of the ARMOR transforms at a
+# few tokens.
+REDUCE_NET = 1
 
 _DEFAULTS = {k: v for k, v in dict(globals()).items() if k.isupper()}
 
@@ -79,6 +86,7 @@ PARAMS = [
     ("GEMM_PF", int, "4x4 dense GEMM kernels prefetch the next 4 rows (1) or not (0)"),
     ("SP_GEMM_PF", int, "4x4 2:4 GEMM kernels' prefetch distance in bytes of values (0: none)"),
     ("SP_GEMM_XREG", int, "4x4 2:4 GEMM kernels keep the x windows in registers (1) or reload them per row (0)"),
+    ("REDUCE_NET", int, "4x4 GEMM kernels reduce with one shuffle network (1) or per token with VHADDPS (0)"),
 ]
 
 
@@ -251,11 +259,66 @@ def reduce_store_512(name, toks, rows, acc_of):
     reduce_body(name, acc_of)
 
 
+def reduce_net(acc_of):
+    """Sums each of the 16 zmm accumulators acc_of(r, t) (r, t < 4) and
+    leaves the sums of token t in 128-bit lane t of Z{acc_of(0, 0)}, row r
+    in element r. Three levels of shuffle-and-add, each pairing registers
+    so that every lane of every add does useful work:
+      1. tokens t, t+1 of a row: 256-bit halves of both → [t folded to 8 | t+1 folded to 8];
+      2. the two pairs of a row → 128-bit lane t holds 4 partial sums of (r, t);
+      3. the four rows, within 128-bit lanes → element r of lane t is the sum of (r, t).
+    Z16–Z31 are scratch."""
+    tmp = [16]
+
+    def t_():
+        z = tmp[0]
+        tmp[0] = 16 + (tmp[0] - 15) % 16
+        return z
+
+    def shuf_add(op, imm_lo, imm_hi, a, b, dst):
+        p, q = t_(), t_()
+        emit(f"\t{op} ${imm_lo:#x}, Z{b}, Z{a}, Z{p}")
+        emit(f"\t{op} ${imm_hi:#x}, Z{b}, Z{a}, Z{q}")
+        emit(f"\tVADDPS Z{q}, Z{p}, Z{dst}")
+
+    for r in range(4):
+        for t in (0, 2):
+            # [a.L0, a.L1, b.L0, b.L1] + [a.L2, a.L3, b.L2, b.L3]
+            shuf_add("VSHUFF64X2", 0x44, 0xEE, acc_of(r, t), acc_of(r, t + 1), acc_of(r, t))
+        # [s01.L0, s01.L2, s23.L0, s23.L2] + [s01.L1, s01.L3, s23.L1, s23.L3]
+        shuf_add("VSHUFF32X4", 0x88, 0xDD, acc_of(r, 0), acc_of(r, 2), acc_of(r, 0))
+    for r in (0, 2):
+        # per 128-bit lane: [a.0, a.1, b.0, b.1] + [a.2, a.3, b.2, b.3]
+        shuf_add("VSHUFPS", 0x44, 0xEE, acc_of(r, 0), acc_of(r + 1, 0), acc_of(r, 0))
+    # per 128-bit lane: [u.0, u.2, v.0, v.2] + [u.1, u.3, v.1, v.3]
+    shuf_add("VSHUFPS", 0x88, 0xDD, acc_of(0, 0), acc_of(2, 0), acc_of(0, 0))
+
+
 def reduce_body(name, acc_of, toks=4, rows=4):
     """Sums each zmm accumulator and stores y[t*ldy + r] (adding to it when
-    acc != 0). Accumulators of one token are 4 consecutive registers, so
-    after folding to xmm, three VHADDPS give the 4 row sums in one xmm.
-    Expects DX = &y[0], CX = ldy in bytes, BX = acc."""
+    acc != 0). With REDUCE_NET, one shuffle network (reduce_net) leaves
+    token t's 4 row sums in 128-bit lane t of one register; otherwise the
+    accumulators of one token are folded to xmm and three VHADDPS give the
+    4 row sums in one xmm. Expects DX = &y[0], CX = ldy in bytes, BX = acc."""
+    if REDUCE_NET and toks == 4 and rows == 4:
+        reduce_net(acc_of)
+        z0 = acc_of(0, 0)
+        # Lanes 1–3 go to low registers (summed already; the VEX forms
+        # below take them) before the VEX add on X{z0} zeroes Z{z0}'s
+        # upper lanes.
+        xs = [z0] + [acc_of(1, t) for t in range(1, toks)]
+        for t in range(1, toks):
+            emit(f"\tVEXTRACTF32X4 ${t}, Z{z0}, X{xs[t]}")
+        for t in range(toks):
+            x = xs[t]
+            emit("\tTESTQ BX, BX")
+            emit(f"\tJZ {name}_st{t}")
+            emit(f"\tVADDPS (DX), X{x}, X{x}")
+            emit(f"{name}_st{t}:")
+            emit(f"\tVMOVUPS X{x}, (DX)")
+            if t != toks - 1:
+                emit("\tADDQ CX, DX")
+        return
     for t in range(toks):
         a = [acc_of(r, t) for r in range(rows)]
         hsum4(a, True, 16)
