@@ -12,6 +12,7 @@ var units = []unit{
 	{"sp24x4x4", sp24x4x4, 512, "2:4 4×4 f16 GEMM step (the project's kernel)"},
 	{"pairs2x8", pairs2x8, 512, "2:4 in row pairs, 2 pairs × 8 tokens, f16"},
 	{"pairs2x8F32", pairs2x8F32, 512, "the same with f32 weights (no conversion)"},
+	{"sp24x4x8", sp24x4x8, 512, "2:4 4×8 f16 step, 16 columns, the project's layout with rows paired in the lanes"},
 }
 
 //go:noescape
@@ -37,3 +38,6 @@ func pairs2x8(n int, p *float32)
 
 //go:noescape
 func pairs2x8F32(n int, p *float32)
+
+//go:noescape
+func sp24x4x8(n int, p *float32)
