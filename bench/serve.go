@@ -53,6 +53,15 @@ type ServeResult struct {
 	ITLP50Ms     float64 `json:"itl_p50_ms"` // time between streamed tokens
 	ITLP99Ms     float64 `json:"itl_p99_ms"`
 
+	// Where armor-serve's scheduler spent the run (not for llama-server):
+	// steps that ran only decoding tokens, and steps with a prompt chunk.
+	DecodeSteps       int     `json:"decode_steps,omitempty"`
+	DecodeStepSeconds float64 `json:"decode_step_seconds,omitempty"`
+	DecodeStepTokens  int     `json:"decode_step_tokens,omitempty"`
+	MixedSteps        int     `json:"mixed_steps,omitempty"`
+	MixedStepSeconds  float64 `json:"mixed_step_seconds,omitempty"`
+	MixedStepTokens   int     `json:"mixed_step_tokens,omitempty"`
+
 	ScalingVsOneClient float64 `json:"scaling_vs_one_client,omitempty"` // AggregateTPS ÷ the same server's at 1 client
 	VsDense            float64 `json:"vs_dense,omitempty"`              // AggregateTPS ÷ dense armor-serve's at the same clients
 	Load1              float64 `json:"load1"`                           // the machine's 1-minute load average at the start

@@ -159,6 +159,33 @@ type Engine struct {
 	// stepSizes, when set (tests), hears each step's decoding and prompt
 	// tokens.
 	stepSizes func(decode, prompt int)
+
+	statsMu sync.Mutex
+	stats   StepStats
+}
+
+// StepStats is where the scheduler's time has gone: steps that ran only
+// the decoding sequences' next tokens, and steps that also ran a prompt
+// chunk (with the decoding tokens riding along). Seconds cover the forward
+// pass and the sampling of the step.
+type StepStats struct {
+	DecodeSteps, MixedSteps     int
+	DecodeTokens, MixedTokens   int // tokens run; a mixed step's prompt and decoding tokens
+	DecodeSeconds, MixedSeconds float64
+}
+
+// Sub is s − o, the steps between two readings.
+func (s StepStats) Sub(o StepStats) StepStats {
+	return StepStats{s.DecodeSteps - o.DecodeSteps, s.MixedSteps - o.MixedSteps,
+		s.DecodeTokens - o.DecodeTokens, s.MixedTokens - o.MixedTokens,
+		s.DecodeSeconds - o.DecodeSeconds, s.MixedSeconds - o.MixedSeconds}
+}
+
+// StepStats returns the totals since the engine started.
+func (e *Engine) StepStats() StepStats {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
+	return e.stats
 }
 
 // NewEngine allocates the batch and starts the scheduler.
@@ -374,13 +401,15 @@ func (e *Engine) step() {
 		owners = append(owners, s)
 		budget -= n
 	}
+	prompt := 0
+	for _, it := range items[ndec:] {
+		prompt += len(it.Tokens)
+	}
 	if e.stepSizes != nil {
-		prompt := 0
-		for _, it := range items[ndec:] {
-			prompt += len(it.Tokens)
-		}
 		e.stepSizes(ndec, prompt)
 	}
+	t0 := time.Now()
+	defer e.countStep(t0, ndec, prompt)
 	out, err := e.batch.Forward(items)
 	if err != nil {
 		// Inputs were checked at Submit; a failure here is a bug, which
@@ -400,6 +429,28 @@ func (e *Engine) step() {
 			}
 		}
 		e.sample(s, out[k])
+	}
+}
+
+// countStep adds a step that began at t0 to the step statistics.
+func (e *Engine) countStep(t0 time.Time, decode, prompt int) {
+	d := time.Since(t0).Seconds()
+	kind := "decode"
+	e.statsMu.Lock()
+	if prompt == 0 {
+		e.stats.DecodeSteps++
+		e.stats.DecodeTokens += decode
+		e.stats.DecodeSeconds += d
+	} else {
+		kind = "mixed"
+		e.stats.MixedSteps++
+		e.stats.MixedTokens += decode + prompt
+		e.stats.MixedSeconds += d
+	}
+	e.statsMu.Unlock()
+	if m := e.metrics; m != nil {
+		m.stepSeconds.WithLabelValues(kind).Observe(d)
+		m.stepTokens.WithLabelValues(kind).Add(float64(decode + prompt))
 	}
 }
 

@@ -13,6 +13,8 @@ type metrics struct {
 	promptTokens          prometheus.Counter
 	genTokens             prometheus.Counter
 	ttft, interToken, dur prometheus.Histogram
+	stepSeconds           *prometheus.HistogramVec
+	stepTokens            *prometheus.CounterVec
 }
 
 func newMetrics(queued, active func() float64) *metrics {
@@ -33,8 +35,13 @@ func newMetrics(queued, active func() float64) *metrics {
 		dur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "armor_request_duration_seconds",
 			Help:    "Generation requests from arrival to their last byte.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
+		stepSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "armor_step_seconds",
+			Help:    "Scheduler steps (one batched forward pass and its sampling) by kind: decode (only decoding sequences) or mixed (with a prompt chunk).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"kind"}),
+		stepTokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "armor_step_tokens_total",
+			Help: "Tokens run through the model by step kind (decode or mixed)."}, []string{"kind"}),
 	}
-	reg.MustRegister(m.requests, m.promptTokens, m.genTokens, m.ttft, m.interToken, m.dur,
+	reg.MustRegister(m.requests, m.promptTokens, m.genTokens, m.ttft, m.interToken, m.dur, m.stepSeconds, m.stepTokens,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "armor_queue_depth",
 			Help: "Requests waiting for a slot."}, queued),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "armor_active_sequences",

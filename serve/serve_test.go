@@ -304,7 +304,8 @@ func TestEndpoints(t *testing.T) {
 	}
 	code, body := get("/metrics")
 	for _, m := range []string{"armor_requests_total", "armor_prompt_tokens_total", "armor_generated_tokens_total", "armor_queue_depth",
-		"armor_active_sequences", "armor_time_to_first_token_seconds_bucket", "armor_inter_token_seconds_bucket"} {
+		"armor_active_sequences", "armor_time_to_first_token_seconds_bucket", "armor_inter_token_seconds_bucket",
+		`armor_step_seconds_bucket{kind="decode"`, `armor_step_seconds_bucket{kind="mixed"`, `armor_step_tokens_total{kind="mixed"}`} {
 		if code != 200 || !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
@@ -726,5 +727,65 @@ func TestStepBudget(t *testing.T) {
 	}
 	if full == 0 {
 		t.Errorf("no step filled the chunk beside decoding sequences: %v", sizes)
+	}
+}
+
+// TestStepStats checks the scheduler's step accounting: one request of P
+// prompt tokens and G answer tokens runs P tokens in steps with a prompt
+// chunk and G−1 in decode steps (its last token is reported, never run),
+// and a second reading minus the first is what ran in between.
+func TestStepStats(t *testing.T) {
+	const chunk = 4
+	ts := startTiny(t, EngineConfig{Parallel: 2, Chunk: chunk, Ctx: 256, Queue: 4}, Options{})
+	ctx := context.Background()
+	run := func(prompt []int, g int) {
+		j, err := ts.eng.Submit(ctx, prompt, Params{MaxTokens: g, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for done := false; !done; {
+			ev, err := j.Recv(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ev {
+				if e.Err != nil {
+					t.Fatal(e.Err)
+				}
+				done = done || e.Done
+			}
+		}
+	}
+	prompt := ts.ld.Tok.Encode("t300 t301 t302 t303 t304 t305", false)
+	if len(prompt) <= chunk {
+		t.Fatalf("prompt of %d tokens: want more than one chunk of %d", len(prompt), chunk)
+	}
+	const g = 7
+	run(prompt, g)
+	s1 := ts.eng.StepStats()
+	want := StepStats{DecodeSteps: g - 1, MixedSteps: (len(prompt) + chunk - 1) / chunk, DecodeTokens: g - 1, MixedTokens: len(prompt)}
+	got := s1
+	got.DecodeSeconds, got.MixedSeconds = 0, 0
+	if got != want {
+		t.Errorf("after one request: %+v, want %+v", s1, want)
+	}
+	if s1.DecodeSeconds <= 0 || s1.MixedSeconds <= 0 {
+		t.Errorf("after one request: %+v, want time in both kinds", s1)
+	}
+	// The second request reuses the cached prefix it shares with the
+	// first, so only the rest of its prompt runs.
+	prompt2 := ts.ld.Tok.Encode("t300 t301 t310 t311", false)
+	shared := 0
+	for shared < len(prompt2)-1 && prompt2[shared] == prompt[shared] {
+		shared++
+	}
+	if shared == 0 {
+		t.Fatal("the two prompts share no first token: the test needs a reused prefix")
+	}
+	run(prompt2, 3)
+	d := ts.eng.StepStats().Sub(s1)
+	rest := len(prompt2) - shared
+	if d.DecodeTokens != 2 || d.MixedTokens != rest || d.DecodeSteps != 2 || d.MixedSteps != (rest+chunk-1)/chunk {
+		t.Errorf("second request: %+v, want 2 decode steps of 1 token and %d prompt tokens (%d of %d cached)", d, rest, shared, len(prompt2))
 	}
 }

@@ -174,6 +174,7 @@ func serveCommand(args []string, stdout, stderr io.Writer) error {
 				say("  error: %v", err)
 			} else {
 				say("  %.2f tok/s aggregate, TTFT p50 %.0f ms, ITL p50 %.0f ms p99 %.0f ms (load %.2f)", r.AggregateTPS, r.TTFTP50Ms, r.ITLP50Ms, r.ITLP99Ms, r.Load1)
+				say("  steps: %d decode-only (%d tokens) %.1f s, %d with a prompt chunk (%d tokens) %.1f s", r.DecodeSteps, r.DecodeStepTokens, r.DecodeStepSeconds, r.MixedSteps, r.MixedStepTokens, r.MixedStepSeconds)
 			}
 			results = append(results, r)
 		}
@@ -246,7 +247,12 @@ func measureArmorServe(ld *armrt.Loaded, clients int, f *serveFlags, mix []bench
 	if _, err := bench.RunServeLoad(context.Background(), base, "bench", 1, []bench.ServeRequest{{PromptChars: 16, MaxTokens: 4}}, f.stall); err != nil {
 		return bench.ServeResult{}, err
 	}
-	return bench.RunServeLoad(context.Background(), base, "bench", clients, mix, f.stall)
+	s0 := eng.StepStats()
+	r, err := bench.RunServeLoad(context.Background(), base, "bench", clients, mix, f.stall)
+	d := eng.StepStats().Sub(s0)
+	r.DecodeSteps, r.DecodeStepSeconds, r.DecodeStepTokens = d.DecodeSteps, d.DecodeSeconds, d.DecodeTokens
+	r.MixedSteps, r.MixedStepSeconds, r.MixedStepTokens = d.MixedSteps, d.MixedSeconds, d.MixedTokens
+	return r, err
 }
 
 // findLlamaServer resolves the llama-server binary from a path that is the
