@@ -96,6 +96,13 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 		pd.done(y, n, a.Out())
 		return
 	}
+	if tile := armorTile(n); tile > 0 {
+		if h := tileHead(n, tile); h < n {
+			a.MatMul(y, x, h)
+			a.MatMul(y[h*a.Out():], x[h*a.In():], n-h)
+			return
+		}
+	}
 	armorScratch.Lock()
 	defer armorScratch.Unlock()
 	if tile := armorTile(n); tile > 0 {

@@ -124,6 +124,13 @@ func (m *Dense) MatMul(y, x []float32, n int) {
 		pd.done(y, n, m.Rows)
 		return
 	}
+	if tile := gemmTile(m.DType, n); tile > 0 {
+		if h := tileHead(n, tile); h < n {
+			m.MatMul(y, x, h)
+			m.MatMul(y[h*m.Rows:], x[h*m.Cols:], n-h)
+			return
+		}
+	}
 	t := newTask(opGemm)
 	t.w, t.x, t.y, t.cols, t.n, t.ldx, t.ldy = m.view(), x[:n*m.Cols], y[:n*m.Rows], m.Cols, n, m.Cols, m.Rows
 	if tile := gemmTile(m.DType, n); tile > 0 {

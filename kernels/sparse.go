@@ -492,6 +492,13 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 		pd.done(y, n, s.Rows)
 		return
 	}
+	if tile := spmmTile(n); tile > 0 {
+		if h := tileHead(n, tile); h < n {
+			s.MatMul(y, x, h)
+			s.MatMul(y[h*s.Rows:], x[h*s.Cols:], n-h)
+			return
+		}
+	}
 	t := newTask(opSpmm)
 	t.s, t.x, t.y, t.n, t.ldx, t.ldy = s.view(), x[:n*s.Cols], y[:n*s.Rows], n, s.Cols, s.Rows
 	if tile := spmmTile(n); tile > 0 {
@@ -505,6 +512,25 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 		return
 	}
 	runTask(t, s.Rows, 16)
+}
+
+// splitTiles makes the tokens-in-lanes products run a token count that is
+// not a whole number of tiles as whole tiles plus a product of its own for
+// the rest (tileHead), instead of padding the last tile.
+var splitTiles = true
+
+// tileHead returns how many of n tokens a tokens-in-lanes product with
+// tiles of tile tokens should run, the rest going to a product of its own.
+// A tile costs the same however few of its lanes are used, so a remainder
+// under half a tile (72 tokens: 64 + 8) runs apart, by the kernels its own
+// size picks; from half a tile up, padding the last tile costs less than a
+// second pass over the weights at a smaller size.
+func tileHead(n, tile int) int {
+	r := n % tile
+	if !splitTiles || r == 0 || n < tile || 2*r >= tile {
+		return n
+	}
+	return n - r
 }
 
 // useSp24T6 selects the 6-row 2:4 kernels for 64-token tiles (AVX-512;

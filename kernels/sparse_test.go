@@ -245,3 +245,22 @@ func TestSparse24Panels(t *testing.T) {
 		t.Errorf("Check of a corrupt panel: %v", err)
 	}
 }
+
+// TestTileHead checks where a tokens-in-lanes product stops taking whole
+// tiles: a remainder under half a tile runs apart, a larger one pads.
+func TestTileHead(t *testing.T) {
+	defer func(v bool) { splitTiles = v }(splitTiles)
+	splitTiles = true
+	for _, c := range []struct{ n, tile, head int }{
+		{64, 64, 64}, {72, 64, 64}, {95, 64, 64}, {96, 64, 96}, {100, 64, 100}, {136, 64, 128},
+		{40, 32, 32}, {47, 32, 32}, {48, 32, 48}, {33, 32, 32}, {20, 32, 20}, {16, 16, 16},
+	} {
+		if got := tileHead(c.n, c.tile); got != c.head {
+			t.Errorf("tileHead(%d, %d) = %d, want %d", c.n, c.tile, got, c.head)
+		}
+	}
+	splitTiles = false
+	if got := tileHead(72, 64); got != 72 {
+		t.Errorf("without splitTiles: tileHead(72, 64) = %d, want 72", got)
+	}
+}
