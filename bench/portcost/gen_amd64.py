@@ -20,7 +20,10 @@ few tokens on a given core (docs/benchmarks.md, "Serving"):
 - the inner step of a 2:4 layout the project does not use, rows stored in
   interleaved pairs so that one in-lane VPERMILPS picks both rows'
   activations (2 row pairs × 8 tokens × 16 columns), with f16 and with
-  f32 weights.
+  f32 weights;
+- a shuffle-free 2:4 step for 8 tokens (activations laid out per group for
+  every index nibble, kept values broadcast as f32 pairs): two loads and
+  two scalar operations per FMA instead of a shuffle, slower than dense.
 
 Run: python3 gen_amd64.py (go generate ./bench/portcost)."""
 
@@ -122,6 +125,36 @@ def sp24x4x8():
 
 
 UNITS["sp24x4x8"] = (sp24x4x8(), 4 * 8 * 16, "2:4 4×8 f16 step, 16 columns, the project's layout with rows paired in the lanes")
+
+
+def pairsT8():
+    """A shuffle-free 2:4 step for 8 tokens (not in the project): the
+    activations of each 4-column group are laid out once per call for all
+    16 index nibbles, 8 tokens × the nibble's 2 columns interleaved (64 B,
+    1 KiB a group); the kept values are converted to an f32 copy once per
+    call (one VCVTPH2PS and store per 16 here). Per row and group: the
+    nibble ×64 from the row's index word (RORX, AND), the row's 2 values
+    broadcast as one 64-bit pair (VBROADCASTSD, a load) and one FMA reading
+    the matching 64 B. 8 rows × 8 groups (32 columns) a pass."""
+    W = ["BX", "R9", "R10", "R11", "R12", "R13", "R14", "R15"]
+    b = [f"MOVL {4 * r}(R8), {W[r]}" for r in range(8)]
+    for i in range(8):
+        b += [f"VCVTPH2PS {32 * i}(SI), Z24", f"VMOVUPS Z24, {512 + 64 * i}(SI)"]
+    n = 0
+    for g in range(8):
+        for r in range(8):
+            tmp = ["AX", "DX"][n % 2]
+            zw = 16 + n % 8
+            n += 1
+            rot = (4 * g - 6) % 32
+            b += [f"RORXL ${rot}, {W[r]}, {tmp}",
+                  f"ANDL $0x3c0, {tmp}",
+                  f"VBROADCASTSD {8 * g + 64 * r}(SI), Z{zw}",
+                  f"VFMADD231PS {1024 * g}(DI)({tmp}*1), Z{zw}, Z{r}"]
+    return b
+
+
+UNITS["pairsT8"] = (pairsT8(), 8 * 8 * 4 * 8, "2:4, 8 tokens in lanes with column pairs: no shuffle per FMA")
 
 
 def main():

@@ -13,6 +13,7 @@ var units = []unit{
 	{"pairs2x8", pairs2x8, 512, "2:4 in row pairs, 2 pairs × 8 tokens, f16"},
 	{"pairs2x8F32", pairs2x8F32, 512, "the same with f32 weights (no conversion)"},
 	{"sp24x4x8", sp24x4x8, 512, "2:4 4×8 f16 step, 16 columns, the project's layout with rows paired in the lanes"},
+	{"pairsT8", pairsT8, 2048, "2:4, 8 tokens in lanes with column pairs: no shuffle per FMA"},
 }
 
 //go:noescape
@@ -41,3 +42,6 @@ func pairs2x8F32(n int, p *float32)
 
 //go:noescape
 func sp24x4x8(n int, p *float32)
+
+//go:noescape
+func pairsT8(n int, p *float32)

@@ -13,7 +13,7 @@ func BenchmarkUnits(b *testing.B) {
 	if !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512BW {
 		b.Skip("no AVX-512 on this machine")
 	}
-	buf := make([]float32, 4096) // zeros: weights, activations and index words
+	buf := make([]float32, 8192) // zeros: weights, activations and index words
 	for _, u := range units {
 		b.Run(u.name, func(b *testing.B) {
 			const passes = 1 << 12
@@ -33,7 +33,7 @@ func TestUnitsRun(t *testing.T) {
 	if !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512BW {
 		t.Skip("no AVX-512 on this machine")
 	}
-	buf := make([]float32, 4096)
+	buf := make([]float32, 8192)
 	for _, u := range units {
 		u.fn(3, &buf[0])
 		if u.macs <= 0 {

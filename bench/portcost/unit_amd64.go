@@ -1,6 +1,6 @@
 package portcost
 
-// unit is one loop body: fn runs it n times on the 16 KiB at p.
+// unit is one loop body: fn runs it n times on the 32 KiB at p.
 type unit struct {
 	name string
 	fn   func(n int, p *float32)
