@@ -81,20 +81,30 @@ def sp24(cvt):
 UNITS["sp24x4x4"] = (sp24(True), 4 * 4 * 32, "2:4 4×4 f16 GEMM step (the project's kernel)")
 
 
-def pairs2x8(cvt):
+def rows_x8(setup, permute):
+    """2 register rows (zi: lane indices, zw: values, set up by setup(p, zi,
+    zw)) × 8 tokens, each token's 16-column window in Z16+t, one permute
+    (permute(zi, t, zt)) and one FMA per register row and token."""
     b = [f"VMOVUPS {64 * t}(DI), Z{16 + t}" for t in range(8)]
     tmp = 0
     for p in range(2):
         zi, zw = 24 + 2 * p, 25 + 2 * p
-        b += [f"VPBROADCASTD {4 * p}(R8), Z{zi}",
-              f"VPSRLVD Z31, Z{zi}, Z{zi}",
-              f"VCVTPH2PS {32 * p}(SI), Z{zw}" if cvt else f"VMOVUPS {64 * p}(SI), Z{zw}"]
+        b += setup(p, zi, zw)
         for t in range(8):
             zt = 28 + tmp % 2
             tmp += 1
-            b += [f"VPERMILPS Z{zi}, Z{16 + t}, Z{zt}",
-                  f"VFMADD231PS Z{zw}, Z{zt}, Z{8 * p + t}"]
+            b += [permute(zi, t, zt), f"VFMADD231PS Z{zw}, Z{zt}, Z{8 * p + t}"]
     return b
+
+
+def pairs2x8(cvt):
+    """Rows stored in interleaved pairs: a pair's index word broadcast and
+    shifted is already the in-lane VPERMILPS control."""
+    return rows_x8(lambda p, zi, zw: [
+        f"VPBROADCASTD {4 * p}(R8), Z{zi}",
+        f"VPSRLVD Z31, Z{zi}, Z{zi}",
+        f"VCVTPH2PS {32 * p}(SI), Z{zw}" if cvt else f"VMOVUPS {64 * p}(SI), Z{zw}"],
+        lambda zi, t, zt: f"VPERMILPS Z{zi}, Z{16 + t}, Z{zt}")
 
 
 UNITS["pairs2x8"] = (pairs2x8(True), 2 * 2 * 8 * 16, "2:4 in row pairs, 2 pairs × 8 tokens, f16")
@@ -105,23 +115,15 @@ def sp24x4x8():
     """4 rows × 8 tokens over a 16-column window, the project's 2:4 layout:
     rows in pairs, lanes 0–7 one row's 8 kept values and 8–15 the next
     row's, so that one single-table VPERMPS per token feeds both."""
-    b = [f"VMOVUPS {64 * t}(DI), Z{16 + t}" for t in range(8)]
-    tmp = 0
-    for p in range(2):
-        zi, zw = 24 + 2 * p, 25 + 2 * p
-        b += [f"VPBROADCASTW {4 * p}(R8), Z{zi}",
-              f"VPBROADCASTW {4 * p + 64}(R8), K1, Z{zi}",
-              f"VPSRLVD Z30, Z{zi}, Z{zi}",
-              f"VPTERNLOGD.BCST $0xEC, (R8), Z31, Z{zi}"]
-        b += [f"VMOVDQU32 {32 * p}(SI), X{zw}",
-              f"VINSERTI32X4 $1, {32 * p + 256}(SI), Y{zw}, Y{zw}",
-              f"VCVTPH2PS Y{zw}, Z{zw}"]
-        for t in range(8):
-            zt = 28 + tmp % 2
-            tmp += 1
-            b += [f"VPERMPS Z{16 + t}, Z{zi}, Z{zt}",
-                  f"VFMADD231PS Z{zw}, Z{zt}, Z{8 * p + t}"]
-    return b
+    return rows_x8(lambda p, zi, zw: [
+        f"VPBROADCASTW {4 * p}(R8), Z{zi}",
+        f"VPBROADCASTW {4 * p + 64}(R8), K1, Z{zi}",
+        f"VPSRLVD Z30, Z{zi}, Z{zi}",
+        f"VPTERNLOGD.BCST $0xEC, (R8), Z31, Z{zi}",
+        f"VMOVDQU32 {32 * p}(SI), X{zw}",
+        f"VINSERTI32X4 $1, {32 * p + 256}(SI), Y{zw}, Y{zw}",
+        f"VCVTPH2PS Y{zw}, Z{zw}"],
+        lambda zi, t, zt: f"VPERMPS Z{16 + t}, Z{zi}, Z{zt}")
 
 
 UNITS["sp24x4x8"] = (sp24x4x8(), 4 * 8 * 16, "2:4 4×8 f16 step, 16 columns, the project's layout with rows paired in the lanes")
