@@ -90,7 +90,7 @@ func TestArmor(t *testing.T) {
 		}
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range shapes {
-				for _, n := range []int{1, 2, 4, 7, 14, 16, 50, 70, 130} {
+				for _, n := range []int{1, 2, 4, 7, 14, 16, 50, 70, 100, 130} {
 					if sh.in > wideCols {
 						if n != 1 && n != 70 {
 							continue

@@ -34,7 +34,7 @@ func TestDenseMatMul(t *testing.T) {
 		r := newRand(t)
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range append(denseShapes, denseBatchShapes...) {
-				for _, n := range []int{2, 4, 5, 8, 13, 16, 33, 40, 64, 130} {
+				for _, n := range []int{2, 4, 5, 8, 13, 16, 33, 40, 64, 100, 130} {
 					if (sh[1] > wideCols && n > 5) || (n > 13 && sh[0]*sh[1] < 500) {
 						continue
 					}

@@ -522,12 +522,13 @@ var splitTiles = true
 // tileHead returns how many of n tokens a tokens-in-lanes product with
 // tiles of tile tokens should run, the rest going to a product of its own.
 // A tile costs the same however few of its lanes are used, so a remainder
-// under half a tile (72 tokens: 64 + 8) runs apart, by the kernels its own
-// size picks; from half a tile up, padding the last tile costs less than a
-// second pass over the weights at a smaller size.
+// under three quarters of a tile runs apart, by the kernels its own size
+// picks (72 tokens: 64 + 8; 100: 64 + 32 + 4). From there up the remainder
+// would take a tile of the same size anyway (64-token tiles from 48
+// tokens), and padding the last one saves a pass over the weights.
 func tileHead(n, tile int) int {
 	r := n % tile
-	if !splitTiles || r == 0 || n < tile || 2*r >= tile {
+	if !splitTiles || r == 0 || n < tile || 4*r >= 3*tile {
 		return n
 	}
 	return n - r

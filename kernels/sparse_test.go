@@ -136,7 +136,7 @@ func TestSparse24MatVecMatMul(t *testing.T) {
 		r := newRand(t)
 		for _, dt := range []DType{F32, F16, BF16} {
 			for _, sh := range sparseShapes {
-				for _, n := range []int{1, 2, 4, 5, 8, 11, 14, 15, 16, 37, 50, 64, 130} {
+				for _, n := range []int{1, 2, 4, 5, 8, 11, 14, 15, 16, 37, 50, 64, 100, 130} {
 					rows, cols := sh[0], sh[1]
 					if cols > wideCols && n > 2 {
 						continue // the wide-row path is GEMV only; keep the test fast
@@ -247,13 +247,14 @@ func TestSparse24Panels(t *testing.T) {
 }
 
 // TestTileHead checks where a tokens-in-lanes product stops taking whole
-// tiles: a remainder under half a tile runs apart, a larger one pads.
+// tiles: a remainder under three quarters of a tile runs apart, a larger
+// one pads.
 func TestTileHead(t *testing.T) {
 	defer func(v bool) { splitTiles = v }(splitTiles)
 	splitTiles = true
 	for _, c := range []struct{ n, tile, head int }{
-		{64, 64, 64}, {72, 64, 64}, {95, 64, 64}, {96, 64, 96}, {100, 64, 100}, {136, 64, 128},
-		{40, 32, 32}, {47, 32, 32}, {48, 32, 48}, {33, 32, 32}, {20, 32, 20}, {16, 16, 16},
+		{64, 64, 64}, {72, 64, 64}, {100, 64, 64}, {111, 64, 64}, {112, 64, 112}, {136, 64, 128},
+		{40, 32, 32}, {47, 32, 32}, {55, 32, 32}, {56, 32, 56}, {33, 32, 32}, {20, 32, 20}, {16, 16, 16},
 	} {
 		if got := tileHead(c.n, c.tile); got != c.head {
 			t.Errorf("tileHead(%d, %d) = %d, want %d", c.n, c.tile, got, c.head)
