@@ -88,7 +88,8 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	if p := spmmPad(n); p != n && armorTile(n) == 0 {
+	tile := armorTile(n)
+	if p := spmmPad(n); p != n && tile == 0 {
 		// As Sparse24.MatMul: the core's register-blocked kernels take 4
 		// tokens at a time, so zero tokens fill the last block.
 		pd := padTokens(x, n, p, a.In(), a.Out())
@@ -96,16 +97,14 @@ func (a *Armor) MatMul(y, x []float32, n int) {
 		pd.done(y, n, a.Out())
 		return
 	}
-	if tile := armorTile(n); tile > 0 {
-		if h := tileHead(n, tile); h < n {
-			a.MatMul(y, x, h)
-			a.MatMul(y[h*a.Out():], x[h*a.In():], n-h)
-			return
-		}
+	if h := tileHead(n, tile); h < n {
+		a.MatMul(y, x, h)
+		a.MatMul(y[h*a.Out():], x[h*a.In():], n-h)
+		return
 	}
 	armorScratch.Lock()
 	defer armorScratch.Unlock()
-	if tile := armorTile(n); tile > 0 {
+	if tile > 0 {
 		a.matMulT(y, x, n, tile)
 		a.x, a.y, a.t, a.xt = nil, nil, nil, nil
 		return

@@ -115,7 +115,8 @@ func (m *Dense) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	if p := gemmPad(n); p != n && gemmTile(m.DType, n) == 0 {
+	tile := gemmTile(m.DType, n)
+	if p := gemmPad(n); p != n && tile == 0 {
 		// The register-blocked kernels take tokens 4 (AVX2: 3) at a time
 		// and the rest one GEMV each, every one a full pass over the
 		// weights: zero tokens up to the block cost less.
@@ -124,16 +125,14 @@ func (m *Dense) MatMul(y, x []float32, n int) {
 		pd.done(y, n, m.Rows)
 		return
 	}
-	if tile := gemmTile(m.DType, n); tile > 0 {
-		if h := tileHead(n, tile); h < n {
-			m.MatMul(y, x, h)
-			m.MatMul(y[h*m.Rows:], x[h*m.Cols:], n-h)
-			return
-		}
+	if h := tileHead(n, tile); h < n {
+		m.MatMul(y, x, h)
+		m.MatMul(y[h*m.Rows:], x[h*m.Cols:], n-h)
+		return
 	}
 	t := newTask(opGemm)
 	t.w, t.x, t.y, t.cols, t.n, t.ldx, t.ldy = m.view(), x[:n*m.Cols], y[:n*m.Rows], m.Cols, n, m.Cols, m.Rows
-	if tile := gemmTile(m.DType, n); tile > 0 {
+	if tile > 0 {
 		// Transpose the tokens once for all threads.
 		bp := xtScratch.Get().(*[]float32)
 		t.op, t.tile = opGemmXT, tile

@@ -484,7 +484,8 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 	if n <= 0 {
 		return
 	}
-	if p := spmmPad(n); p != n && spmmTile(n) == 0 {
+	tile := spmmTile(n)
+	if p := spmmPad(n); p != n && tile == 0 {
 		// As Dense.MatMul: zero tokens up to the kernels' block of 4
 		// instead of one pass over the weights per leftover token.
 		pd := padTokens(x, n, p, s.Cols, s.Rows)
@@ -492,16 +493,14 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 		pd.done(y, n, s.Rows)
 		return
 	}
-	if tile := spmmTile(n); tile > 0 {
-		if h := tileHead(n, tile); h < n {
-			s.MatMul(y, x, h)
-			s.MatMul(y[h*s.Rows:], x[h*s.Cols:], n-h)
-			return
-		}
+	if h := tileHead(n, tile); h < n {
+		s.MatMul(y, x, h)
+		s.MatMul(y[h*s.Rows:], x[h*s.Cols:], n-h)
+		return
 	}
 	t := newTask(opSpmm)
 	t.s, t.x, t.y, t.n, t.ldx, t.ldy = s.view(), x[:n*s.Cols], y[:n*s.Rows], n, s.Cols, s.Rows
-	if tile := spmmTile(n); tile > 0 {
+	if tile > 0 {
 		// Transpose the tokens once for all threads.
 		bp := xtScratch.Get().(*[]float32)
 		t.op, t.tile = opSpmmXT, tile
@@ -520,15 +519,19 @@ func (s *Sparse24) MatMul(y, x []float32, n int) {
 var splitTiles = true
 
 // tileHead returns how many of n tokens a tokens-in-lanes product with
-// tiles of tile tokens should run, the rest going to a product of its own.
+// tiles of tile tokens (0: no tiles, all n) should run, the rest going to a
+// product of its own.
 // A tile costs the same however few of its lanes are used, so a remainder
 // under three quarters of a tile runs apart, by the kernels its own size
 // picks (72 tokens: 64 + 8; 100: 64 + 32 + 4). From there up the remainder
 // would take a tile of the same size anyway (64-token tiles from 48
 // tokens), and padding the last one saves a pass over the weights.
 func tileHead(n, tile int) int {
+	if !splitTiles || tile <= 0 || n < tile {
+		return n
+	}
 	r := n % tile
-	if !splitTiles || r == 0 || n < tile || 4*r >= 3*tile {
+	if r == 0 || 4*r >= 3*tile {
 		return n
 	}
 	return n - r

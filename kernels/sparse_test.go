@@ -254,7 +254,7 @@ func TestTileHead(t *testing.T) {
 	splitTiles = true
 	for _, c := range []struct{ n, tile, head int }{
 		{64, 64, 64}, {72, 64, 64}, {100, 64, 64}, {111, 64, 64}, {112, 64, 112}, {136, 64, 128},
-		{40, 32, 32}, {47, 32, 32}, {55, 32, 32}, {56, 32, 56}, {33, 32, 32}, {20, 32, 20}, {16, 16, 16},
+		{40, 32, 32}, {47, 32, 32}, {55, 32, 32}, {56, 32, 56}, {33, 32, 32}, {20, 32, 20}, {16, 16, 16}, {20, 0, 20},
 	} {
 		if got := tileHead(c.n, c.tile); got != c.head {
 			t.Errorf("tileHead(%d, %d) = %d, want %d", c.n, c.tile, got, c.head)
