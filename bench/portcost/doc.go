@@ -10,4 +10,4 @@
 // The assembly is written by gen_amd64.py.
 package portcost
 
-//go:generate python3 gen_amd64.py
+//go:generate python3 -B gen_amd64.py

@@ -8,11 +8,11 @@ few tokens on a given core (docs/benchmarks.md, "Serving"):
   permute (VPERMPS), by an in-lane permute (VPERMILPS) and by an f16→f32
   conversion (VCVTPH2PS);
 - the inner step of the dense 4×4 f16 GEMM kernel (4 rows × 4 tokens ×
-  16 columns: 4 conversions, 4 x loads, 16 FMAs);
-- the inner step of the 2:4 4×4 f16 kernel (4 rows × 4 tokens × 32
-  columns: per row a 3-op index build and a conversion, per row and token
-  a two-table permute and an FMA), as kernels/asmgen generates it with
-  SP_GEMM_XREG and without its prefetches;
+  16 columns: 4 conversions, 4 x loads, 16 FMAs) and of the 2:4 4×4 f16
+  kernel (4 rows × 4 tokens × 32 columns: per row a 3-op index build and a
+  conversion, per row and token a two-table permute and an FMA), taken
+  from kernels/asmgen/gen_amd64.py as it generates them, without their
+  prefetches;
 - the same 2:4 layout with 4 rows × 8 tokens over 16 columns, two rows
   sharing each register (lanes 0–7 and 8–15), so that one single-table
   VPERMPS per token feeds two rows: the pairing (a masked index broadcast,
@@ -27,14 +27,18 @@ few tokens on a given core (docs/benchmarks.md, "Serving"):
 
 Run: python3 gen_amd64.py (go generate ./bench/portcost)."""
 
+import importlib.util
+import os
+import sys
+
+# The kernels' generator, for the project's own loop bodies (kernel_step).
+_asmgen = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "kernels", "asmgen")
+sys.path.insert(0, _asmgen)  # its goout module
+_spec = importlib.util.spec_from_file_location("kernels_gen_amd64", os.path.join(_asmgen, "gen_amd64.py"))
+kgen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kgen)
+
 UNITS = {}  # name -> (body lines, dense-equivalent multiply-adds per pass, doc)
-
-
-def body(name, macs, doc):
-    def deco(f):
-        UNITS[name] = (f(), macs, doc)
-        return f
-    return deco
 
 
 def pairs(first):
@@ -54,31 +58,22 @@ UNITS["permilFMA"] = (pairs(lambda i: f"VPERMILPS Z{28 + i % 2}, Z22, Z{16 + i %
 UNITS["cvtFMA"] = (pairs(lambda i: f"VCVTPH2PS {32 * (i % 4)}(SI), Z{16 + i % 4}"), 12 * 16, "12 × (VCVTPH2PS from memory, FMA)")
 
 
-@body("dense4x4", 4 * 4 * 16, "dense 4×4 f16 GEMM step")
-def dense4x4():
-    b = [f"VCVTPH2PS {32 * r}(SI), Z{16 + r}" for r in range(4)]
-    for t in range(4):
-        b.append(f"VMOVUPS {64 * t}(DI), Z{20 + t}")
-        b += [f"VFMADD231PS Z{20 + t}, Z{16 + r}, Z{4 * t + r}" for r in range(4)]
-    return b
+def kernel_step(fn, name):
+    """The loop body of the project's kernel fn(\"F16\") as
+    kernels/asmgen/gen_amd64.py writes it: the lines between the loop's
+    exit test and its index step, prefetches left out. The harness points
+    every register it addresses into the buffer and keeps AX (the column
+    index) at 0."""
+    kgen.out.clear()
+    fn("F16")
+    lines = [l.strip() for l in kgen.out]
+    first = lines.index(f"JGE {name}_sum") + 1
+    last = lines.index("ADDQ $16, AX", first)
+    return [l for l in lines[first:last] if not l.startswith("PREFETCH")]
 
 
-def sp24(cvt):
-    b = [f"VMOVUPS {64 * i}(DI), Z{16 + i}" for i in range(8)]  # 4 tokens × (lo, hi)
-    for r in range(4):
-        zi, zv = 24 + 2 * (r % 2), 25 + 2 * (r % 2)
-        b += [f"VPBROADCASTD {4 * r}(R8), Z{zi}",
-              f"VPSRLVD Z31, Z{zi}, Z{zi}",
-              f"VPTERNLOGD $0xEA, Z30, Z29, Z{zi}",
-              f"VCVTPH2PS {32 * r}(SI), Z{zv}" if cvt else f"VMOVUPS {64 * r}(SI), Z{zv}"]
-        for t in range(4):
-            b += [f"VMOVAPS Z{zi}, Z28",
-                  f"VPERMI2PS Z{17 + 2 * t}, Z{16 + 2 * t}, Z28",
-                  f"VFMADD231PS Z{zv}, Z28, Z{4 * t + r}"]
-    return b
-
-
-UNITS["sp24x4x4"] = (sp24(True), 4 * 4 * 32, "2:4 4×4 f16 GEMM step (the project's kernel)")
+UNITS["dense4x4"] = (kernel_step(kgen.gemm4x4_512, "gemm4x4F16_512"), 4 * 4 * 16, "dense 4×4 f16 GEMM step (the project's kernel)")
+UNITS["sp24x4x4"] = (kernel_step(kgen.sp24gemm4x4_512, "sp24Gemm4x4F16_512"), 4 * 4 * 32, "2:4 4×4 f16 GEMM step (the project's kernel)")
 
 
 def rows_x8(setup, permute):
@@ -138,7 +133,7 @@ def pairsT8():
     nibble ×64 from the row's index word (RORX, AND), the row's 2 values
     broadcast as one 64-bit pair (VBROADCASTSD, a load) and one FMA reading
     the matching 64 B. 8 rows × 8 groups (32 columns) a pass."""
-    W = ["BX", "R9", "R10", "R11", "R12", "R13", "R14", "R15"]
+    W = ["CX", "R9", "R10", "R11", "R12", "R13", "R14", "R15"]
     b = [f"MOVL {4 * r}(R8), {W[r]}" for r in range(8)]
     for i in range(8):
         b += [f"VCVTPH2PS {32 * i}(SI), Z24", f"VMOVUPS Z24, {512 + 64 * i}(SI)"]
@@ -167,17 +162,22 @@ def main():
     for name, (lines, macs, doc) in UNITS.items():
         s.append(f"// func {name}(n int, p *float32)")
         s.append(f"TEXT ·{name}(SB), NOSPLIT, $0-16")
-        s.append("\tMOVQ n+0(FP), CX")
-        s.append("\tMOVQ p+8(FP), SI")
+        s.append("\tMOVQ n+0(FP), BX")  # BX: the pass count (the kernels' bodies leave it alone)
+        s.append("\tMOVQ p+8(FP), SI")  # weights
         s.append("\tLEAQ 1024(SI), DI")  # activations
         s.append("\tLEAQ 2048(SI), R8")  # 2:4 index words (zero: every kept value from column 0 of its group)
+        # The other rows' weights, index words and tokens the kernels'
+        # bodies address (the kernels' R8 is a row of weights).
+        for off, r in zip((256, 512, 768, 1280, 1536, 1792, 2304, 2560, 2816), ("R9", "R10", "R11", "R12", "R13", "R14", "R15", "DX", "CX")):
+            s.append(f"\tLEAQ {off}(SI), {r}")
         for z in (29, 30, 31):
             s.append(f"\tVPXORD Z{z}, Z{z}, Z{z}")
         s.append("\tMOVL $0xffff0000, AX")  # K1: the upper 16 words (sp24x4x8's second row)
         s.append("\tKMOVD AX, K1")
+        s.append("\tXORL AX, AX")  # the kernels' column index
         s.append(f"{name}_loop:")
         s += ["\t" + l for l in lines]
-        s.append("\tDECQ CX")
+        s.append("\tDECQ BX")
         s.append(f"\tJNZ {name}_loop")
         s.append("\tVZEROUPPER")
         s.append("\tRET")
@@ -191,4 +191,5 @@ def main():
     open("loops_amd64.go", "w").write("\n".join(g))
 
 
-main()
+if __name__ == "__main__":
+    main()

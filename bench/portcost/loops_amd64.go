@@ -8,7 +8,7 @@ var units = []unit{
 	{"permFMA", permFMA, 192, "12 × (VPERMPS, FMA)"},
 	{"permilFMA", permilFMA, 192, "12 × (VPERMILPS, FMA)"},
 	{"cvtFMA", cvtFMA, 192, "12 × (VCVTPH2PS from memory, FMA)"},
-	{"dense4x4", dense4x4, 256, "dense 4×4 f16 GEMM step"},
+	{"dense4x4", dense4x4, 256, "dense 4×4 f16 GEMM step (the project's kernel)"},
 	{"sp24x4x4", sp24x4x4, 512, "2:4 4×4 f16 GEMM step (the project's kernel)"},
 	{"pairs2x8", pairs2x8, 512, "2:4 in row pairs, 2 pairs × 8 tokens, f16"},
 	{"pairs2x8F32", pairs2x8F32, 512, "the same with f32 weights (no conversion)"},

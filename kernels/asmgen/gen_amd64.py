@@ -2071,4 +2071,5 @@ def main():
 // columns up to a multiple of its vector width; the callers add the rest.""")
 
 
-main()
+if __name__ == "__main__":
+    main()
