@@ -18,14 +18,7 @@ script=quality.sh
 . "$root/bench/stories260k.sh"
 iters=${ITERS:-2000}
 dtype=${DTYPE:-f16}
-threads=${THREADS:-$(nproc)}
-seed=${SEED:-1}
-ctoks=${CALIB_TOKENS:-40960}
-out=${OUT:-$(mktemp -d)}
-mkdir -p "$out"
-bin=$out/bin
-mkdir -p "$bin"
-(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/armor-convert ./cmd/armor-bench)
+setup_run
 
 rows=("dense:" "magnitude:" "wanda:" "nowag-p:" "sparsegpt:"
 	"armor:4" "armor:8" "armor:16" "armor-fast:4" "armor-fast:8" "armor-fast:16"

@@ -23,13 +23,7 @@ shards=${SHARDS:-2 3 5}
 for n in $shards; do
 	[[ $n =~ ^[1-9][0-9]*$ ]] || { echo "seqshard.sh: SHARDS: $n is not a number of shards" >&2; exit 2; }
 done
-threads=${THREADS:-$(nproc)}
-seed=${SEED:-1}
-ctoks=${CALIB_TOKENS:-40960}
-out=${OUT:-$(mktemp -d)}
-mkdir -p "$out/bin"
-bin=$out/bin
-(cd "$root" && CGO_ENABLED=0 go build -o "$bin/" ./cmd/armor-convert ./cmd/armor-bench)
+setup_run
 
 common=(-m "$src" --method "$method" --block-size "$b" --calib "$train" --calib-tokens "$ctoks"
 	--calib-seq 256 --dtype f16 --threads "$threads" --seed "$seed")
